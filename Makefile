@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make run` and `make test`. Each installs what
+# it needs first (a venv under .venv/ from the pinned requirements.txt).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-fast bench install clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $(STAMP)
+
+## The whole system on its embedded default: local broker + four services on SQLite under ./var/.
+run: $(STAMP)
+	$(PY) -m services.devstack
+
+## Every test: unit, service and cross-service (real Postgres at 127.0.0.1:5432 and a real broker).
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+## Tests that need no running system.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not stack"
+
+## Throughput and latency on Postgres + broker; figures printed and written to bench/results/.
+bench: $(STAMP)
+	$(PY) -m bench.intake_bench
+
+clean:
+	rm -rf var .pytest_cache

@@ -1,0 +1,1 @@
+"""intake-svc: accepts cases from every channel; the system of record for a case."""

@@ -1,0 +1,4 @@
+from intake.tables import metadata
+from services.migrate import run_env
+
+run_env(metadata)

@@ -1,0 +1,29 @@
+"""intake-svc wired into the common runtime."""
+
+from pathlib import Path
+
+from intake import tables
+from intake.routes import router
+from intake.settings import IntakeSettings
+from services.app import ServiceSpec
+from services.crypto import cipher_from_settings
+from services.runtime import Runtime
+from shared.events import Topics
+
+
+async def _start(runtime: Runtime) -> None:
+    s = runtime.settings
+    runtime.extras["cipher"] = cipher_from_settings(s.field_encryption_key, s.field_hash_key, runtime.name)
+
+
+SPEC = ServiceSpec(
+    name="intake-svc",
+    schema=tables.SCHEMA,
+    settings_class=IntakeSettings,
+    runtime_tables=tables.runtime,
+    migrations_dir=Path(__file__).parent / "migrations",
+    routers=[router],
+    produces=[Topics.case_created, Topics.case_updated],
+    on_startup=_start,
+    description="Accepts cases from every channel; the system of record for a case and its lifecycle.",
+)

@@ -1,0 +1,7 @@
+from services.settings import ServiceSettings
+
+
+class IntakeSettings(ServiceSettings):
+    port: int = 8001
+    #: Time zone of the case number's date and of "the day" a case arrived.
+    local_timezone: str = "Asia/Shanghai"

@@ -1,0 +1,1 @@
+"""notify-svc: tells people: ops alerts, assignees, customers."""

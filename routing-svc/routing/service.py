@@ -1,0 +1,33 @@
+"""routing-svc wired into the common runtime."""
+
+from pathlib import Path
+
+from routing import assignment, tables
+from routing.consumers import SUBSCRIPTIONS
+from routing.routes import router
+from routing.settings import RoutingSettings
+from services.app import ServiceSpec
+from services.runtime import Runtime
+from shared.events import Topics
+
+
+async def _start(runtime: Runtime) -> None:
+    seed = runtime.settings.routing_seed_file  # type: ignore[attr-defined]
+    if seed:
+        async with runtime.db.session() as session:
+            if await assignment.load_seed(session, Path(seed)):
+                await session.commit()
+
+
+SPEC = ServiceSpec(
+    name="routing-svc",
+    schema=tables.SCHEMA,
+    settings_class=RoutingSettings,
+    runtime_tables=tables.runtime,
+    migrations_dir=Path(__file__).parent / "migrations",
+    routers=[router],
+    produces=[Topics.case_transferred],
+    subscriptions=SUBSCRIPTIONS,
+    on_startup=_start,
+    description="Decides who handles a case, assigns, transfers, escalates; records the first responder.",
+)

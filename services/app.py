@@ -1,0 +1,184 @@
+"""Builds a service's FastAPI app from its ``ServiceSpec``: one way for all four.
+
+The lifespan connects the database, then runs the broker-facing parts (topic
+provisioning, outbox relay, consumer) in a supervised task that keeps retrying
+while the broker is away, so a service starts and accepts work without it. Workers
+(timers, delivery loops) run beside them. Shutdown stops the consumer (leaving
+its group), gives the relay a last flush, and closes the clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer
+from fastapi import APIRouter, FastAPI
+
+from services import logging as service_logging
+from services.consumer import ConsumerRunner, Subscription
+from services.database import Database, resolve_url
+from services.errors import install_error_handlers
+from services.health import router as health_router
+from services.kafka import ensure_topics, make_consumer, make_producer
+from services.middleware import RequestContextMiddleware
+from services.outbox import OutboxRelay
+from services.runtime import Runtime
+from services.settings import ServiceSettings
+from services.tables import RuntimeTables
+from shared.events import Topics
+
+log = logging.getLogger(__name__)
+
+Worker = Callable[[Runtime], Awaitable[None]]
+
+
+@dataclass
+class ServiceSpec:
+    """Everything that makes one service different from another."""
+
+    name: str
+    schema: str
+    settings_class: type[ServiceSettings]
+    runtime_tables: RuntimeTables
+    migrations_dir: Path
+    routers: list[APIRouter]
+    produces: list[str] = field(default_factory=list)
+    subscriptions: list[Subscription] = field(default_factory=list)
+    workers: list[Worker] = field(default_factory=list)
+    on_startup: Callable[[Runtime], Awaitable[None]] | None = None
+    description: str = ""
+
+
+def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> FastAPI:
+    settings = settings or spec.settings_class()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service_logging.configure(spec.name, settings.log_level)
+        db = Database(resolve_url(settings.database_url, settings.var_dir, spec.name), spec.schema, settings.db_pool_size)
+        await db.wait_until_up(settings.db_wait_seconds)
+        runtime = Runtime(spec=spec, settings=settings, db=db)
+        app.state.runtime = runtime
+        if spec.on_startup:
+            await spec.on_startup(runtime)
+        tasks = [asyncio.create_task(_broker_parts(runtime), name="broker")]
+        tasks += [asyncio.create_task(_supervised(w, runtime), name=w.__name__) for w in spec.workers]
+        log.info("service started", extra={"port": settings.port, "database": "sqlite" if db.is_sqlite else "postgres"})
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await db.dispose()
+            log.info("service stopped")
+
+    app = FastAPI(title=spec.name, description=spec.description, lifespan=lifespan)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    install_error_handlers(app)
+    app.include_router(health_router)
+    for router in spec.routers:
+        app.include_router(router)
+    return app
+
+
+async def _supervised(worker: Worker, runtime: Runtime) -> None:
+    """Keep a worker loop alive: log and restart it after an unexpected error."""
+    while True:
+        try:
+            await worker(runtime)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001
+            log.exception("worker crashed; restarting", extra={"worker": worker.__name__})
+            await asyncio.sleep(1)
+
+
+async def _broker_parts(runtime: Runtime) -> None:
+    """Provision topics, start the producer, relay and consumer; retry until the broker answers."""
+    spec, settings = runtime.spec, runtime.settings
+    topics = list(spec.produces) + [s.topic for s in spec.subscriptions]
+    if spec.subscriptions:
+        topics.append(Topics.dead_letter(spec.name))
+    delay = 1.0
+    while True:
+        producer = make_producer(settings, spec.name)
+        try:
+            await ensure_topics(settings, sorted(set(topics)))
+            await producer.start()
+            break
+        except asyncio.CancelledError:
+            await producer.stop()
+            raise
+        except Exception as exc:  # noqa: BLE001 - broker not there yet
+            runtime.status.failed(exc)
+            log.warning("broker not reachable; retrying", extra={"error": runtime.status.last_error})
+            await producer.stop()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+    runtime.status.ok()
+    relay = OutboxRelay(
+        runtime.db,
+        runtime.tables,
+        producer,
+        runtime.status,
+        poll_seconds=settings.outbox_poll_seconds,
+        batch_size=settings.outbox_batch_size,
+        retention=timedelta(hours=settings.outbox_retention_hours),
+        send_timeout=settings.kafka_request_timeout_ms / 1000 + 5,
+    )
+    runtime.relay = relay
+    runtime.db.after_commit_with_events(relay.wake)
+    parts = [asyncio.create_task(relay.run(), name="relay")]
+    consumer = None
+    if spec.subscriptions:
+        consumer = make_consumer(settings, spec.name, [s.topic for s in spec.subscriptions])
+        runtime.consumer = ConsumerRunner(
+            spec.name,
+            runtime.db,
+            runtime.tables,
+            consumer,
+            producer,
+            spec.subscriptions,
+            runtime.status,
+            context=runtime,
+            max_attempts=settings.consumer_max_attempts,
+            retry_base=settings.consumer_retry_base_seconds,
+        )
+        parts.append(asyncio.create_task(_run_consumer(runtime.consumer, consumer), name="consumer"))
+    try:
+        await asyncio.gather(*parts)
+    finally:
+        for part in parts:
+            part.cancel()
+        await asyncio.gather(*parts, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(relay.publish_batch(), timeout=2)  # last flush
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(producer.stop(), timeout=5)
+
+
+async def _run_consumer(runner: ConsumerRunner, consumer: AIOKafkaConsumer) -> None:
+    delay = 1.0
+    while True:
+        try:
+            await consumer.start()
+            break
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            runner.status.failed(exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+    try:
+        await runner.run()
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(consumer.stop(), timeout=5)

@@ -1,0 +1,193 @@
+"""The consumer runner: one consumer group per service, effect once per event.
+
+For each message: decode and validate the envelope; in one transaction insert the
+event id into the inbox (a duplicate inserts nothing and is skipped) and run the
+handler; commit; only then commit the offset. Failures:
+
+- a message that can never be processed (not JSON, not the contract, or a handler
+  raising ``PoisonEvent``) goes to the group's dead-letter topic with the reason in
+  its headers, and the runner moves on;
+- a lost database or broker connection is retried with backoff, for as long as it
+  takes, without moving the offset;
+- any other handler error is retried ``consumer_max_attempts`` times, then dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.database import Database, insert_ignoring_conflicts, utcnow
+from services.kafka import BrokerStatus
+from services.logging import correlation_id
+from services.tables import RuntimeTables
+from shared.events import Envelope, InvalidEvent, Topics, decode
+
+log = logging.getLogger(__name__)
+
+#: ``handler(session, envelope, typed_payload, runtime)``; it must not commit.
+Handler = Callable[[AsyncSession, Envelope, Any, Any], Awaitable[None]]
+
+
+class PoisonEvent(Exception):
+    """Raised by a handler for an event that is valid JSON but can never be applied."""
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """Which handler applies events of one topic."""
+
+    topic: str
+    handler: Handler
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, OperationalError | ConnectionError | OSError | TimeoutError | KafkaError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        group: str,
+        db: Database,
+        tables: RuntimeTables,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        subscriptions: list[Subscription],
+        status: BrokerStatus,
+        *,
+        context: Any,
+        max_attempts: int,
+        retry_base: float,
+    ) -> None:
+        self.context = context  # the service's Runtime, handed to every handler
+        self.group, self.db, self.tables = group, db, tables
+        self.consumer, self.producer, self.status = consumer, producer, status
+        self.handlers = {s.topic: s.handler for s in subscriptions}
+        self.max_attempts, self.retry_base = max_attempts, retry_base
+        self.dead_letter_topic = Topics.dead_letter(group)
+        self.processed = 0
+        self.dead_lettered = 0
+        self._positions: dict[TopicPartition, int] = {}
+
+    async def run(self) -> None:
+        while True:
+            try:
+                batches = await self.consumer.getmany(timeout_ms=500)
+            except KafkaError as exc:  # broker away: aiokafka reconnects; we wait and poll again
+                self.status.failed(exc)
+                await asyncio.sleep(1)
+                continue
+            for tp, records in batches.items():
+                for record in records:
+                    await self._process(record)
+                await self._commit_offset(tp, records[-1].offset + 1)
+            self._update_lag()
+
+    async def _commit_offset(self, tp: TopicPartition, offset: int) -> None:
+        delay = self.retry_base
+        while True:
+            try:
+                await self.consumer.commit({tp: offset})
+                return
+            except KafkaError as exc:  # broker away or rebalance; the inbox makes redelivery harmless
+                self.status.failed(exc)
+                log.warning("offset commit failed; retrying", extra={"error": str(exc)[:200]})
+                if not self.consumer.assignment() or tp not in self.consumer.assignment():
+                    return  # partition moved to another member; it resumes from the last commit
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _update_lag(self) -> None:
+        """Lag per topic as the broker's high-water mark minus our position (an estimate)."""
+        lag: dict[str, int] = {}
+        for tp in self.consumer.assignment():
+            high = self.consumer.highwater(tp)
+            position = self._positions.get(tp)
+            if high is not None and position is not None:
+                lag[tp.topic] = lag.get(tp.topic, 0) + max(high - position, 0)
+        self.status.consumer_lag = lag
+
+    async def _process(self, record: ConsumerRecord) -> None:  # type: ignore[type-arg]
+        try:
+            envelope, payload = decode(record.value)
+            if record.topic not in self.handlers:
+                raise InvalidEvent(f"no handler for topic {record.topic}")
+        except InvalidEvent as exc:
+            await self._dead_letter(record, f"invalid event: {exc}")
+        else:
+            token = correlation_id.set(envelope.correlation_id)
+            try:
+                await self._apply_with_retries(record, envelope, payload)
+            finally:
+                correlation_id.reset(token)
+        self._positions[TopicPartition(record.topic, record.partition)] = record.offset + 1
+
+    async def _apply_with_retries(self, record: ConsumerRecord, envelope: Envelope, payload: object) -> None:  # type: ignore[type-arg]
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await self._apply(record.topic, envelope, payload)
+                self.processed += 1
+                return
+            except PoisonEvent as exc:
+                await self._dead_letter(record, f"rejected by handler: {exc}")
+                return
+            except Exception as exc:  # noqa: BLE001 - classified below
+                if _is_transient(exc):
+                    log.warning("transient failure; retrying", extra={"event_id": str(envelope.event_id), "error": type(exc).__name__})
+                elif attempt >= self.max_attempts:
+                    log.exception("handler failed; dead-lettering", extra={"event_id": str(envelope.event_id)})
+                    await self._dead_letter(record, f"handler failed {attempt} times: {type(exc).__name__}: {exc}"[:500])
+                    return
+                else:
+                    log.warning("handler failed; retrying", extra={"event_id": str(envelope.event_id), "error": repr(exc)[:200]})
+                await asyncio.sleep(min(self.retry_base * 2 ** min(attempt, 6), 10.0))
+
+    async def _apply(self, topic: str, envelope: Envelope, payload: object) -> None:
+        inbox = self.tables.inbox
+        async with self.db.session() as session:
+            result = await session.execute(
+                insert_ignoring_conflicts(session, inbox, ["event_id"]).values(
+                    event_id=str(envelope.event_id), topic=topic, processed_at=utcnow()
+                )
+            )
+            if result.rowcount == 0:
+                log.info("duplicate event skipped", extra={"event_id": str(envelope.event_id), "topic": topic})
+                return
+            await self.handlers[topic](session, envelope, payload, self.context)
+            await session.commit()
+
+    async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:  # type: ignore[type-arg]
+        headers = [
+            ("dead-letter-reason", reason.encode()),
+            ("original-topic", record.topic.encode()),
+            ("original-partition", str(record.partition).encode()),
+            ("original-offset", str(record.offset).encode()),
+            ("consumer-group", self.group.encode()),
+        ]
+        delay = self.retry_base
+        while True:
+            try:
+                await asyncio.wait_for(
+                    self.producer.send_and_wait(self.dead_letter_topic, value=record.value, key=record.key, headers=headers),
+                    timeout=15,
+                )
+                break
+            except Exception as exc:  # noqa: BLE001 - the broker must take it before we move on
+                self.status.failed(exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        self.dead_lettered += 1
+        log.error("message dead-lettered", extra={"topic": record.topic, "offset": record.offset, "reason": reason})

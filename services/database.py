@@ -1,0 +1,138 @@
+"""Async SQLAlchemy per service: its own Postgres schema, or its own SQLite file.
+
+Engines are built by ``Database`` at start-up, never at import. Sessions are
+committed only at the edge (a request handler, a consumer, a worker loop), never
+in domain code: that is what lets a state change and its outbox row commit
+together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import DateTime, Table, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on Postgres and SQLite alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def resolve_url(database_url: str | None, var_dir: Path, service: str) -> str:
+    """The URL a service connects to: the shared Postgres, or its own SQLite file."""
+    if database_url:
+        return database_url
+    var_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite+aiosqlite:///{(var_dir / f'{service}.db').resolve()}"
+
+
+class Database:
+    """One engine and session factory for one service's schema."""
+
+    def __init__(self, url: str, schema: str, pool_size: int = 10) -> None:
+        self.url = url
+        self.schema = schema
+        self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
+        kwargs: dict[str, Any] = {}
+        if self.is_sqlite:
+            # One file per service; the schema name is mapped away (SQLite has none).
+            kwargs["execution_options"] = {"schema_translate_map": {schema: None}}
+            kwargs["connect_args"] = {"timeout": 30}
+        else:
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        # A Session class of our own, so commit hooks stay on this database's sessions.
+        self._session_class = type(f"{schema.title()}Session", (Session,), {})
+        self.sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=self._session_class
+        )
+
+    def after_commit_with_events(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after each commit that staged outbox events (wakes the relay)."""
+
+        def _hook(session: Session) -> None:
+            if session.info.pop("outbox_dirty", False):
+                callback()
+
+        event.listen(self._session_class, "after_commit", _hook)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session the caller must commit; anything uncommitted is rolled back."""
+        async with self.sessions() as session:
+            yield session
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def wait_until_up(self, seconds: float) -> None:
+        """Wait for the database at start-up instead of crashing on the first try."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while True:
+            try:
+                await self.ping()
+                return
+            except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                log.warning("database not reachable yet", extra={"error": type(exc).__name__})
+                await asyncio.sleep(1)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def insert_ignoring_conflicts(session: AsyncSession, table: Table, index_elements: list[str]) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` in the session's dialect (used for dedup)."""
+    dialect = session.bind.dialect.name if session.bind else "postgresql"
+    module = sqlite if dialect == "sqlite" else postgresql
+    return module.insert(table).on_conflict_do_nothing(index_elements=index_elements)
+
+
+def upsert(session: AsyncSession, table: Table) -> Any:
+    """A dialect ``insert`` that offers ``on_conflict_do_update`` on both back-ends."""
+    dialect = session.bind.dialect.name if session.bind else "postgresql"
+    return (sqlite if dialect == "sqlite" else postgresql).insert(table)

@@ -1,0 +1,165 @@
+"""Runs the whole system as real processes: the broker (unless one is given) and
+the four services, each migrated, on its own port. ``make run`` uses it, and so do
+the cross-service tests and the benchmark, so all three run the same thing.
+
+    python -m services.devstack            # make run: CONTRACT.md ports, Ctrl-C stops all
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from services.broker import LocalBroker, free_port
+from services.registry import ROOT, SERVICES
+
+DEFAULT_PORTS = {"intake-svc": 8001, "routing-svc": 8002, "sla-svc": 8003, "notify-svc": 8004}
+
+
+def dev_secrets(var_dir: Path) -> dict[str, str]:
+    """Development secrets, made on first start and kept in ``var/dev-secrets.env``."""
+    path = var_dir / "dev-secrets.env"
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        fernet_key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+        path.write_text(f"FIELD_ENCRYPTION_KEY={fernet_key}\nFIELD_HASH_KEY={secrets.token_urlsafe(32)}\n")
+        print(f"generated development secrets in {path} (development only)", file=sys.stderr)
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+
+
+@dataclass
+class Stack:
+    var_dir: Path
+    database_url: str | None = None
+    bootstrap: str | None = None
+    ports: dict[str, int] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    broker: LocalBroker | None = None
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    def start(self, *, broker_port: int | None = None) -> Stack:
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        if self.bootstrap is None:
+            self.broker = LocalBroker(broker_port, self.var_dir / "broker.log").start()
+            self.bootstrap = self.broker.bootstrap
+            # The local broker has no idempotent producer (Apache Kafka does: keep it on there).
+            self.env.setdefault("KAFKA_ENABLE_IDEMPOTENCE", "false")
+        for name in SERVICES:
+            self.ports.setdefault(name, free_port())
+        for name in SERVICES:
+            self.start_service(name)
+        for name in SERVICES:
+            self.wait_ready(name)
+        return self
+
+    def service_env(self, name: str) -> dict[str, str]:
+        env = {**os.environ, **dev_secrets(self.var_dir), **self.env}
+        env.update(
+            PORT=str(self.ports[name]),
+            VAR_DIR=str(self.var_dir),
+            KAFKA_BOOTSTRAP_SERVERS=self.bootstrap or "",
+            PYTHONUNBUFFERED="1",
+        )
+        if self.database_url:
+            env["DATABASE_URL"] = self.database_url
+        else:
+            env.pop("DATABASE_URL", None)
+        return env
+
+    def start_service(self, name: str) -> None:
+        log = open(self.var_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", "services.serve", name],
+            cwd=ROOT,
+            env=self.service_env(name),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, name: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            proc = self.processes[name]
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.var_dir / (name + '.log')}")
+            try:
+                if httpx.get(f"{self.url(name)}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"{name} not ready after {timeout}s; see {self.var_dir / (name + '.log')}")
+
+    def kill(self, name: str) -> None:
+        """Kill a service without a chance to clean up (a crash)."""
+        proc = self.processes[name]
+        proc.kill()
+        proc.wait(10)
+
+    def stop_service(self, name: str) -> None:
+        proc = self.processes.get(name)
+        if proc and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+    def stop(self) -> None:
+        for name in SERVICES:
+            self.stop_service(name)
+        if self.broker:
+            self.broker.stop()
+
+
+def main() -> None:
+    var_dir = Path(os.environ.get("VAR_DIR", ROOT / "var"))
+    stack = Stack(
+        var_dir=var_dir,
+        database_url=os.environ.get("DATABASE_URL") or None,
+        bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+        ports={name: int(os.environ.get(f"{name.split('-')[0].upper()}_PORT", port)) for name, port in DEFAULT_PORTS.items()},
+    )
+    stopping = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        stack.start(broker_port=9092 if stack.bootstrap is None else None)
+        print("\nThe system is up:")
+        print(f"  broker       {stack.bootstrap}" + ("  (local, memory only)" if stack.broker else ""))
+        for name in SERVICES:
+            print(f"  {name:<12} {stack.url(name)}   docs: {stack.url(name)}/docs")
+        print(f"  database     {stack.database_url or f'SQLite files under {var_dir}/'}")
+        print(f"  logs         {var_dir}/<service>.log\nCtrl-C stops everything.")
+        while not stopping:
+            for name, proc in stack.processes.items():
+                if proc.poll() is not None:
+                    print(f"{name} exited ({proc.returncode}); see {var_dir / (name + '.log')}", file=sys.stderr)
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        print("stopping ...")
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()

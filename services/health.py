@@ -1,0 +1,45 @@
+"""``/healthz`` (the process is up) and ``/readyz`` (CONTRACT.md).
+
+Ready means the database answers. The broker's state, the outbox backlog and the
+consumer lag are reported in the body but do not make the service unready: while
+the broker is away the outbox holds the events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from services.deps import RuntimeDep
+from services.outbox import backlog
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz(runtime: RuntimeDep) -> dict[str, str]:
+    return {"status": "ok", "service": runtime.name}
+
+
+@router.get("/readyz")
+async def readyz(runtime: RuntimeDep) -> JSONResponse:
+    body: dict[str, object] = {"service": runtime.name, "broker": runtime.status.as_dict()}
+    try:
+        await asyncio.wait_for(runtime.db.ping(), timeout=3)
+        body["database"] = {"up": True}
+        body["outbox_backlog"] = await backlog(runtime.db, runtime.tables)
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        body["database"] = {"up": False, "error": type(exc).__name__}
+        body["status"] = "unready"
+        return JSONResponse(body, status_code=503)
+    if runtime.consumer is not None:
+        body["consumer"] = {
+            "group": runtime.consumer.group,
+            "lag": runtime.status.consumer_lag,
+            "processed": runtime.consumer.processed,
+            "dead_lettered": runtime.consumer.dead_lettered,
+        }
+    body["status"] = "ready" if runtime.status.up else "degraded"
+    return JSONResponse(body, status_code=200)

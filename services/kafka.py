@@ -1,0 +1,96 @@
+"""Kafka clients built from settings, topic provisioning, and the broker's state.
+
+Nothing here depends on a particular broker: production runs Apache Kafka
+(``KAFKA_ENABLE_IDEMPOTENCE=true``); the local broker of ``make run`` and the tests
+speaks the same protocol without an idempotent producer, so the setting is off there.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from services.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+def make_producer(settings: ServiceSettings, client_id: str) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=settings.kafka_enable_idempotence,
+        request_timeout_ms=settings.kafka_request_timeout_ms,
+        linger_ms=2,
+    )
+
+
+def make_consumer(settings: ServiceSettings, group: str, topics: list[str]) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=group,
+        group_id=group,
+        enable_auto_commit=False,
+        # A new group reads from the start: never rely on the broker's end offset.
+        auto_offset_reset="earliest",
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        rebalance_timeout_ms=settings.kafka_session_timeout_ms,
+        request_timeout_ms=max(settings.kafka_request_timeout_ms, settings.kafka_session_timeout_ms + 5000),
+        max_poll_records=200,
+    )
+
+
+async def ensure_topics(settings: ServiceSettings, topics: list[str]) -> None:
+    """Create the topics a service uses if missing (off where ops provisions them)."""
+    if not settings.kafka_create_topics:
+        return
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=settings.kafka_request_timeout_ms
+    )
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in topics if t not in existing]
+        if missing:
+            new = [NewTopic(t, settings.kafka_partitions, settings.kafka_replication_factor) for t in missing]
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass
+            log.info("topics created", extra={"topics": missing})
+    finally:
+        await admin.close()
+
+
+@dataclass
+class BrokerStatus:
+    """What the relay and the consumers last saw of the broker, for ``/readyz``."""
+
+    up: bool = False
+    last_ok: float | None = None
+    last_error: str | None = None
+    last_error_at: float | None = None
+    consumer_lag: dict[str, int] = field(default_factory=dict)
+
+    def ok(self) -> None:
+        self.up, self.last_ok = True, time.time()
+
+    def failed(self, error: BaseException | str) -> None:
+        self.up = False
+        self.last_error = error if isinstance(error, str) else f"{type(error).__name__}: {error}"[:300]
+        self.last_error_at = time.time()
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "up": self.up,
+            "last_ok_seconds_ago": None if self.last_ok is None else round(time.time() - self.last_ok, 1),
+            "last_error": self.last_error,
+        }

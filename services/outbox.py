@@ -1,0 +1,139 @@
+"""Transactional outbox: the event is a row written in the same transaction as the
+state change it announces; a relay publishes rows in order and marks them.
+
+Ordering: one relay at a time per service publishes, in id order, so events of one
+case (one key, one partition) leave in the order they were committed. With several
+replicas on Postgres the batch runs under a transaction-level advisory lock; the
+others skip that round. While the broker is away the relay keeps retrying with
+backoff and the backlog grows in the table; when it is back, the backlog drains.
+Delivery is at least once (a batch cut off midway is sent again); consumers dedup
+by ``event_id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from datetime import timedelta
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.database import Database, utcnow
+from services.kafka import BrokerStatus
+from services.tables import RuntimeTables
+from shared.events import Envelope, encode
+
+log = logging.getLogger(__name__)
+
+
+async def enqueue(session: AsyncSession, tables: RuntimeTables, envelope: Envelope) -> None:
+    """Stage an event in the caller's transaction; it is published only if that commits."""
+    session.sync_session.info["outbox_dirty"] = True
+    await session.execute(
+        tables.outbox.insert().values(
+            event_id=str(envelope.event_id),
+            topic=envelope.type,
+            key=str(envelope.case_id),
+            value=encode(envelope).decode(),
+            created_at=utcnow(),
+        )
+    )
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        db: Database,
+        tables: RuntimeTables,
+        producer: AIOKafkaProducer,
+        status: BrokerStatus,
+        *,
+        poll_seconds: float,
+        batch_size: int,
+        retention: timedelta,
+        send_timeout: float,
+    ) -> None:
+        self.db, self.tables, self.producer, self.status = db, tables, producer, status
+        self.poll_seconds, self.batch_size, self.retention = poll_seconds, batch_size, retention
+        self.send_timeout = send_timeout
+        self._wake = asyncio.Event()
+        self._lock_key = int.from_bytes(hashlib.sha256(f"outbox:{db.schema}".encode()).digest()[:7], "big")
+
+    def wake(self) -> None:
+        """Called after a commit that staged events, so they leave without waiting a poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        backoff = self.poll_seconds
+        last_purge = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                sent = await self.publish_batch()
+                backoff = self.poll_seconds
+                if loop.time() - last_purge > 60:
+                    await self.purge()
+                    last_purge = loop.time()
+                if sent >= self.batch_size:
+                    continue  # more waiting: no sleep
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - broker or database away: retry
+                self.status.failed(exc)
+                log.warning("outbox publish failed; retrying", extra={"error": self.status.last_error})
+                backoff = min(backoff * 2, 10.0)
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+            except TimeoutError:
+                pass
+
+    async def publish_batch(self) -> int:
+        outbox = self.tables.outbox
+        async with self.db.session() as session:
+            if not self.db.is_sqlite:
+                got = await session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": self._lock_key})
+                if not got:
+                    return 0
+            rows = (
+                await session.execute(
+                    select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.value)
+                    .where(outbox.c.published_at.is_(None))
+                    .order_by(outbox.c.id)
+                    .limit(self.batch_size)
+                )
+            ).all()
+            if not rows:
+                return 0
+            await asyncio.wait_for(self._send(rows), timeout=self.send_timeout)
+            self.status.ok()
+            await session.execute(
+                update(outbox)
+                .where(outbox.c.id.in_([r.id for r in rows]))
+                .values(published_at=utcnow(), attempts=outbox.c.attempts + 1)
+            )
+            await session.commit()
+            return len(rows)
+
+    async def _send(self, rows: list) -> None:  # type: ignore[type-arg]
+        futures = [await self.producer.send(r.topic, value=r.value.encode(), key=r.key.encode()) for r in rows]
+        await asyncio.gather(*futures)
+
+    async def purge(self) -> None:
+        outbox = self.tables.outbox
+        async with self.db.session() as session:
+            await session.execute(
+                delete(outbox).where(outbox.c.published_at < utcnow() - self.retention)
+            )
+            await session.commit()
+
+
+async def backlog(db: Database, tables: RuntimeTables) -> int:
+    """Events committed but not yet on the bus (reported by ``/readyz``)."""
+    outbox = tables.outbox
+    async with db.session() as session:
+        count = await session.scalar(select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None)))
+        return int(count or 0)

@@ -1,0 +1,51 @@
+"""Settings from the environment, in one place (CONTRACT.md, "Configuration").
+
+Each service subclasses ``ServiceSettings`` only to add its own knobs; the
+names below are shared so that one ``.env`` configures the whole system.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Values that ``make run`` generates for development; refused outside development.
+DEV_MODE_VALUES = ("development", "test")
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    environment: str = Field(default="development", description="development | test | production")
+    host: str = "127.0.0.1"
+    port: int = 0  # each service sets its CONTRACT.md default
+    database_url: str | None = Field(default=None, description="unset: SQLite file under VAR_DIR")
+    var_dir: Path = Path("./var")
+    db_pool_size: int = 10
+    db_wait_seconds: float = 30.0
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_enable_idempotence: bool = Field(default=True, description="on for Apache Kafka; off for brokers without it")
+    kafka_create_topics: bool = True
+    kafka_partitions: int = 3
+    kafka_replication_factor: int = 1
+    kafka_request_timeout_ms: int = 5000
+    kafka_session_timeout_ms: int = 10000
+    kafka_heartbeat_interval_ms: int = 1000
+
+    outbox_poll_seconds: float = 0.5
+    outbox_batch_size: int = 500
+    outbox_retention_hours: float = 24.0
+    consumer_max_attempts: int = 5
+    consumer_retry_base_seconds: float = 0.2
+
+    field_encryption_key: str | None = Field(default=None, description="Fernet key(s), comma-separated, newest first")
+    field_hash_key: str | None = Field(default=None, description="key of the keyed hash used to find personal data")
+    max_body_bytes: int = 256 * 1024
+    log_level: str = "INFO"
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment in DEV_MODE_VALUES

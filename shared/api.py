@@ -1,0 +1,232 @@
+"""Request and response bodies of the public HTTP APIs (CONTRACT.md).
+
+Clients and tests import these; each service's routes use them, so the
+OpenAPI documents and this module cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from pydantic import (
+    AnyHttpUrl,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from shared.enums import (
+    TIERS_BY_KIND,
+    CaseKind,
+    CaseStatus,
+    CaseTier,
+    Category,
+    Channel,
+    ClockState,
+    LineOfBusiness,
+    TransferKind,
+)
+
+BranchCode = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9.-]{0,31}$")]
+Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text5000 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
+#: Mainland mobile or landline, optionally with +86; digits, spaces and dashes only.
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9][0-9 -]{5,19}$")]
+IdNumber = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9A-Za-z]{6,20}$")]
+Ref = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+#: How far in the future a client clock may be before received_at is refused.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CustomerIn(Strict):
+    name: Text200
+    phone: Phone
+    id_number: IdNumber | None = None
+    policy_no: Ref | None = None
+
+
+class CaseCreate(Strict):
+    """Body of ``POST /v1/cases``; unknown fields are refused so typos are not silently lost."""
+
+    kind: CaseKind
+    tier: CaseTier | None = Field(default=None, description="default: general, or major when detected")
+    channel: Channel
+    branch_code: BranchCode
+    line_of_business: LineOfBusiness
+    subject: Text200
+    description: Text5000
+    customer: CustomerIn
+    category: Category | None = None
+    complainant_count: int = Field(default=1, ge=1, le=100000)
+    agent_code: Ref | None = None
+    source_ref: Ref | None = Field(default=None, description="the channel's own reference (call id, referral number)")
+    received_at: AwareDatetime | None = Field(default=None, description="RFC 3339 with offset; may be in the past")
+
+    @field_validator("received_at")
+    @classmethod
+    def _not_in_future(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value > datetime.now(UTC) + CLOCK_SKEW:
+            raise ValueError("received_at is in the future")
+        return value
+
+    @model_validator(mode="after")
+    def _tier_fits_kind(self) -> CaseCreate:
+        if self.tier is not None and self.tier not in TIERS_BY_KIND[self.kind]:
+            allowed = ", ".join(TIERS_BY_KIND[self.kind]) or "none"
+            raise ValueError(f"tier {self.tier} does not fit kind {self.kind} (allowed: {allowed})")
+        return self
+
+
+class CustomerOut(BaseModel):
+    name: str
+    phone: str = Field(description="masked, e.g. 138****5678")
+    id_number: str | None = Field(description="masked")
+    policy_no: str | None
+
+
+class CaseOut(BaseModel):
+    id: uuid.UUID
+    case_no: str
+    status: CaseStatus
+    kind: CaseKind
+    tier: CaseTier | None
+    category: Category | None
+    channel: Channel
+    branch_code: str
+    line_of_business: LineOfBusiness
+    subject: str
+    description: str
+    customer: CustomerOut
+    complainant_count: int
+    agent_code: str | None
+    source_ref: str | None
+    major_reasons: list[str]
+    received_at: datetime
+    created_at: datetime
+
+
+class CasePage(BaseModel):
+    items: list[CaseOut]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last")
+
+
+class TransferCreate(Strict):
+    """Body of ``POST /v1/cases/{id}/transfers``."""
+
+    to_unit: Ref
+    to_assignee: Ref | None = None
+    reason: Text200
+    kind: TransferKind = TransferKind.transfer
+    hand_over_ownership: bool = Field(
+        default=False, description="make the receiver the owner (首问责任人); otherwise the first responder stays owner"
+    )
+
+    @field_validator("kind")
+    @classmethod
+    def _not_assign(cls, value: TransferKind) -> TransferKind:
+        if value is TransferKind.assign:
+            raise ValueError("assign is the first assignment, made by routing; use transfer")
+        return value
+
+
+class TransferOut(BaseModel):
+    id: int
+    kind: TransferKind
+    from_unit: str | None
+    to_unit: str
+    from_assignee: str | None
+    to_assignee: str | None
+    reason: str
+    rule_id: str | None
+    at: datetime
+
+
+class AssignmentOut(BaseModel):
+    case_id: uuid.UUID
+    branch_code: str
+    unit: str
+    assignee: str | None
+    owner: str | None = Field(description="the first responder (首问责任人)")
+    history: list[TransferOut]
+
+
+class ClockOut(BaseModel):
+    clock: str
+    policy: str
+    state: ClockState
+    started_at: datetime
+    due_at: datetime
+    stopped_at: datetime | None
+    breached_at: datetime | None
+    rule: str = Field(description="how the due time is counted")
+
+
+class CaseSlaOut(BaseModel):
+    case_id: uuid.UUID
+    branch_code: str
+    clocks: list[ClockOut]
+
+
+class OverdueOut(BaseModel):
+    case_id: uuid.UUID
+    branch_code: str
+    clock: str
+    policy: str
+    due_at: datetime
+    breached_at: datetime
+    owner: str | None
+    assignee: str | None
+
+
+class SubscriptionCreate(Strict):
+    channel: str = Field(pattern=r"^webhook$", description="webhook (other channels follow)")
+    target: AnyHttpUrl
+    events: list[Annotated[str, StringConstraints(pattern=r"^case\.(overdue|created|transferred|updated)$")]] = Field(
+        min_length=1
+    )
+    branch_code: BranchCode | None = Field(default=None, description="only cases of this branch")
+    levels: list[str] | None = Field(default=None, description="only these overdue levels")
+    secret: Annotated[str, StringConstraints(min_length=16, max_length=200)] | None = None
+
+
+class SubscriptionOut(BaseModel):
+    id: uuid.UUID
+    channel: str
+    target: str
+    events: list[str]
+    branch_code: str | None
+    levels: list[str] | None
+    active: bool
+    created_at: datetime
+    secret: str | None = Field(default=None, description="returned once, when the subscription is created")
+
+
+class AttemptOut(BaseModel):
+    attempt_no: int
+    at: datetime
+    status_code: int | None
+    error: str | None
+    latency_ms: int
+
+
+class DeliveryOut(BaseModel):
+    id: uuid.UUID
+    subscription_id: uuid.UUID
+    event_id: uuid.UUID
+    event_type: str
+    case_id: uuid.UUID
+    status: str
+    attempts: list[AttemptOut]
+    next_attempt_at: datetime | None
+    created_at: datetime

@@ -1,0 +1,176 @@
+"""The event envelope and each topic's payload (CONTRACT.md, "Topics").
+
+Every event is validated when it is produced (building an ``Envelope`` runs the
+payload model) and when it is consumed (``decode`` parses the envelope, then the
+payload model of its type). Payloads carry no raw personal data: no ID numbers,
+no phone numbers, no names, no free text a customer typed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from shared.enums import (
+    CaseKind,
+    CaseStatus,
+    CaseTier,
+    Category,
+    Channel,
+    LineOfBusiness,
+    OverdueLevel,
+    TransferKind,
+)
+
+SCHEMA_VERSION = 1
+
+
+class Topics:
+    """Topic names; the key of every message is the case id."""
+
+    case_created = "case.created"
+    case_transferred = "case.transferred"
+    case_overdue = "case.overdue"
+    case_updated = "case.updated"
+
+    all = (case_created, case_transferred, case_overdue, case_updated)
+
+    @staticmethod
+    def dead_letter(group: str) -> str:
+        """The dead-letter topic of one consumer group."""
+        return f"{group}.dead-letter"
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CaseCreated(_Payload):
+    case_no: str
+    kind: CaseKind
+    tier: CaseTier | None
+    category: Category | None
+    channel: Channel
+    branch_code: str
+    line_of_business: LineOfBusiness
+    status: CaseStatus
+    received_at: AwareDatetime
+    complainant_count: int = 1
+    agent_code: str | None = None
+    major_reasons: list[str] = Field(default_factory=list)
+
+
+class CaseTransferred(_Payload):
+    transfer_kind: TransferKind
+    branch_code: str
+    from_unit: str | None
+    to_unit: str
+    from_assignee: str | None
+    to_assignee: str | None
+    owner: str | None = Field(description="first responder (首问责任人) who owns the case")
+    reason: str
+    rule_id: str | None = None
+
+
+class CaseOverdue(_Payload):
+    level: OverdueLevel
+    clock: str
+    policy: str
+    branch_code: str
+    kind: CaseKind
+    tier: CaseTier | None
+    started_at: AwareDatetime
+    due_at: AwareDatetime
+    late_by_seconds: int = Field(ge=0, description="how late the clock was when the event fired")
+    fired_late: bool = Field(description="true when the timer fired after its due time by more than the poll tolerance (e.g. after downtime)")
+    owner: str | None
+    assignee: str | None
+
+
+class CaseUpdated(_Payload):
+    action: str
+    status: CaseStatus
+    kind: CaseKind
+    tier: CaseTier | None
+    category: Category | None
+    branch_code: str
+    actor: str | None = None
+
+
+PAYLOADS: dict[str, type[_Payload]] = {
+    Topics.case_created: CaseCreated,
+    Topics.case_transferred: CaseTransferred,
+    Topics.case_overdue: CaseOverdue,
+    Topics.case_updated: CaseUpdated,
+}
+
+EventType = Literal["case.created", "case.transferred", "case.overdue", "case.updated"]
+
+
+class Envelope(BaseModel):
+    """The envelope of CONTRACT.md; ``payload`` is the typed model of ``type``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_id: uuid.UUID
+    type: EventType
+    schema_version: Literal[1] = SCHEMA_VERSION
+    occurred_at: AwareDatetime
+    case_id: uuid.UUID
+    producer: str
+    correlation_id: str | None = None
+    payload: dict[str, Any]
+
+    def typed_payload(self) -> _Payload:
+        return PAYLOADS[self.type].model_validate(self.payload)
+
+
+class InvalidEvent(ValueError):
+    """A message that can never be processed: not JSON, or not of the contract."""
+
+
+def new_event(
+    payload: _Payload,
+    *,
+    case_id: uuid.UUID,
+    producer: str,
+    correlation_id: str | None = None,
+    occurred_at: datetime | None = None,
+) -> Envelope:
+    """Build a validated envelope; the topic is the event's type."""
+    event_type = next(t for t, model in PAYLOADS.items() if isinstance(payload, model))
+    return Envelope(
+        event_id=uuid.uuid4(),
+        type=event_type,  # type: ignore[arg-type]
+        occurred_at=occurred_at or datetime.now(UTC),
+        case_id=case_id,
+        producer=producer,
+        correlation_id=correlation_id,
+        payload=payload.model_dump(mode="json"),
+    )
+
+
+def encode(envelope: Envelope) -> bytes:
+    return envelope.model_dump_json().encode()
+
+
+def decode(raw: bytes | None) -> tuple[Envelope, _Payload]:
+    """Parse and validate a message value; raises ``InvalidEvent`` naming the fault."""
+    if raw is None:
+        raise InvalidEvent("message has no value")
+    try:
+        envelope = Envelope.model_validate_json(raw)
+        return envelope, envelope.typed_payload()
+    except ValidationError as exc:
+        raise InvalidEvent(_describe(exc)) from exc
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "<message>"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)[:1000]

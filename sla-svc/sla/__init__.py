@@ -1,0 +1,1 @@
+"""sla-svc: the time limits: working-day calendars, one clock per stage, breaches."""
