@@ -78,6 +78,7 @@ class ConsumerRunner:
         self.dead_letter_topic = Topics.dead_letter(group)
         self.processed = 0
         self.dead_lettered = 0
+        self.duplicates = 0
         self._positions: dict[TopicPartition, int] = {}
 
     async def run(self) -> None:
@@ -138,8 +139,10 @@ class ConsumerRunner:
         while True:
             attempt += 1
             try:
-                await self._apply(record.topic, envelope, payload)
-                self.processed += 1
+                if await self._apply(record.topic, envelope, payload):
+                    self.processed += 1
+                else:
+                    self.duplicates += 1
                 return
             except PoisonEvent as exc:
                 await self._dead_letter(record, f"rejected by handler: {exc}")
@@ -155,7 +158,8 @@ class ConsumerRunner:
                     log.warning("handler failed; retrying", extra={"event_id": str(envelope.event_id), "error": repr(exc)[:200]})
                 await asyncio.sleep(min(self.retry_base * 2 ** min(attempt, 6), 10.0))
 
-    async def _apply(self, topic: str, envelope: Envelope, payload: object) -> None:
+    async def _apply(self, topic: str, envelope: Envelope, payload: object) -> bool:
+        """Apply once; False when the inbox shows it was applied before."""
         inbox = self.tables.inbox
         async with self.db.session() as session:
             result = await session.execute(
@@ -165,9 +169,10 @@ class ConsumerRunner:
             )
             if result.rowcount == 0:
                 log.info("duplicate event skipped", extra={"event_id": str(envelope.event_id), "topic": topic})
-                return
+                return False
             await self.handlers[topic](session, envelope, payload, self.context)
             await session.commit()
+            return True
 
     async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:  # type: ignore[type-arg]
         headers = [

@@ -40,6 +40,7 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
             "lag": runtime.status.consumer_lag,
             "processed": runtime.consumer.processed,
             "dead_lettered": runtime.consumer.dead_lettered,
+            "duplicates": runtime.consumer.duplicates,
         }
     body["status"] = "ready" if runtime.status.up else "degraded"
     return JSONResponse(body, status_code=200)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from datetime import timedelta
 
 from aiokafka import AIOKafkaProducer
@@ -27,6 +28,9 @@ from services.tables import RuntimeTables
 from shared.events import Envelope, encode
 
 log = logging.getLogger(__name__)
+
+#: With nothing to publish, check the broker after this long without a sign of life.
+PROBE_AFTER_IDLE_SECONDS = 3.0
 
 
 async def enqueue(session: AsyncSession, tables: RuntimeTables, envelope: Envelope) -> None:
@@ -90,6 +94,18 @@ class OutboxRelay:
                 await asyncio.wait_for(self._wake.wait(), timeout=backoff)
             except TimeoutError:
                 pass
+            if self.status.last_ok is None or time.time() - self.status.last_ok > PROBE_AFTER_IDLE_SECONDS:
+                await self.probe()
+
+    async def probe(self) -> None:
+        """Ask the broker for metadata so that ``/readyz`` is right even when nothing is sent."""
+        try:
+            await asyncio.wait_for(self.producer.client.fetch_all_metadata(), timeout=3)
+            self.status.ok()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            self.status.failed(exc if str(exc) else "broker did not answer a metadata request")
 
     async def publish_batch(self) -> int:
         outbox = self.tables.outbox

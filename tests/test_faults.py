@@ -1,0 +1,162 @@
+"""Nothing lost: the broker away, a service killed mid-stream, an event delivered
+twice, a poison message, a webhook target that fails. Real processes, real
+Postgres, real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from conftest import System
+from shared.events import Topics
+from tests.support.cases import complaint, inquiry
+from tests.support.receiver import WebhookReceiver
+from tests.support.wait import eventually
+
+pytestmark = pytest.mark.stack
+
+
+def post_case(system: System, body: dict) -> str:  # type: ignore[type-arg]
+    response = httpx.post(f"{system.stack.url('intake-svc')}/v1/cases", json=body, timeout=15)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]  # type: ignore[no-any-return]
+
+
+def assignment(system: System, case_id: str) -> dict | None:  # type: ignore[type-arg]
+    response = httpx.get(f"{system.stack.url('routing-svc')}/v1/cases/{case_id}/assignment", timeout=10)
+    return response.json() if response.status_code == 200 else None
+
+
+def assert_assigned_once(system: System, case_ids: list[str], timeout: float = 60) -> None:
+    """Every case has exactly one first assignment, in routing and on the bus."""
+    for case_id in case_ids:
+        found = eventually(lambda c=case_id: assignment(system, c), timeout=timeout, what=f"assignment of {case_id}")
+        assert [h["kind"] for h in found["history"]] == ["assign"]
+        key = case_id.encode()
+        system.tap.wait_for(lambda s, k=key: s.topic == Topics.case_transferred and s.key == k, timeout=timeout)
+    assigns = Counter(
+        e["case_id"]
+        for e in {s.json()["event_id"]: s.json() for s in system.tap.matching(lambda s: s.topic == Topics.case_transferred)}.values()
+        if e["payload"]["transfer_kind"] == "assign"
+    )
+    assert all(assigns[c] == 1 for c in case_ids), assigns
+
+
+def produce(bootstrap: str, topic: str, key: bytes, value: bytes) -> None:
+    async def _send() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+        await producer.start()
+        try:
+            await producer.send_and_wait(topic, key=key, value=value)
+        finally:
+            await producer.stop()
+
+    asyncio.run(_send())
+
+
+def test_broker_outage_intake_keeps_accepting_and_catches_up(pg_system: System) -> None:
+    system = pg_system
+    assert system.stack.broker is not None
+    system.stack.broker.freeze()
+    try:
+        eventually(lambda: not system.readyz("intake-svc")["broker"]["up"], timeout=20, what="broker reported down")
+        case_ids = []
+        backlogs = []
+        for _ in range(5):
+            case_ids.append(post_case(system, inquiry()))
+            ready = system.readyz("intake-svc")
+            assert ready["status"] == "degraded"  # degraded, not unready: the outbox holds the events
+            backlogs.append(ready["outbox_backlog"])
+        assert backlogs == sorted(backlogs) and backlogs[-1] >= 5, backlogs
+        assert httpx.get(f"{system.stack.url('intake-svc')}/readyz", timeout=10).status_code == 200
+    finally:
+        system.stack.broker.thaw()
+    eventually(lambda: system.readyz("intake-svc")["outbox_backlog"] == 0, timeout=60, what="outbox drained")
+    for case_id in case_ids:
+        system.tap.wait_for(lambda s, k=case_id.encode(): s.topic == Topics.case_created and s.key == k, timeout=60)
+    assert_assigned_once(system, case_ids)
+    eventually(lambda: system.readyz("intake-svc")["broker"]["up"], timeout=20, what="broker reported up")
+
+
+def test_service_killed_mid_stream_catches_up(pg_system: System) -> None:
+    system = pg_system
+    before = [post_case(system, inquiry()) for _ in range(5)]
+    system.stack.kill("routing-svc")
+    during = [post_case(system, inquiry()) for _ in range(5)]
+    system.stack.start_service("routing-svc")
+    system.stack.wait_ready("routing-svc")
+    after = [post_case(system, inquiry()) for _ in range(3)]
+    assert_assigned_once(system, before + during + after, timeout=90)
+
+
+def test_event_delivered_twice_has_effect_once(pg_system: System) -> None:
+    system = pg_system
+    case_id = post_case(system, complaint(days_ago=30))
+    key = case_id.encode()
+    [original] = system.tap.wait_for(lambda s: s.topic == Topics.case_created and s.key == key)
+    assert_assigned_once(system, [case_id])
+    eventually(lambda: system.readyz("sla-svc")["outbox_backlog"] == 0 and
+               system.tap.matching(lambda s: s.topic == Topics.case_overdue and s.key == key), what="breach")
+    dup_routing = system.readyz("routing-svc")["consumer"]["duplicates"]
+    dup_sla = system.readyz("sla-svc")["consumer"]["duplicates"]
+
+    assert original.value is not None
+    produce(system.stack.bootstrap or "", Topics.case_created, key, original.value)
+
+    eventually(lambda: system.readyz("routing-svc")["consumer"]["duplicates"] == dup_routing + 1, what="routing skipped it")
+    eventually(lambda: system.readyz("sla-svc")["consumer"]["duplicates"] == dup_sla + 1, what="sla skipped it")
+    assert_assigned_once(system, [case_id])
+    clocks = httpx.get(f"{system.stack.url('sla-svc')}/v1/cases/{case_id}/sla", timeout=10).json()["clocks"]
+    assert len(clocks) == 1
+    overdue_ids = {s.json()["event_id"] for s in system.tap.matching(lambda s: s.topic == Topics.case_overdue and s.key == key)}
+    assert len(overdue_ids) == 1  # the breach fired once
+
+
+def test_poison_message_is_dead_lettered_and_the_next_is_processed(pg_system: System) -> None:
+    system = pg_system
+    poison_key = f"poison-{uuid.uuid4()}".encode()
+    produce(system.stack.bootstrap or "", Topics.case_created, poison_key, b'{"not": "an envelope"')
+    for group in ("routing-svc", "sla-svc"):
+        [dead] = system.tap.wait_for(lambda s, g=group: s.topic == Topics.dead_letter(g) and s.key == poison_key)
+        assert dead.value == b'{"not": "an envelope"'
+        assert dead.headers["original-topic"] == b"case.created"
+        assert dead.headers["dead-letter-reason"].startswith(b"invalid event")
+    # Valid JSON, wrong schema: dead-lettered too, with the field named.
+    wrong_key = f"wrong-{uuid.uuid4()}".encode()
+    produce(system.stack.bootstrap or "", Topics.case_created, wrong_key, b'{"event_id": "x", "type": "case.created"}')
+    [dead] = system.tap.wait_for(lambda s: s.topic == Topics.dead_letter("routing-svc") and s.key == wrong_key)
+    assert b"event_id" in dead.headers["dead-letter-reason"]
+    # The consumer keeps going.
+    assert_assigned_once(system, [post_case(system, inquiry())])
+
+
+def test_webhook_retried_until_delivered(pg_system: System) -> None:
+    system = pg_system
+    secret = "another-receiver-secret"
+    receiver = WebhookReceiver(secret=secret, fail_first=2).start()
+    try:
+        notify = system.stack.url("notify-svc")
+        created = httpx.post(
+            f"{notify}/v1/subscriptions",
+            json={"channel": "webhook", "target": receiver.url, "events": ["case.overdue"], "branch_code": "BJ", "secret": secret},
+            timeout=10,
+        )
+        assert created.status_code == 201
+        sub_id = created.json()["id"]
+        case_id = post_case(system, complaint(days_ago=40, branch_code="BJ", category="product"))
+
+        def delivered() -> list:  # type: ignore[type-arg]
+            rows = httpx.get(f"{notify}/v1/deliveries", params={"case_id": case_id, "subscription_id": sub_id}, timeout=10).json()
+            return [d for d in rows if d["status"] == "delivered"]
+
+        [delivery] = eventually(delivered, timeout=60, what="delivered after retries")
+        assert [a["status_code"] for a in delivery["attempts"]] == [500, 500, 200]
+        assert all(r.signature_ok for r in receiver.requests)
+        assert len({r.headers["x-event-id"] for r in receiver.requests}) == 1
+    finally:
+        receiver.stop()

@@ -1,0 +1,123 @@
+"""A case from intake to an ops alert, across the four services as real processes,
+over the real broker, on Postgres and on the embedded SQLite default."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+
+import pytest
+
+from conftest import System, start_system, stop_system
+from shared.events import Topics
+from tests.support.cases import complaint
+from tests.support.receiver import WebhookReceiver
+from tests.support.wait import eventually
+
+pytestmark = pytest.mark.stack
+
+RAW_PERSONAL = ("13812345678", "110101199003071234")
+
+
+@pytest.fixture(scope="module", params=["postgres", "sqlite"])
+def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    system, db_name = start_system(tmp_path_factory.mktemp(f"pipeline-{request.param}"), request.param)
+    yield system
+    stop_system(system, db_name)
+
+
+def check_envelope(envelope: dict, type_: str, case_id: str, producer: str) -> None:  # type: ignore[type-arg]
+    assert set(envelope) == {
+        "event_id", "type", "schema_version", "occurred_at", "case_id", "producer", "correlation_id", "payload",
+    }
+    uuid.UUID(envelope["event_id"])
+    assert envelope["type"] == type_
+    assert envelope["schema_version"] == 1
+    assert datetime.fromisoformat(envelope["occurred_at"]).utcoffset() is not None
+    assert envelope["case_id"] == case_id
+    assert envelope["producer"] == producer
+    assert isinstance(envelope["payload"], dict)
+
+
+def test_complaint_received_long_ago_reaches_ops_alert(system: System) -> None:
+    secret = "s3cret-for-this-receiver-only"
+    receiver = WebhookReceiver(secret=secret).start()
+    try:
+        with system.client("notify-svc") as notify:
+            sub = notify.post(
+                "/v1/subscriptions",
+                json={"channel": "webhook", "target": receiver.url, "events": ["case.overdue"], "secret": secret},
+            )
+            assert sub.status_code == 201, sub.text
+            assert sub.json()["secret"] is None  # we chose it; it is never echoed
+
+        body = complaint(days_ago=30)
+        headers = {"Idempotency-Key": f"idem-{uuid.uuid4()}", "X-Correlation-Id": "corr-pipeline-1"}
+        with system.client("intake-svc") as intake:
+            created = intake.post("/v1/cases", json=body, headers=headers)
+            assert created.status_code == 201, created.text
+            case = created.json()
+            case_id = case["id"]
+            assert case["customer"]["phone"] == "138****5678"
+
+            # The same request again: the same case, 200, never a second one.
+            again = intake.post("/v1/cases", json=body, headers=headers)
+            assert (again.status_code, again.json()["id"]) == (200, case_id)
+            same_ref = intake.post("/v1/cases", json=body, headers={"Idempotency-Key": f"other-{uuid.uuid4()}"})
+            assert (same_ref.status_code, same_ref.json()["id"]) == (200, case_id)
+            listed = intake.get("/v1/cases", params={"branch_code": "GD-SZ", "kind": "complaint"}).json()
+            assert [c["id"] for c in listed["items"]].count(case_id) == 1
+
+        key = case_id.encode()
+        for topic in (Topics.case_created, Topics.case_transferred, Topics.case_overdue):
+            system.tap.wait_for(lambda s, t=topic: s.topic == t and s.key == key, timeout=30)
+
+        [created_event] = system.tap.events(Topics.case_created, case_id)
+        check_envelope(created_event, "case.created", case_id, "intake-svc")
+        assert created_event["correlation_id"] == "corr-pipeline-1"
+        assert created_event["payload"]["case_no"] == case["case_no"]
+        assert created_event["payload"]["kind"] == "complaint"
+
+        [transferred] = system.tap.events(Topics.case_transferred, case_id)
+        check_envelope(transferred, "case.transferred", case_id, "routing-svc")
+        assert transferred["correlation_id"] == "corr-pipeline-1"  # carried through the consumer
+        assert transferred["payload"]["transfer_kind"] == "assign"
+        assert transferred["payload"]["to_unit"] == "GD-SZ.claims"
+        assert transferred["payload"]["owner"] == transferred["payload"]["to_assignee"] is not None
+
+        [overdue] = system.tap.events(Topics.case_overdue, case_id)
+        check_envelope(overdue, "case.overdue", case_id, "sla-svc")
+        assert overdue["payload"]["level"] == "breach"
+        assert overdue["payload"]["clock"] == "closing"
+        assert overdue["payload"]["late_by_seconds"] > 10 * 86400
+        assert overdue["payload"]["fired_late"] is True
+
+        # No raw personal data on the bus.
+        for seen in system.tap.matching(lambda s: s.key == key):
+            for raw in RAW_PERSONAL:
+                assert raw.encode() not in (seen.value or b"")
+
+        # The ops alert: a signed webhook whose signature the receiver verifies.
+        [hit] = eventually(
+            lambda: [r for r in receiver.requests if r.headers.get("x-event-id") == overdue["event_id"]],
+            what="signed webhook",
+        )
+        assert hit.signature_ok
+        assert hit.headers["content-type"] == "application/json"
+        assert json.loads(hit.body) == overdue
+
+        with system.client("routing-svc") as routing:
+            assignment = routing.get(f"/v1/cases/{case_id}/assignment").json()
+            assert assignment["unit"] == "GD-SZ.claims" and assignment["owner"] == assignment["assignee"]
+            assert [h["kind"] for h in assignment["history"]] == ["assign"]
+        with system.client("sla-svc") as sla:
+            clocks = sla.get(f"/v1/cases/{case_id}/sla").json()["clocks"]
+            assert [(c["clock"], c["state"]) for c in clocks] == [("closing", "breached")]
+            assert case_id in [o["case_id"] for o in sla.get("/v1/overdue", params={"branch_code": "GD-SZ"}).json()]
+        with system.client("notify-svc") as notify:
+            deliveries = notify.get("/v1/deliveries", params={"case_id": case_id}).json()
+            assert [(d["status"], len(d["attempts"])) for d in deliveries] == [("delivered", 1)]
+    finally:
+        receiver.stop()
