@@ -74,3 +74,16 @@ def pg_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     system, db_name = start_system(tmp_path_factory.mktemp("pg-system"), "postgres")
     yield system
     stop_system(system, db_name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, str | None]]:
+    """(var_dir, DATABASE_URL) for an in-process service: the embedded default or a fresh Postgres database."""
+    if request.param == "sqlite":
+        yield tmp_path, None
+        return
+    name, url = create_database()
+    try:
+        yield tmp_path, url
+    finally:
+        drop_database(name)

@@ -17,8 +17,8 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 from shared.enums import (
@@ -80,12 +80,14 @@ class CaseCreate(Strict):
             raise ValueError("received_at is in the future")
         return value
 
-    @model_validator(mode="after")
-    def _tier_fits_kind(self) -> CaseCreate:
-        if self.tier is not None and self.tier not in TIERS_BY_KIND[self.kind]:
-            allowed = ", ".join(TIERS_BY_KIND[self.kind]) or "none"
-            raise ValueError(f"tier {self.tier} does not fit kind {self.kind} (allowed: {allowed})")
-        return self
+    @field_validator("tier")
+    @classmethod
+    def _tier_fits_kind(cls, value: CaseTier | None, info: ValidationInfo) -> CaseTier | None:
+        kind = info.data.get("kind")
+        if value is not None and kind is not None and value not in TIERS_BY_KIND[kind]:
+            allowed = ", ".join(TIERS_BY_KIND[kind]) or "none"
+            raise ValueError(f"tier {value} does not fit kind {kind} (allowed: {allowed})")
+        return value
 
 
 class CustomerOut(BaseModel):

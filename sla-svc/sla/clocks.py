@@ -82,10 +82,17 @@ async def fire_due_timers(session: AsyncSession, now: datetime, batch: int, late
             .with_for_update(skip_locked=True)
         )
     ).all()
+    fired = 0
     for timer in due:
+        # The conditional claim is what guarantees "once" where row locks are absent (SQLite).
+        claimed = await session.execute(
+            t.timers.update().where(t.timers.c.id == timer.id, t.timers.c.fired_at.is_(None)).values(fired_at=now)
+        )
+        if claimed.rowcount != 1:
+            continue
+        fired += 1
         clock = (await session.execute(select(t.clocks).where(t.clocks.c.id == timer.clock_id))).one()
         parties = (await session.execute(select(t.case_parties).where(t.case_parties.c.case_id == clock.case_id))).first()
-        await session.execute(t.timers.update().where(t.timers.c.id == timer.id).values(fired_at=now))
         if timer.level == OverdueLevel.breach:
             await session.execute(
                 t.clocks.update().where(t.clocks.c.id == clock.id).values(state=ClockState.breached, breached_at=now)
@@ -107,7 +114,7 @@ async def fire_due_timers(session: AsyncSession, now: datetime, batch: int, late
         )
         event = new_event(payload, case_id=clock.case_id, producer=PRODUCER, correlation_id=correlation_id.get(), occurred_at=now)
         await enqueue(session, t.runtime, event)
-    return len(due)
+    return fired
 
 
 def _clock_out(row: Row) -> ClockOut:  # type: ignore[type-arg]

@@ -1,0 +1,183 @@
+"""intake-svc's API in-process, on SQLite and on Postgres: validation, idempotency,
+pagination, personal data at rest."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+
+from intake import tables
+from intake.service import SPEC
+from tests.support.cases import complaint
+from tests.support.inprocess import InProcess, running
+
+
+@pytest.fixture
+async def intake(backend: tuple[Path, str | None]) -> AsyncIterator[InProcess]:
+    var_dir, url = backend
+    async with running(SPEC, var_dir, url) as service:
+        yield service
+
+
+def without(body: dict[str, Any], *path: str) -> dict[str, Any]:
+    body = {**body, "customer": dict(body["customer"])}
+    target = body
+    for part in path[:-1]:
+        target = target[part]
+    del target[path[-1]]
+    return body
+
+
+BAD_BODIES: list[tuple[str, Any, str]] = [
+    ("missing kind", without(complaint(), "kind"), "kind"),
+    ("missing customer phone", without(complaint(), "customer", "phone"), "customer.phone"),
+    ("wrong type", complaint(complainant_count="ten"), "complainant_count"),
+    ("unknown channel", complaint(channel="pigeon"), "channel"),
+    ("unknown kind", complaint(kind="praise"), "kind"),
+    ("unknown field", complaint(priority="high"), "priority"),
+    ("subject too long", complaint(subject="长" * 201), "subject"),
+    ("description too long", complaint(description="x" * 5001), "description"),
+    ("bad phone", complaint(customer={"name": "张三", "phone": "call me"}), "customer.phone"),
+    ("bad branch code", complaint(branch_code="gd sz"), "branch_code"),
+    ("tier not of kind", complaint(tier="specialist"), "tier"),
+    ("received in the future", complaint(received_at=(datetime.now(UTC) + timedelta(days=2)).isoformat()), "received_at"),
+    ("received without offset", complaint(received_at="2026-01-05T10:00:00"), "received_at"),
+]
+
+
+@pytest.mark.parametrize(("label", "body", "field"), BAD_BODIES, ids=[b[0] for b in BAD_BODIES])
+async def test_bad_input_names_the_field_and_stores_nothing(intake: InProcess, label: str, body: Any, field: str) -> None:
+    response = await intake.client.post("/v1/cases", json=body)
+    assert response.status_code == 422, (label, response.text)
+    fields = [e["field"] for e in response.json()["detail"]]
+    assert any(f == field or f.startswith(field) for f in fields), (label, fields)
+    assert "13812345678" not in response.text  # inputs are not echoed back
+    assert await intake.count(tables.cases) == 0
+    assert await intake.count(tables.runtime.outbox) == 0
+
+
+async def test_invalid_json_and_oversized_body(intake: InProcess) -> None:
+    response = await intake.client.post("/v1/cases", content=b'{"kind": "complaint",', headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "json_invalid"
+    huge = complaint(description="x" * 300_000)
+    response = await intake.client.post("/v1/cases", json=huge)
+    assert response.status_code == 413
+    assert await intake.count(tables.cases) == 0
+    assert await intake.count(tables.runtime.outbox) == 0
+
+
+async def test_a_case_and_its_event_are_written_together(intake: InProcess) -> None:
+    response = await intake.client.post("/v1/cases", json=complaint())
+    assert response.status_code == 201
+    assert await intake.count(tables.cases) == 1
+    async with intake.runtime.db.session() as session:
+        [row] = (await session.execute(select(tables.runtime.outbox))).all()
+    assert row.topic == "case.created" and row.key == response.json()["id"] and row.published_at is None
+
+
+async def test_same_key_with_another_body_is_refused(intake: InProcess) -> None:
+    headers = {"Idempotency-Key": "k-1"}
+    first = await intake.client.post("/v1/cases", json=complaint(), headers=headers)
+    assert first.status_code == 201
+    second = await intake.client.post("/v1/cases", json=complaint(subject="另一件事"), headers=headers)
+    assert second.status_code == 409
+    assert await intake.count(tables.cases) == 1
+
+
+@pytest.mark.parametrize("by", ["idempotency_key", "source_ref"])
+async def test_concurrent_retries_make_one_case(intake: InProcess, by: str) -> None:
+    body = complaint()
+    if by == "idempotency_key":
+        body.pop("source_ref")
+    headers = [{"Idempotency-Key": "same-key"} if by == "idempotency_key" else {"Idempotency-Key": str(uuid.uuid4())}]
+    responses = await asyncio.gather(
+        *(intake.client.post("/v1/cases", json=body, headers=headers[0]) for _ in range(20))
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] * 19 + [201], statuses
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert await intake.count(tables.cases) == 1
+    assert await intake.count(tables.runtime.outbox) == 1
+
+
+async def test_list_filters_and_cursor_pages_by_received_time(intake: InProcess) -> None:
+    base = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    ids = []
+    for i in range(7):
+        body = complaint(received_at=(base + timedelta(hours=i)).isoformat())
+        ids.append((await intake.client.post("/v1/cases", json=body)).json()["id"])
+    await intake.client.post("/v1/cases", json=complaint(branch_code="BJ"))
+    seen, cursor = [], None
+    while True:
+        params: dict[str, Any] = {"limit": 3, "branch_code": "GD-SZ"}
+        if cursor:
+            params["cursor"] = cursor
+        page = (await intake.client.get("/v1/cases", params=params)).json()
+        seen += [c["id"] for c in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == list(reversed(ids))
+    window = await intake.client.get(
+        "/v1/cases", params={"received_from": (base + timedelta(hours=2)).isoformat(), "received_to": (base + timedelta(hours=4)).isoformat()}
+    )
+    assert [c["id"] for c in window.json()["items"]] == [ids[3], ids[2]]
+    assert (await intake.client.get("/v1/cases", params={"cursor": "garbage"})).status_code == 422
+    assert (await intake.client.get("/v1/cases", params={"status": "lost"})).status_code == 422
+
+
+async def test_case_number_is_per_branch_and_local_day(intake: InProcess) -> None:
+    # 16:30 UTC on 1 March is 00:30 on 2 March in Shanghai.
+    first = (await intake.client.post("/v1/cases", json=complaint(received_at="2026-03-01T16:30:00+00:00"))).json()
+    second = (await intake.client.post("/v1/cases", json=complaint(received_at="2026-03-02T08:00:00+08:00"))).json()
+    other = (await intake.client.post("/v1/cases", json=complaint(branch_code="BJ", received_at="2026-03-02T09:00:00+08:00"))).json()
+    assert [first["case_no"], second["case_no"], other["case_no"]] == [
+        "GD-SZ-20260302-00001", "GD-SZ-20260302-00002", "BJ-20260302-00001",
+    ]
+
+
+async def test_personal_data_is_masked_in_responses_and_encrypted_at_rest(intake: InProcess) -> None:
+    created = (await intake.client.post("/v1/cases", json=complaint())).json()
+    fetched = (await intake.client.get(f"/v1/cases/{created['id']}")).json()
+    assert fetched["customer"]["phone"] == "138****5678"
+    assert fetched["customer"]["id_number"] == "11**************34"
+    db = intake.runtime.db
+    async with db.session() as session:
+        if db.is_sqlite:
+            dumped = "\n".join(str(r) for r in (await session.execute(text("SELECT * FROM cases"))).all())
+        else:
+            dumped = "\n".join(str(r) for r in (await session.execute(text("SELECT * FROM intake.cases"))).all())
+    assert "13812345678" not in dumped and "110101199003071234" not in dumped
+    if db.is_sqlite:
+        await db.dispose()  # flush the WAL into the file before reading its bytes
+        raw = b"".join(p.read_bytes() for p in Path(db.url.split("///", 1)[1]).parent.glob("intake-svc.db*"))
+        assert b"13812345678" not in raw and b"110101199003071234" not in raw
+    cipher = intake.runtime.extras["cipher"]
+    async with db.session() as session:
+        row = (await session.execute(select(tables.cases.c.phone_enc, tables.cases.c.phone_hash))).one()
+    assert cipher.decrypt(row.phone_enc) == "13812345678"
+    assert row.phone_hash == cipher.lookup_hash("138 1234 5678")
+
+
+async def test_major_complaint_detected_at_intake(intake: InProcess) -> None:
+    group = (await intake.client.post("/v1/cases", json=complaint(complainant_count=12))).json()
+    media = (await intake.client.post("/v1/cases", json=complaint(description="再不处理我就找记者曝光"))).json()
+    regulator = (await intake.client.post("/v1/cases", json=complaint(channel="regulator"))).json()
+    plain = (await intake.client.post("/v1/cases", json=complaint())).json()
+    assert [c["tier"] for c in (group, media, regulator, plain)] == ["major", "major", "major", "general"]
+    assert group["major_reasons"] == ["group complaint: 12 complainants"]
+    assert "text mentions 记者 (media)" in media["major_reasons"]
+    assert regulator["major_reasons"] == ["channel: regulator"]
+
+
+async def test_unknown_case_is_404(intake: InProcess) -> None:
+    assert (await intake.client.get(f"/v1/cases/{uuid.uuid4()}")).status_code == 404
+    assert (await intake.client.get("/v1/cases/not-a-uuid")).status_code == 422

@@ -1,0 +1,64 @@
+"""Due dates on the official 2025 and 2026 calendars, counted as DOMAIN.md section 4 says."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from sla.calendar import WorkCalendar
+from sla.service import SPEC
+from tests.support.inprocess import running
+
+CST = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture
+async def calendar(tmp_path: Path) -> AsyncIterator[WorkCalendar]:
+    async with running(SPEC, tmp_path, None) as sla:
+        yield sla.runtime.extras["calendar"]
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=CST)
+
+
+DUE_DATES = [
+    ("ordinary Friday, 1 day", "2026-01-09 10:00", 1, "2026-01-12 17:30"),
+    ("17:45 the day before New Year, make-up Sunday", "2025-12-31 17:45", 1, "2026-01-04 17:30"),
+    ("early morning is still the day of receipt", "2026-03-04 00:05", 1, "2026-03-05 17:30"),
+    ("Friday before Spring Festival, make-up Saturday", "2026-02-13 16:00", 1, "2026-02-14 17:30"),
+    ("across Spring Festival, 10 days", "2026-02-13 16:00", 10, "2026-03-05 17:30"),
+    ("Spring Festival 2025 eve", "2025-01-27 09:00", 1, "2025-02-05 17:30"),
+    ("Friday before 2025 make-up Sunday", "2025-01-24 11:00", 1, "2025-01-26 17:30"),
+    ("17:45 before National Day 2025", "2025-09-30 17:45", 1, "2025-10-09 17:30"),
+    ("Friday before 2025 make-up Sunday in September", "2025-09-26 15:00", 1, "2025-09-28 17:30"),
+    ("National Day 2026", "2026-09-30 09:00", 1, "2026-10-08 17:30"),
+    ("Friday before 2026 make-up Saturday in October", "2026-10-09 12:00", 1, "2026-10-10 17:30"),
+    ("received on a Saturday", "2026-01-31 07:30", 1, "2026-02-02 17:30"),
+    ("received on a holiday", "2026-10-03 10:00", 2, "2026-10-09 17:30"),
+    ("Labour Day 2026 and its make-up Saturday", "2026-04-30 10:00", 1, "2026-05-06 17:30"),
+    ("Labour Day 2026, 3 days", "2026-04-30 10:00", 3, "2026-05-08 17:30"),
+    ("Labour Day 2026, 4 days reaches make-up Saturday", "2026-04-30 10:00", 4, "2026-05-09 17:30"),
+]
+
+
+@pytest.mark.parametrize(("label", "received", "days", "due"), DUE_DATES, ids=[d[0] for d in DUE_DATES])
+async def test_due_dates_on_the_official_calendar(calendar: WorkCalendar, label: str, received: str, days: int, due: str) -> None:
+    assert calendar.add_working_days(at(received), days) == at(due), label
+
+
+async def test_utc_input_counts_on_the_local_day(calendar: WorkCalendar) -> None:
+    # 2026-01-30 23:30 UTC is Saturday 31 January 07:30 in Shanghai.
+    received = datetime.fromisoformat("2026-01-30T23:30:00+00:00")
+    assert calendar.add_working_days(received, 1) == at("2026-02-02 17:30")
+
+
+async def test_a_year_with_no_known_schedule_is_flagged(calendar: WorkCalendar) -> None:
+    received = at("2027-12-30 10:00")
+    due = calendar.add_working_days(received, 10)
+    assert calendar.unknown_years(received, due) == [2027, 2028]
+    assert calendar.unknown_years(at("2026-03-02 10:00"), at("2026-03-16 17:30")) == []
