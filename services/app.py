@@ -61,7 +61,9 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service_logging.configure(spec.name, settings.log_level)
-        db = Database(resolve_url(settings.database_url, settings.var_dir, spec.name), spec.schema, settings.db_pool_size)
+        db = Database(
+            resolve_url(settings.database_url, settings.var_dir, spec.name), spec.schema, settings.db_pool_size
+        )
         await db.wait_until_up(settings.db_wait_seconds)
         runtime = Runtime(spec=spec, settings=settings, db=db)
         app.state.runtime = runtime

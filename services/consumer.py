@@ -2,7 +2,10 @@
 
 For each message: decode and validate the envelope; in one transaction insert the
 event id into the inbox (a duplicate inserts nothing and is skipped) and run the
-handler; commit; only then commit the offset. Failures:
+handler; commit; only then commit the offset. A polled batch is first tried in a
+single transaction (one commit for many events, which is what keeps a consumer
+ahead of a busy intake); if anything in it fails, the batch is rolled back and
+applied event by event with the rules below. Failures:
 
 - a message that can never be processed (not JSON, not the contract, or a handler
   raising ``PoisonEvent``) goes to the group's dead-letter topic with the reason in
@@ -90,10 +93,51 @@ class ConsumerRunner:
                 await asyncio.sleep(1)
                 continue
             for tp, records in batches.items():
-                for record in records:
-                    await self._process(record)
+                await self._process_batch(records)
                 await self._commit_offset(tp, records[-1].offset + 1)
             self._update_lag()
+
+    async def _process_batch(self, records: list[ConsumerRecord]) -> None:  # type: ignore[type-arg]
+        """Apply a polled batch in one transaction (fast); on any failure, one by one (exact)."""
+        valid: list[tuple[ConsumerRecord, Envelope, object]] = []  # type: ignore[type-arg]
+        for record in records:
+            try:
+                envelope, payload = decode(record.value)
+                if record.topic not in self.handlers:
+                    raise InvalidEvent(f"no handler for topic {record.topic}")
+                valid.append((record, envelope, payload))
+            except InvalidEvent as exc:
+                await self._dead_letter(record, f"invalid event: {exc}")
+        if len(valid) > 1:
+            try:
+                applied = await self._apply_all(valid)
+            except Exception as exc:  # noqa: BLE001 - retried below, event by event
+                log.info("batch failed; applying one by one", extra={"error": type(exc).__name__, "size": len(valid)})
+            else:
+                self.processed += applied
+                self.duplicates += len(valid) - applied
+                valid = []
+        for record, envelope, payload in valid:
+            token = correlation_id.set(envelope.correlation_id)
+            try:
+                await self._apply_with_retries(record, envelope, payload)
+            finally:
+                correlation_id.reset(token)
+        last = records[-1]
+        self._positions[TopicPartition(last.topic, last.partition)] = last.offset + 1
+
+    async def _apply_all(self, items: list[tuple[ConsumerRecord, Envelope, object]]) -> int:  # type: ignore[type-arg]
+        applied = 0
+        async with self.db.session() as session:
+            for record, envelope, payload in items:
+                token = correlation_id.set(envelope.correlation_id)
+                try:
+                    if await self._apply_in(session, record.topic, envelope, payload):
+                        applied += 1
+                finally:
+                    correlation_id.reset(token)
+            await session.commit()
+        return applied
 
     async def _commit_offset(self, tp: TopicPartition, offset: int) -> None:
         delay = self.retry_base
@@ -119,21 +163,6 @@ class ConsumerRunner:
                 lag[tp.topic] = lag.get(tp.topic, 0) + max(high - position, 0)
         self.status.consumer_lag = lag
 
-    async def _process(self, record: ConsumerRecord) -> None:  # type: ignore[type-arg]
-        try:
-            envelope, payload = decode(record.value)
-            if record.topic not in self.handlers:
-                raise InvalidEvent(f"no handler for topic {record.topic}")
-        except InvalidEvent as exc:
-            await self._dead_letter(record, f"invalid event: {exc}")
-        else:
-            token = correlation_id.set(envelope.correlation_id)
-            try:
-                await self._apply_with_retries(record, envelope, payload)
-            finally:
-                correlation_id.reset(token)
-        self._positions[TopicPartition(record.topic, record.partition)] = record.offset + 1
-
     async def _apply_with_retries(self, record: ConsumerRecord, envelope: Envelope, payload: object) -> None:  # type: ignore[type-arg]
         attempt = 0
         while True:
@@ -149,30 +178,41 @@ class ConsumerRunner:
                 return
             except Exception as exc:  # noqa: BLE001 - classified below
                 if _is_transient(exc):
-                    log.warning("transient failure; retrying", extra={"event_id": str(envelope.event_id), "error": type(exc).__name__})
+                    log.warning(
+                        "transient failure; retrying",
+                        extra={"event_id": str(envelope.event_id), "error": type(exc).__name__},
+                    )
                 elif attempt >= self.max_attempts:
                     log.exception("handler failed; dead-lettering", extra={"event_id": str(envelope.event_id)})
-                    await self._dead_letter(record, f"handler failed {attempt} times: {type(exc).__name__}: {exc}"[:500])
+                    await self._dead_letter(
+                        record, f"handler failed {attempt} times: {type(exc).__name__}: {exc}"[:500]
+                    )
                     return
                 else:
-                    log.warning("handler failed; retrying", extra={"event_id": str(envelope.event_id), "error": repr(exc)[:200]})
+                    log.warning(
+                        "handler failed; retrying", extra={"event_id": str(envelope.event_id), "error": repr(exc)[:200]}
+                    )
                 await asyncio.sleep(min(self.retry_base * 2 ** min(attempt, 6), 10.0))
 
     async def _apply(self, topic: str, envelope: Envelope, payload: object) -> bool:
-        """Apply once; False when the inbox shows it was applied before."""
-        inbox = self.tables.inbox
+        """Apply once in a transaction of its own; False when the inbox shows it was applied before."""
         async with self.db.session() as session:
-            result = await session.execute(
-                insert_ignoring_conflicts(session, inbox, ["event_id"]).values(
-                    event_id=str(envelope.event_id), topic=topic, processed_at=utcnow()
-                )
-            )
-            if result.rowcount == 0:
-                log.info("duplicate event skipped", extra={"event_id": str(envelope.event_id), "topic": topic})
-                return False
-            await self.handlers[topic](session, envelope, payload, self.context)
+            applied = await self._apply_in(session, topic, envelope, payload)
             await session.commit()
-            return True
+            return applied
+
+    async def _apply_in(self, session: AsyncSession, topic: str, envelope: Envelope, payload: object) -> bool:
+        inbox = self.tables.inbox
+        result = await session.execute(
+            insert_ignoring_conflicts(session, inbox, ["event_id"]).values(
+                event_id=str(envelope.event_id), topic=topic, processed_at=utcnow()
+            )
+        )
+        if result.rowcount == 0:
+            log.info("duplicate event skipped", extra={"event_id": str(envelope.event_id), "topic": topic})
+            return False
+        await self.handlers[topic](session, envelope, payload, self.context)
+        return True
 
     async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:  # type: ignore[type-arg]
         headers = [
@@ -186,7 +226,9 @@ class ConsumerRunner:
         while True:
             try:
                 await asyncio.wait_for(
-                    self.producer.send_and_wait(self.dead_letter_topic, value=record.value, key=record.key, headers=headers),
+                    self.producer.send_and_wait(
+                        self.dead_letter_topic, value=record.value, key=record.key, headers=headers
+                    ),
                     timeout=15,
                 )
                 break

@@ -77,9 +77,7 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         # A Session class of our own, so commit hooks stay on this database's sessions.
         self._session_class = type(f"{schema.title()}Session", (Session,), {})
-        self.sessions = async_sessionmaker(
-            self.engine, expire_on_commit=False, sync_session_class=self._session_class
-        )
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, sync_session_class=self._session_class)
 
     def after_commit_with_events(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` after each commit that staged outbox events (wakes the relay)."""

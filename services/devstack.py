@@ -132,7 +132,10 @@ def main() -> None:
         var_dir=var_dir,
         database_url=os.environ.get("DATABASE_URL") or None,
         bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
-        ports={name: int(os.environ.get(f"{name.split('-')[0].upper()}_PORT", port)) for name, port in DEFAULT_PORTS.items()},
+        ports={
+            name: int(os.environ.get(f"{name.split('-')[0].upper()}_PORT", port))
+            for name, port in DEFAULT_PORTS.items()
+        },
     )
     stopping = False
 

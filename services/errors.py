@@ -47,6 +47,4 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error", exc_info=exc)
-        return JSONResponse(
-            {"detail": "internal error", "correlation_id": correlation_id.get()}, status_code=500
-        )
+        return JSONResponse({"detail": "internal error", "correlation_id": correlation_id.get()}, status_code=500)

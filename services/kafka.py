@@ -7,6 +7,7 @@ speaks the same protocol without an idempotent producer, so the setting is off t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -61,10 +62,8 @@ async def ensure_topics(settings: ServiceSettings, topics: list[str]) -> None:
         missing = [t for t in topics if t not in existing]
         if missing:
             new = [NewTopic(t, settings.kafka_partitions, settings.kafka_replication_factor) for t in missing]
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
-            except TopicAlreadyExistsError:
-                pass
             log.info("topics created", extra={"topics": missing})
     finally:
         await admin.close()

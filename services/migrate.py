@@ -91,7 +91,6 @@ def main(argv: list[str]) -> None:
     from services.database import resolve_url
     from services.registry import load_spec
 
-
     service, verb, *rest = argv
     spec = load_spec(service)
     settings = spec.settings_class()

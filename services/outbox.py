@@ -13,6 +13,7 @@ by ``event_id``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
@@ -90,10 +91,8 @@ class OutboxRelay:
                 log.warning("outbox publish failed; retrying", extra={"error": self.status.last_error})
                 backoff = min(backoff * 2, 10.0)
             self._wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=backoff)
-            except TimeoutError:
-                pass
             if self.status.last_ok is None or time.time() - self.status.last_ok > PROBE_AFTER_IDLE_SECONDS:
                 await self.probe()
 
@@ -141,9 +140,7 @@ class OutboxRelay:
     async def purge(self) -> None:
         outbox = self.tables.outbox
         async with self.db.session() as session:
-            await session.execute(
-                delete(outbox).where(outbox.c.published_at < utcnow() - self.retention)
-            )
+            await session.execute(delete(outbox).where(outbox.c.published_at < utcnow() - self.retention))
             await session.commit()
 
 

@@ -1,6 +1,6 @@
 """Entry point of every service process: wait for the database, migrate, then serve.
 
-    python -m services.serve intake-svc
+python -m services.serve intake-svc
 """
 
 from __future__ import annotations

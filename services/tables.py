@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-
 from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text, text
 from sqlalchemy.dialects import sqlite
 
@@ -72,8 +71,13 @@ def create_runtime_tables_v1(op: Any, schema: str) -> None:
         schema=schema,
     )
     op.create_index(
-        "ix_outbox_unpublished", "outbox", ["id"], unique=False, schema=schema,
-        postgresql_where=sa.text("published_at IS NULL"), sqlite_where=sa.text("published_at IS NULL"),
+        "ix_outbox_unpublished",
+        "outbox",
+        ["id"],
+        unique=False,
+        schema=schema,
+        postgresql_where=sa.text("published_at IS NULL"),
+        sqlite_where=sa.text("published_at IS NULL"),
     )
     op.create_table(
         "inbox",

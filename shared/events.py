@@ -85,7 +85,9 @@ class CaseOverdue(_Payload):
     started_at: AwareDatetime
     due_at: AwareDatetime
     late_by_seconds: int = Field(ge=0, description="how late the clock was when the event fired")
-    fired_late: bool = Field(description="true when the timer fired after its due time by more than the poll tolerance (e.g. after downtime)")
+    fired_late: bool = Field(
+        description="true when the timer fired after its due time by more than the poll tolerance (e.g. after downtime)"
+    )
     owner: str | None
     assignee: str | None
 

@@ -41,7 +41,9 @@ def assert_assigned_once(system: System, case_ids: list[str], timeout: float = 6
         system.tap.wait_for(lambda s, k=key: s.topic == Topics.case_transferred and s.key == k, timeout=timeout)
     assigns = Counter(
         e["case_id"]
-        for e in {s.json()["event_id"]: s.json() for s in system.tap.matching(lambda s: s.topic == Topics.case_transferred)}.values()
+        for e in {
+            s.json()["event_id"]: s.json() for s in system.tap.matching(lambda s: s.topic == Topics.case_transferred)
+        }.values()
         if e["payload"]["transfer_kind"] == "assign"
     )
     assert all(assigns[c] == 1 for c in case_ids), assigns
@@ -100,20 +102,29 @@ def test_event_delivered_twice_has_effect_once(pg_system: System) -> None:
     key = case_id.encode()
     [original] = system.tap.wait_for(lambda s: s.topic == Topics.case_created and s.key == key)
     assert_assigned_once(system, [case_id])
-    eventually(lambda: system.readyz("sla-svc")["outbox_backlog"] == 0 and
-               system.tap.matching(lambda s: s.topic == Topics.case_overdue and s.key == key), what="breach")
+    eventually(
+        lambda: (
+            system.readyz("sla-svc")["outbox_backlog"] == 0
+            and system.tap.matching(lambda s: s.topic == Topics.case_overdue and s.key == key)
+        ),
+        what="breach",
+    )
     dup_routing = system.readyz("routing-svc")["consumer"]["duplicates"]
     dup_sla = system.readyz("sla-svc")["consumer"]["duplicates"]
 
     assert original.value is not None
     produce(system.stack.bootstrap or "", Topics.case_created, key, original.value)
 
-    eventually(lambda: system.readyz("routing-svc")["consumer"]["duplicates"] == dup_routing + 1, what="routing skipped it")
+    eventually(
+        lambda: system.readyz("routing-svc")["consumer"]["duplicates"] == dup_routing + 1, what="routing skipped it"
+    )
     eventually(lambda: system.readyz("sla-svc")["consumer"]["duplicates"] == dup_sla + 1, what="sla skipped it")
     assert_assigned_once(system, [case_id])
     clocks = httpx.get(f"{system.stack.url('sla-svc')}/v1/cases/{case_id}/sla", timeout=10).json()["clocks"]
     assert len(clocks) == 1
-    overdue_ids = {s.json()["event_id"] for s in system.tap.matching(lambda s: s.topic == Topics.case_overdue and s.key == key)}
+    overdue_ids = {
+        s.json()["event_id"] for s in system.tap.matching(lambda s: s.topic == Topics.case_overdue and s.key == key)
+    }
     assert len(overdue_ids) == 1  # the breach fired once
 
 
@@ -143,7 +154,13 @@ def test_webhook_retried_until_delivered(pg_system: System) -> None:
         notify = system.stack.url("notify-svc")
         created = httpx.post(
             f"{notify}/v1/subscriptions",
-            json={"channel": "webhook", "target": receiver.url, "events": ["case.overdue"], "branch_code": "BJ", "secret": secret},
+            json={
+                "channel": "webhook",
+                "target": receiver.url,
+                "events": ["case.overdue"],
+                "branch_code": "BJ",
+                "secret": secret,
+            },
             timeout=10,
         )
         assert created.status_code == 201
@@ -151,7 +168,9 @@ def test_webhook_retried_until_delivered(pg_system: System) -> None:
         case_id = post_case(system, complaint(days_ago=40, branch_code="BJ", category="product"))
 
         def delivered() -> list:  # type: ignore[type-arg]
-            rows = httpx.get(f"{notify}/v1/deliveries", params={"case_id": case_id, "subscription_id": sub_id}, timeout=10).json()
+            rows = httpx.get(
+                f"{notify}/v1/deliveries", params={"case_id": case_id, "subscription_id": sub_id}, timeout=10
+            ).json()
             return [d for d in rows if d["status"] == "delivered"]
 
         [delivery] = eventually(delivered, timeout=60, what="delivered after retries")

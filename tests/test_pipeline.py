@@ -30,7 +30,14 @@ def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 def check_envelope(envelope: dict, type_: str, case_id: str, producer: str) -> None:  # type: ignore[type-arg]
     assert set(envelope) == {
-        "event_id", "type", "schema_version", "occurred_at", "case_id", "producer", "correlation_id", "payload",
+        "event_id",
+        "type",
+        "schema_version",
+        "occurred_at",
+        "case_id",
+        "producer",
+        "correlation_id",
+        "payload",
     }
     uuid.UUID(envelope["event_id"])
     assert envelope["type"] == type_

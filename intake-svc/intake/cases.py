@@ -14,6 +14,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Row, and_, or_, select
@@ -33,9 +34,13 @@ from shared.events import CaseCreated, new_event
 PRODUCER = "intake-svc"
 
 
+class CaseRecord(SimpleNamespace):
+    """A case as just inserted: the same attributes as a row of ``cases``, no read-back."""
+
+
 @dataclass(frozen=True)
 class Accepted:
-    case: Row  # type: ignore[type-arg]
+    case: Row | CaseRecord  # type: ignore[type-arg]
     created: bool
 
 
@@ -44,9 +49,7 @@ def request_hash(body: CaseCreate) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def find_existing(
-    session: AsyncSession, body: CaseCreate, idempotency_key: str | None
-) -> Row | None:  # type: ignore[type-arg]
+async def find_existing(session: AsyncSession, body: CaseCreate, idempotency_key: str | None) -> Row | None:  # type: ignore[type-arg]
     """The case an earlier attempt of this request made, if any."""
     if idempotency_key:
         seen = (
@@ -84,36 +87,35 @@ async def accept_case(
     case_id = uuid.uuid4()
     case_no = await _next_case_no(session, body.branch_code, received_at.astimezone(tz))
     customer = body.customer
-    await session.execute(
-        t.cases.insert().values(
-            id=case_id,
-            case_no=case_no,
-            status=CaseStatus.accepted,
-            kind=body.kind,
-            tier=tier,
-            category=body.category,
-            channel=body.channel,
-            branch_code=body.branch_code,
-            line_of_business=body.line_of_business,
-            subject=body.subject,
-            description=body.description,
-            customer_name=customer.name,
-            phone_enc=cipher.encrypt(customer.phone),
-            phone_hash=cipher.lookup_hash(customer.phone),
-            phone_masked=mask_phone(customer.phone),
-            id_number_enc=cipher.encrypt(customer.id_number) if customer.id_number else None,
-            id_number_hash=cipher.lookup_hash(customer.id_number) if customer.id_number else None,
-            id_number_masked=mask_id_number(customer.id_number) if customer.id_number else None,
-            policy_no=customer.policy_no,
-            complainant_count=body.complainant_count,
-            agent_code=body.agent_code,
-            source_ref=body.source_ref,
-            major_reasons=reasons,
-            received_at=received_at,
-            created_at=now,
-            updated_at=now,
-        )
+    values = dict(
+        id=case_id,
+        case_no=case_no,
+        status=CaseStatus.accepted,
+        kind=body.kind,
+        tier=tier,
+        category=body.category,
+        channel=body.channel,
+        branch_code=body.branch_code,
+        line_of_business=body.line_of_business,
+        subject=body.subject,
+        description=body.description,
+        customer_name=customer.name,
+        phone_enc=cipher.encrypt(customer.phone),
+        phone_hash=cipher.lookup_hash(customer.phone),
+        phone_masked=mask_phone(customer.phone),
+        id_number_enc=cipher.encrypt(customer.id_number) if customer.id_number else None,
+        id_number_hash=cipher.lookup_hash(customer.id_number) if customer.id_number else None,
+        id_number_masked=mask_id_number(customer.id_number) if customer.id_number else None,
+        policy_no=customer.policy_no,
+        complainant_count=body.complainant_count,
+        agent_code=body.agent_code,
+        source_ref=body.source_ref,
+        major_reasons=reasons,
+        received_at=received_at,
+        created_at=now,
+        updated_at=now,
     )
+    await session.execute(t.cases.insert().values(values))
     if idempotency_key:
         await session.execute(
             t.idempotency_keys.insert().values(
@@ -136,9 +138,7 @@ async def accept_case(
     )
     event = new_event(payload, case_id=case_id, producer=PRODUCER, correlation_id=correlation_id.get(), occurred_at=now)
     await enqueue(session, t.runtime, event)
-    row = await get_case_row(session, case_id)
-    assert row is not None
-    return Accepted(row, created=True)
+    return Accepted(CaseRecord(**values), created=True)
 
 
 def _default_tier(kind: CaseKind, major: bool) -> CaseTier | None:
@@ -216,7 +216,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise DomainError(422, [{"loc": ["query", "cursor"], "field": "cursor", "msg": "invalid cursor"}]) from exc
 
 
-def to_out(row: Row) -> CaseOut:  # type: ignore[type-arg]
+def to_out(row: Row | CaseRecord) -> CaseOut:  # type: ignore[type-arg]
     """The case as shown to staff: personal data masked."""
     return CaseOut(
         id=row.id,

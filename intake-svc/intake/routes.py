@@ -86,5 +86,3 @@ async def list_cases(
     )
     rows, next_cursor = await cases.list_cases(session, filters, limit, cursor)
     return CasePage(items=[cases.to_out(r) for r in rows], next_cursor=next_cursor)
-
-

@@ -47,13 +47,19 @@ BAD_BODIES: list[tuple[str, Any, str]] = [
     ("bad phone", complaint(customer={"name": "张三", "phone": "call me"}), "customer.phone"),
     ("bad branch code", complaint(branch_code="gd sz"), "branch_code"),
     ("tier not of kind", complaint(tier="specialist"), "tier"),
-    ("received in the future", complaint(received_at=(datetime.now(UTC) + timedelta(days=2)).isoformat()), "received_at"),
+    (
+        "received in the future",
+        complaint(received_at=(datetime.now(UTC) + timedelta(days=2)).isoformat()),
+        "received_at",
+    ),
     ("received without offset", complaint(received_at="2026-01-05T10:00:00"), "received_at"),
 ]
 
 
 @pytest.mark.parametrize(("label", "body", "field"), BAD_BODIES, ids=[b[0] for b in BAD_BODIES])
-async def test_bad_input_names_the_field_and_stores_nothing(intake: InProcess, label: str, body: Any, field: str) -> None:
+async def test_bad_input_names_the_field_and_stores_nothing(
+    intake: InProcess, label: str, body: Any, field: str
+) -> None:
     response = await intake.client.post("/v1/cases", json=body)
     assert response.status_code == 422, (label, response.text)
     fields = [e["field"] for e in response.json()["detail"]]
@@ -64,7 +70,9 @@ async def test_bad_input_names_the_field_and_stores_nothing(intake: InProcess, l
 
 
 async def test_invalid_json_and_oversized_body(intake: InProcess) -> None:
-    response = await intake.client.post("/v1/cases", content=b'{"kind": "complaint",', headers={"content-type": "application/json"})
+    response = await intake.client.post(
+        "/v1/cases", content=b'{"kind": "complaint",', headers={"content-type": "application/json"}
+    )
     assert response.status_code == 422
     assert response.json()["detail"][0]["type"] == "json_invalid"
     huge = complaint(description="x" * 300_000)
@@ -127,7 +135,11 @@ async def test_list_filters_and_cursor_pages_by_received_time(intake: InProcess)
             break
     assert seen == list(reversed(ids))
     window = await intake.client.get(
-        "/v1/cases", params={"received_from": (base + timedelta(hours=2)).isoformat(), "received_to": (base + timedelta(hours=4)).isoformat()}
+        "/v1/cases",
+        params={
+            "received_from": (base + timedelta(hours=2)).isoformat(),
+            "received_to": (base + timedelta(hours=4)).isoformat(),
+        },
     )
     assert [c["id"] for c in window.json()["items"]] == [ids[3], ids[2]]
     assert (await intake.client.get("/v1/cases", params={"cursor": "garbage"})).status_code == 422
@@ -138,9 +150,13 @@ async def test_case_number_is_per_branch_and_local_day(intake: InProcess) -> Non
     # 16:30 UTC on 1 March is 00:30 on 2 March in Shanghai.
     first = (await intake.client.post("/v1/cases", json=complaint(received_at="2026-03-01T16:30:00+00:00"))).json()
     second = (await intake.client.post("/v1/cases", json=complaint(received_at="2026-03-02T08:00:00+08:00"))).json()
-    other = (await intake.client.post("/v1/cases", json=complaint(branch_code="BJ", received_at="2026-03-02T09:00:00+08:00"))).json()
+    other = (
+        await intake.client.post("/v1/cases", json=complaint(branch_code="BJ", received_at="2026-03-02T09:00:00+08:00"))
+    ).json()
     assert [first["case_no"], second["case_no"], other["case_no"]] == [
-        "GD-SZ-20260302-00001", "GD-SZ-20260302-00002", "BJ-20260302-00001",
+        "GD-SZ-20260302-00001",
+        "GD-SZ-20260302-00002",
+        "BJ-20260302-00001",
     ]
 
 

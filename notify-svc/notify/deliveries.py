@@ -32,9 +32,17 @@ async def fan_out(session: AsyncSession, envelope: Envelope, branch_code: str | 
     for sub in subs:
         await session.execute(
             insert_ignoring_conflicts(session, t.deliveries, ["subscription_id", "event_id"]).values(
-                id=uuid.uuid4(), subscription_id=sub.id, event_id=envelope.event_id, event_type=envelope.type,
-                case_id=envelope.case_id, body=body, status=PENDING, attempts=0, next_attempt_at=now,
-                created_at=now, updated_at=now,
+                id=uuid.uuid4(),
+                subscription_id=sub.id,
+                event_id=envelope.event_id,
+                event_type=envelope.type,
+                case_id=envelope.case_id,
+                body=body,
+                status=PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+                updated_at=now,
             )
         )
     return len(subs)
@@ -53,8 +61,14 @@ class Claimed:
 async def claim_due(session: AsyncSession, now: datetime, batch: int, lease: timedelta) -> list[Claimed]:
     rows = (
         await session.execute(
-            select(t.deliveries.c.id, t.deliveries.c.attempts, t.deliveries.c.body, t.deliveries.c.event_id,
-                   t.subscriptions.c.target, t.subscriptions.c.secret_enc)
+            select(
+                t.deliveries.c.id,
+                t.deliveries.c.attempts,
+                t.deliveries.c.body,
+                t.deliveries.c.event_id,
+                t.subscriptions.c.target,
+                t.subscriptions.c.secret_enc,
+            )
             .join(t.subscriptions, t.subscriptions.c.id == t.deliveries.c.subscription_id)
             .where(t.deliveries.c.status == PENDING, t.deliveries.c.next_attempt_at <= now)
             .order_by(t.deliveries.c.next_attempt_at)
@@ -96,8 +110,12 @@ async def record_attempt(
         status, next_at = PENDING, now + backoff(claimed.attempt_no, retry_base, retry_cap)
     await session.execute(
         t.attempts.insert().values(
-            delivery_id=claimed.id, attempt_no=claimed.attempt_no, at=now, status_code=status_code,
-            error=error[:500] if error else None, latency_ms=latency_ms,
+            delivery_id=claimed.id,
+            attempt_no=claimed.attempt_no,
+            at=now,
+            status_code=status_code,
+            error=error[:500] if error else None,
+            latency_ms=latency_ms,
         )
     )
     await session.execute(
@@ -134,10 +152,18 @@ async def list_deliveries(session: AsyncSession, filters: DeliveryFilters, limit
             by_delivery[a.delivery_id].append(a)
     return [
         DeliveryOut(
-            id=r.id, subscription_id=r.subscription_id, event_id=r.event_id, event_type=r.event_type,
-            case_id=r.case_id, status=r.status, next_attempt_at=r.next_attempt_at, created_at=r.created_at,
+            id=r.id,
+            subscription_id=r.subscription_id,
+            event_id=r.event_id,
+            event_type=r.event_type,
+            case_id=r.case_id,
+            status=r.status,
+            next_attempt_at=r.next_attempt_at,
+            created_at=r.created_at,
             attempts=[
-                AttemptOut(attempt_no=a.attempt_no, at=a.at, status_code=a.status_code, error=a.error, latency_ms=a.latency_ms)
+                AttemptOut(
+                    attempt_no=a.attempt_no, at=a.at, status_code=a.status_code, error=a.error, latency_ms=a.latency_ms
+                )
                 for a in by_delivery[r.id]
             ],
         )

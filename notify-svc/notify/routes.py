@@ -35,5 +35,7 @@ async def list_deliveries(
     subscription_id: uuid.UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[DeliveryOut]:
-    filters = deliveries.DeliveryFilters(status=status, event_id=event_id, case_id=case_id, subscription_id=subscription_id)
+    filters = deliveries.DeliveryFilters(
+        status=status, event_id=event_id, case_id=case_id, subscription_id=subscription_id
+    )
     return await deliveries.list_deliveries(session, filters, limit)

@@ -54,6 +54,13 @@ async def matching(session: AsyncSession, event_type: str, branch_code: str | No
 
 def to_out(row: Row, secret: str | None = None) -> SubscriptionOut:  # type: ignore[type-arg]
     return SubscriptionOut(
-        id=row.id, channel=row.channel, target=row.target, events=row.events, branch_code=row.branch_code,
-        levels=row.levels, active=row.active, created_at=row.created_at, secret=secret,
+        id=row.id,
+        channel=row.channel,
+        target=row.target,
+        events=row.events,
+        branch_code=row.branch_code,
+        levels=row.levels,
+        active=row.active,
+        created_at=row.created_at,
+        secret=secret,
     )

@@ -4,7 +4,20 @@ A delivery is one event for one subscription (unique together: told once); each
 try to deliver it is an attempt, kept for ``GET /v1/deliveries``.
 """
 
-from sqlalchemy import JSON, Boolean, Column, ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint, Uuid
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
 
 from services.database import UTCDateTime
 from services.tables import BigId, runtime_tables

@@ -10,8 +10,8 @@ from datetime import timedelta
 import httpx
 
 from notify import deliveries
-from notify.signing import sign
 from notify.settings import NotifySettings
+from notify.signing import sign
 from services.crypto import FieldCipher
 from services.database import utcnow
 from services.runtime import Runtime
@@ -19,7 +19,9 @@ from services.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
-async def post_signed(client: httpx.AsyncClient, claimed: deliveries.Claimed, secret: str) -> tuple[int | None, str | None, int]:
+async def post_signed(
+    client: httpx.AsyncClient, claimed: deliveries.Claimed, secret: str
+) -> tuple[int | None, str | None, int]:
     """One attempt: (HTTP status or None, error or None, latency in ms)."""
     body = claimed.body.encode()
     headers = {
@@ -64,12 +66,22 @@ async def _deliver(
     status_code, error, latency = await post_signed(client, claimed, cipher.decrypt(claimed.secret_enc))
     async with runtime.db.session() as session:
         outcome = await deliveries.record_attempt(
-            session, claimed, status_code, error, latency,
-            max_attempts=s.delivery_max_attempts, retry_base=s.delivery_retry_base_seconds,
+            session,
+            claimed,
+            status_code,
+            error,
+            latency,
+            max_attempts=s.delivery_max_attempts,
+            retry_base=s.delivery_retry_base_seconds,
             retry_cap=s.delivery_retry_max_seconds,
         )
         await session.commit()
     log.info(
         "delivery attempt",
-        extra={"delivery_id": str(claimed.id), "attempt": claimed.attempt_no, "outcome": outcome, "status_code": status_code},
+        extra={
+            "delivery_id": str(claimed.id),
+            "attempt": claimed.attempt_no,
+            "outcome": outcome,
+            "status_code": status_code,
+        },
     )

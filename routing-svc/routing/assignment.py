@@ -40,9 +40,7 @@ async def load_seed(session: AsyncSession, path: Path) -> bool:
         return False
     data = json.loads(path.read_text(encoding="utf-8"))
     await session.execute(t.branches.insert(), data["branches"])
-    await session.execute(
-        t.units.insert(), [{**u, "code": f"{u['branch_code']}.{u['team']}"} for u in data["units"]]
-    )
+    await session.execute(t.units.insert(), [{**u, "code": f"{u['branch_code']}.{u['team']}"} for u in data["units"]])
     await session.execute(t.staff.insert(), data["staff"])
     fields = ("kind", "tier", "category", "branch_code")
     await session.execute(t.rules.insert(), [{**{f: None for f in fields}, **r} for r in data["rules"]])
@@ -77,20 +75,27 @@ async def _team_in_branch_or_parent(session: AsyncSession, branch: str | None, t
 
 
 async def pick_assignee(session: AsyncSession, unit: str) -> str | None:
-    """The on-duty member of the unit with the fewest cases; ties by id (stable)."""
-    load = (
-        select(t.assignments.c.assignee, func.count().label("n"))
-        .group_by(t.assignments.c.assignee)
-        .subquery()
-    )
+    """The on-duty member of the unit with the fewest open cases; ties by id (stable)."""
     query = (
         select(t.staff.c.id)
-        .outerjoin(load, load.c.assignee == t.staff.c.id)
         .where(t.staff.c.unit_code == unit, t.staff.c.on_duty.is_(True))
-        .order_by(func.coalesce(load.c.n, 0), t.staff.c.id)
+        .order_by(t.staff.c.open_cases, t.staff.c.id)
         .limit(1)
     )
     return await session.scalar(query)
+
+
+async def _move_load(session: AsyncSession, from_person: str | None, to_person: str | None) -> None:
+    if from_person == to_person:
+        return
+    if from_person:
+        await session.execute(
+            t.staff.update().where(t.staff.c.id == from_person).values(open_cases=t.staff.c.open_cases - 1)
+        )
+    if to_person:
+        await session.execute(
+            t.staff.update().where(t.staff.c.id == to_person).values(open_cases=t.staff.c.open_cases + 1)
+        )
 
 
 async def assign_new_case(session: AsyncSession, case_id: uuid.UUID, case: CaseCreated, default_unit: str) -> bool:
@@ -111,9 +116,19 @@ async def assign_new_case(session: AsyncSession, case_id: uuid.UUID, case: CaseC
             updated_at=now,
         )
     )
+    await _move_load(session, None, assignee)
     await _record(
-        session, case_id, case.branch_code, TransferKind.assign, None, decision.unit, None, assignee,
-        assignee, decision.reason, decision.rule_id,
+        session,
+        case_id,
+        case.branch_code,
+        TransferKind.assign,
+        None,
+        decision.unit,
+        None,
+        assignee,
+        assignee,
+        decision.reason,
+        decision.rule_id,
     )
     return True
 
@@ -125,7 +140,9 @@ async def transfer(session: AsyncSession, case_id: uuid.UUID, body: TransferCrea
     if current is None:
         raise DomainError(404, "no assignment for this case (unknown case, or not yet routed)")
     if not await session.scalar(select(t.units.c.code).where(t.units.c.code == body.to_unit)):
-        raise DomainError(422, [{"loc": ["body", "to_unit"], "field": "to_unit", "msg": f"unknown unit {body.to_unit}"}])
+        raise DomainError(
+            422, [{"loc": ["body", "to_unit"], "field": "to_unit", "msg": f"unknown unit {body.to_unit}"}]
+        )
     to_assignee = body.to_assignee
     if to_assignee is not None:
         member = await session.scalar(
@@ -142,9 +159,19 @@ async def transfer(session: AsyncSession, case_id: uuid.UUID, body: TransferCrea
         .where(t.assignments.c.case_id == case_id)
         .values(unit=body.to_unit, assignee=to_assignee, owner=owner, rule_id=None, updated_at=utcnow())
     )
+    await _move_load(session, current.assignee, to_assignee)
     await _record(
-        session, case_id, current.branch_code, body.kind, current.unit, body.to_unit, current.assignee,
-        to_assignee, owner, body.reason, None,
+        session,
+        case_id,
+        current.branch_code,
+        body.kind,
+        current.unit,
+        body.to_unit,
+        current.assignee,
+        to_assignee,
+        owner,
+        body.reason,
+        None,
     )
 
 
@@ -165,13 +192,27 @@ async def _record(
     now = utcnow()
     await session.execute(
         t.transfers.insert().values(
-            case_id=case_id, kind=kind, from_unit=from_unit, to_unit=to_unit, from_assignee=from_assignee,
-            to_assignee=to_assignee, reason=reason, rule_id=rule_id, at=now,
+            case_id=case_id,
+            kind=kind,
+            from_unit=from_unit,
+            to_unit=to_unit,
+            from_assignee=from_assignee,
+            to_assignee=to_assignee,
+            reason=reason,
+            rule_id=rule_id,
+            at=now,
         )
     )
     payload = CaseTransferred(
-        transfer_kind=kind, branch_code=branch_code, from_unit=from_unit, to_unit=to_unit,
-        from_assignee=from_assignee, to_assignee=to_assignee, owner=owner, reason=reason, rule_id=rule_id,
+        transfer_kind=kind,
+        branch_code=branch_code,
+        from_unit=from_unit,
+        to_unit=to_unit,
+        from_assignee=from_assignee,
+        to_assignee=to_assignee,
+        owner=owner,
+        reason=reason,
+        rule_id=rule_id,
     )
     event = new_event(payload, case_id=case_id, producer=PRODUCER, correlation_id=correlation_id.get(), occurred_at=now)
     await enqueue(session, t.runtime, event)
@@ -192,8 +233,15 @@ async def get_assignment(session: AsyncSession, case_id: uuid.UUID) -> Assignmen
         owner=current.owner,
         history=[
             TransferOut(
-                id=h.id, kind=h.kind, from_unit=h.from_unit, to_unit=h.to_unit, from_assignee=h.from_assignee,
-                to_assignee=h.to_assignee, reason=h.reason, rule_id=h.rule_id, at=h.at,
+                id=h.id,
+                kind=h.kind,
+                from_unit=h.from_unit,
+                to_unit=h.to_unit,
+                from_assignee=h.from_assignee,
+                to_assignee=h.to_assignee,
+                reason=h.reason,
+                rule_id=h.rule_id,
+                at=h.at,
             )
             for h in history
         ],

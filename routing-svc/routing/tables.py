@@ -35,6 +35,7 @@ staff = Table(
     Column("name", String(200), nullable=False),
     Column("unit_code", String(100), nullable=False, index=True),
     Column("on_duty", Boolean, nullable=False),
+    Column("open_cases", Integer, nullable=False, server_default="0", comment="cases assigned and not closed"),
 )
 
 rules = Table(

@@ -25,16 +25,37 @@ async def routing(backend: tuple[Path, str | None]) -> AsyncIterator[InProcess]:
 
 def case(kind: str, branch: str = "GD-SZ", tier: str | None = "general", category: str | None = None) -> CaseCreated:
     return CaseCreated(
-        case_no="X-1", kind=CaseKind(kind), tier=CaseTier(tier) if tier else None,
-        category=Category(category) if category else None, channel=Channel.hotline, branch_code=branch,
-        line_of_business=LineOfBusiness.individual_life, status=CaseStatus.accepted, received_at=datetime.now(UTC),
+        case_no="X-1",
+        kind=CaseKind(kind),
+        tier=CaseTier(tier) if tier else None,
+        category=Category(category) if category else None,
+        channel=Channel.hotline,
+        branch_code=branch,
+        line_of_business=LineOfBusiness.individual_life,
+        status=CaseStatus.accepted,
+        received_at=datetime.now(UTC),
     )
 
 
 RULES = [
-    ("major complaint to the emergency group of the nearest branch that has one", case("complaint", tier="major"), "GD.emergency", "major-to-emergency"),
-    ("agent complaint to agent supervision", case("complaint", category="sales_agent_conduct"), "GD-SZ.agent-supervision", "agent-complaint"),
-    ("agent complaint in a city without supervision goes up", case("complaint", "GD-GZ", category="sales_agent_conduct"), "GD.agent-supervision", "agent-complaint"),
+    (
+        "major complaint to the emergency group of the nearest branch that has one",
+        case("complaint", tier="major"),
+        "GD.emergency",
+        "major-to-emergency",
+    ),
+    (
+        "agent complaint to agent supervision",
+        case("complaint", category="sales_agent_conduct"),
+        "GD-SZ.agent-supervision",
+        "agent-complaint",
+    ),
+    (
+        "agent complaint in a city without supervision goes up",
+        case("complaint", "GD-GZ", category="sales_agent_conduct"),
+        "GD.agent-supervision",
+        "agent-complaint",
+    ),
     ("claims complaint to the claims post", case("complaint", category="claims"), "GD-SZ.claims", "claims-complaint"),
     ("claims inquiry to branch service", case("inquiry", category="claims"), "GD-SZ.cs", "branch-service"),
     ("grievance to branch service", case("grievance", tier=None), "GD-SZ.cs", "branch-service"),
@@ -43,7 +64,9 @@ RULES = [
 
 
 @pytest.mark.parametrize(("label", "created", "unit", "rule"), RULES, ids=[r[0] for r in RULES])
-async def test_rules_on_the_sample_organisation(routing: InProcess, label: str, created: CaseCreated, unit: str, rule: str | None) -> None:
+async def test_rules_on_the_sample_organisation(
+    routing: InProcess, label: str, created: CaseCreated, unit: str, rule: str | None
+) -> None:
     async with routing.runtime.db.session() as session:
         decision = await assignment.decide(session, created, "HO.cs")
     assert (decision.unit, decision.rule_id) == (unit, rule), label
@@ -68,14 +91,22 @@ async def test_first_responder_stays_owner_through_transfers(routing: InProcess)
 
     handed = await routing.client.post(
         f"/v1/cases/{case_id}/transfers",
-        json={"to_unit": "GD.emergency", "to_assignee": "u-gd-em-1", "reason": "升级", "kind": "escalate", "hand_over_ownership": True},
+        json={
+            "to_unit": "GD.emergency",
+            "to_assignee": "u-gd-em-1",
+            "reason": "升级",
+            "kind": "escalate",
+            "hand_over_ownership": True,
+        },
     )
     assert handed.json()["owner"] == "u-gd-em-1"
     assert [h["kind"] for h in handed.json()["history"]] == ["assign", "transfer", "escalate"]
 
 
 async def test_transfer_refuses_what_does_not_exist(routing: InProcess) -> None:
-    missing = await routing.client.post(f"/v1/cases/{uuid.uuid4()}/transfers", json={"to_unit": "GD-SZ.cs", "reason": "x"})
+    missing = await routing.client.post(
+        f"/v1/cases/{uuid.uuid4()}/transfers", json={"to_unit": "GD-SZ.cs", "reason": "x"}
+    )
     assert missing.status_code == 404
     case_id = uuid.uuid4()
     async with routing.runtime.db.session() as session:
@@ -87,7 +118,9 @@ async def test_transfer_refuses_what_does_not_exist(routing: InProcess) -> None:
         f"/v1/cases/{case_id}/transfers", json={"to_unit": "GD-SZ.claims", "to_assignee": "u-bj-cs-1", "reason": "x"}
     )
     assert stranger.status_code == 422 and stranger.json()["detail"][0]["field"] == "to_assignee"
-    assign_kind = await routing.client.post(f"/v1/cases/{case_id}/transfers", json={"to_unit": "GD-SZ.cs", "reason": "x", "kind": "assign"})
+    assign_kind = await routing.client.post(
+        f"/v1/cases/{case_id}/transfers", json={"to_unit": "GD-SZ.cs", "reason": "x", "kind": "assign"}
+    )
     assert assign_kind.status_code == 422
 
 

@@ -24,7 +24,9 @@ async def seed_from_file(session: AsyncSession, path: Path) -> None:
     data = json.loads(path.read_text(encoding="utf-8"))
     name = data["calendar"]
     rows = [{"calendar": name, "day": date.fromisoformat(d), "kind": "off", "name": n} for d, n in data["off"].items()]
-    rows += [{"calendar": name, "day": date.fromisoformat(d), "kind": "work", "name": n} for d, n in data["work"].items()]
+    rows += [
+        {"calendar": name, "day": date.fromisoformat(d), "kind": "work", "name": n} for d, n in data["work"].items()
+    ]
     await session.execute(insert_ignoring_conflicts(session, t.holidays, ["calendar", "day"]), rows)
     years = [{"calendar": name, "year": y, "source": data["source"][:300]} for y in data["years"]]
     await session.execute(insert_ignoring_conflicts(session, t.calendar_years, ["calendar", "year"]), years)

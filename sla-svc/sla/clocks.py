@@ -66,7 +66,12 @@ async def start_closing_clock(
 
 async def record_parties(session: AsyncSession, case_id: uuid.UUID, transfer: CaseTransferred) -> None:
     """Remember who to tell: the current assignee and the owner (first responder)."""
-    values = {"unit": transfer.to_unit, "assignee": transfer.to_assignee, "owner": transfer.owner, "updated_at": utcnow()}
+    values = {
+        "unit": transfer.to_unit,
+        "assignee": transfer.to_assignee,
+        "owner": transfer.owner,
+        "updated_at": utcnow(),
+    }
     stmt = upsert(session, t.case_parties).values(case_id=case_id, **values)
     await session.execute(stmt.on_conflict_do_update(index_elements=["case_id"], set_=values))
 
@@ -92,7 +97,9 @@ async def fire_due_timers(session: AsyncSession, now: datetime, batch: int, late
             continue
         fired += 1
         clock = (await session.execute(select(t.clocks).where(t.clocks.c.id == timer.clock_id))).one()
-        parties = (await session.execute(select(t.case_parties).where(t.case_parties.c.case_id == clock.case_id))).first()
+        parties = (
+            await session.execute(select(t.case_parties).where(t.case_parties.c.case_id == clock.case_id))
+        ).first()
         if timer.level == OverdueLevel.breach:
             await session.execute(
                 t.clocks.update().where(t.clocks.c.id == clock.id).values(state=ClockState.breached, breached_at=now)
@@ -112,7 +119,9 @@ async def fire_due_timers(session: AsyncSession, now: datetime, batch: int, late
             owner=parties.owner if parties else None,
             assignee=parties.assignee if parties else None,
         )
-        event = new_event(payload, case_id=clock.case_id, producer=PRODUCER, correlation_id=correlation_id.get(), occurred_at=now)
+        event = new_event(
+            payload, case_id=clock.case_id, producer=PRODUCER, correlation_id=correlation_id.get(), occurred_at=now
+        )
         await enqueue(session, t.runtime, event)
     return fired
 
@@ -120,8 +129,14 @@ async def fire_due_timers(session: AsyncSession, now: datetime, batch: int, late
 def _clock_out(row: Row) -> ClockOut:  # type: ignore[type-arg]
     rule = row.rule if not row.calendar_warning else f"{row.rule} (warning: {row.calendar_warning})"
     return ClockOut(
-        clock=row.clock, policy=row.policy, state=row.state, started_at=row.started_at, due_at=row.due_at,
-        stopped_at=row.stopped_at, breached_at=row.breached_at, rule=rule,
+        clock=row.clock,
+        policy=row.policy,
+        state=row.state,
+        started_at=row.started_at,
+        due_at=row.due_at,
+        stopped_at=row.stopped_at,
+        breached_at=row.breached_at,
+        rule=rule,
     )
 
 
@@ -144,8 +159,14 @@ async def overdue(session: AsyncSession, branch_code: str | None, limit: int) ->
         query = query.where(t.clocks.c.branch_code == branch_code)
     return [
         OverdueOut(
-            case_id=r.case_id, branch_code=r.branch_code, clock=r.clock, policy=r.policy, due_at=r.due_at,
-            breached_at=r.breached_at, owner=r.owner, assignee=r.assignee,
+            case_id=r.case_id,
+            branch_code=r.branch_code,
+            clock=r.clock,
+            policy=r.policy,
+            due_at=r.due_at,
+            breached_at=r.breached_at,
+            owner=r.owner,
+            assignee=r.assignee,
         )
         for r in (await session.execute(query)).all()
     ]

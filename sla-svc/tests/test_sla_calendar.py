@@ -47,7 +47,9 @@ DUE_DATES = [
 
 
 @pytest.mark.parametrize(("label", "received", "days", "due"), DUE_DATES, ids=[d[0] for d in DUE_DATES])
-async def test_due_dates_on_the_official_calendar(calendar: WorkCalendar, label: str, received: str, days: int, due: str) -> None:
+async def test_due_dates_on_the_official_calendar(
+    calendar: WorkCalendar, label: str, received: str, days: int, due: str
+) -> None:
     assert calendar.add_working_days(at(received), days) == at(due), label
 
 

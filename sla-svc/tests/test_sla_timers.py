@@ -20,9 +20,15 @@ from tests.support.inprocess import running
 
 def created(days_ago: int) -> CaseCreated:
     return CaseCreated(
-        case_no="GD-SZ-20260101-00001", kind=CaseKind.complaint, tier=CaseTier.general, category=None,
-        channel=Channel.letter, branch_code="GD-SZ", line_of_business=LineOfBusiness.individual_life,
-        status=CaseStatus.accepted, received_at=datetime.now(UTC) - timedelta(days=days_ago),
+        case_no="GD-SZ-20260101-00001",
+        kind=CaseKind.complaint,
+        tier=CaseTier.general,
+        category=None,
+        channel=Channel.letter,
+        branch_code="GD-SZ",
+        line_of_business=LineOfBusiness.individual_life,
+        status=CaseStatus.accepted,
+        received_at=datetime.now(UTC) - timedelta(days=days_ago),
     )
 
 
@@ -52,8 +58,12 @@ async def test_two_replicas_fire_each_timer_once(backend: tuple[Path, str | None
         results = await asyncio.gather(fire_round(db), fire_round(db))
         await asyncio.sleep(1)
         async with db.session() as session:
-            fired = await session.scalar(select(func.count()).select_from(t.timers).where(t.timers.c.fired_at.is_not(None)))
-            events = await session.scalar(select(func.count()).select_from(t.runtime.outbox).where(t.runtime.outbox.c.topic == "case.overdue"))
+            fired = await session.scalar(
+                select(func.count()).select_from(t.timers).where(t.timers.c.fired_at.is_not(None))
+            )
+            events = await session.scalar(
+                select(func.count()).select_from(t.runtime.outbox).where(t.runtime.outbox.c.topic == "case.overdue")
+            )
             clock_count = await session.scalar(select(func.count()).select_from(t.clocks))
         assert clock_count == 41
         assert fired == 21 and events == 21 and sum(results) <= 21, (results, fired, events)

@@ -16,7 +16,12 @@ def complaint(days_ago: float = 0, **overrides: Any) -> dict[str, Any]:
         "category": "claims",
         "subject": "理赔款迟迟未到账",
         "description": "客户来信称理赔申请提交一个月仍未赔付，要求尽快处理。",
-        "customer": {"name": "张三", "phone": "13812345678", "id_number": "110101199003071234", "policy_no": "P2024000123"},
+        "customer": {
+            "name": "张三",
+            "phone": "13812345678",
+            "id_number": "110101199003071234",
+            "policy_no": "P2024000123",
+        },
         "source_ref": f"LTR-{uuid.uuid4().hex[:10]}",
     }
     if days_ago:

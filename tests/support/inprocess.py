@@ -42,7 +42,9 @@ class InProcess:
 
 
 @asynccontextmanager
-async def running(spec: ServiceSpec, var_dir: Path, database_url: str | None, **overrides: Any) -> AsyncIterator[InProcess]:
+async def running(
+    spec: ServiceSpec, var_dir: Path, database_url: str | None, **overrides: Any
+) -> AsyncIterator[InProcess]:
     settings = spec.settings_class(
         environment="test",
         var_dir=var_dir,

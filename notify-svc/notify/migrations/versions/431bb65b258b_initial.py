@@ -1,7 +1,7 @@
 """initial
 
 Revision ID: 431bb65b258b
-Revises: 
+Revises:
 Create Date: 2026-11-23 18:29:07.330095
 """
 
@@ -13,9 +13,9 @@ from alembic import op
 from services.database import UTCDateTime
 from services.tables import BigId, create_runtime_tables_v1, drop_runtime_tables_v1
 
-SCHEMA = 'notify'
+SCHEMA = "notify"
 
-revision: str = '431bb65b258b'
+revision: str = "431bb65b258b"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -23,58 +23,67 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     create_runtime_tables_v1(op, SCHEMA)
-    op.create_table('subscriptions',
-    sa.Column('id', sa.Uuid(), nullable=False),
-    sa.Column('channel', sa.String(length=32), nullable=False),
-    sa.Column('target', sa.String(length=2000), nullable=False),
-    sa.Column('events', sa.JSON(), nullable=False),
-    sa.Column('branch_code', sa.String(length=32), nullable=True),
-    sa.Column('levels', sa.JSON(), nullable=True),
-    sa.Column('secret_enc', sa.Text(), nullable=False, comment='signing secret, encrypted'),
-    sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', UTCDateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('id'),
-    schema=SCHEMA
+    op.create_table(
+        "subscriptions",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("channel", sa.String(length=32), nullable=False),
+        sa.Column("target", sa.String(length=2000), nullable=False),
+        sa.Column("events", sa.JSON(), nullable=False),
+        sa.Column("branch_code", sa.String(length=32), nullable=True),
+        sa.Column("levels", sa.JSON(), nullable=True),
+        sa.Column("secret_enc", sa.Text(), nullable=False, comment="signing secret, encrypted"),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        schema=SCHEMA,
     )
-    op.create_table('deliveries',
-    sa.Column('id', sa.Uuid(), nullable=False),
-    sa.Column('subscription_id', sa.Uuid(), nullable=False),
-    sa.Column('event_id', sa.Uuid(), nullable=False),
-    sa.Column('event_type', sa.String(length=64), nullable=False),
-    sa.Column('case_id', sa.Uuid(), nullable=False),
-    sa.Column('body', sa.Text(), nullable=False),
-    sa.Column('status', sa.String(length=16), nullable=False, comment='pending | delivered | dead'),
-    sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', UTCDateTime(), nullable=True),
-    sa.Column('created_at', UTCDateTime(), nullable=False),
-    sa.Column('updated_at', UTCDateTime(), nullable=False),
-    sa.ForeignKeyConstraint(['subscription_id'], ['notify.subscriptions.id'], ),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('subscription_id', 'event_id', name='uq_deliveries_subscription_event'),
-    schema=SCHEMA
+    op.create_table(
+        "deliveries",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("subscription_id", sa.Uuid(), nullable=False),
+        sa.Column("event_id", sa.Uuid(), nullable=False),
+        sa.Column("event_type", sa.String(length=64), nullable=False),
+        sa.Column("case_id", sa.Uuid(), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False, comment="pending | delivered | dead"),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", UTCDateTime(), nullable=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["subscription_id"],
+            ["notify.subscriptions.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("subscription_id", "event_id", name="uq_deliveries_subscription_event"),
+        schema=SCHEMA,
     )
-    op.create_index('ix_deliveries_created', 'deliveries', ['created_at'], unique=False, schema=SCHEMA)
-    op.create_index('ix_deliveries_due', 'deliveries', ['status', 'next_attempt_at'], unique=False, schema=SCHEMA)
-    op.create_table('attempts',
-    sa.Column('id', BigId, autoincrement=True, nullable=False),
-    sa.Column('delivery_id', sa.Uuid(), nullable=False),
-    sa.Column('attempt_no', sa.Integer(), nullable=False),
-    sa.Column('at', UTCDateTime(), nullable=False),
-    sa.Column('status_code', sa.Integer(), nullable=True),
-    sa.Column('error', sa.String(length=500), nullable=True),
-    sa.Column('latency_ms', sa.Integer(), nullable=False),
-    sa.ForeignKeyConstraint(['delivery_id'], ['notify.deliveries.id'], ),
-    sa.PrimaryKeyConstraint('id'),
-    schema=SCHEMA
+    op.create_index("ix_deliveries_created", "deliveries", ["created_at"], unique=False, schema=SCHEMA)
+    op.create_index("ix_deliveries_due", "deliveries", ["status", "next_attempt_at"], unique=False, schema=SCHEMA)
+    op.create_table(
+        "attempts",
+        sa.Column("id", BigId, autoincrement=True, nullable=False),
+        sa.Column("delivery_id", sa.Uuid(), nullable=False),
+        sa.Column("attempt_no", sa.Integer(), nullable=False),
+        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=True),
+        sa.Column("error", sa.String(length=500), nullable=True),
+        sa.Column("latency_ms", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["delivery_id"],
+            ["notify.deliveries.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        schema=SCHEMA,
     )
-    op.create_index(op.f('ix_notify_attempts_delivery_id'), 'attempts', ['delivery_id'], unique=False, schema=SCHEMA)
+    op.create_index(op.f("ix_notify_attempts_delivery_id"), "attempts", ["delivery_id"], unique=False, schema=SCHEMA)
 
 
 def downgrade() -> None:
     drop_runtime_tables_v1(op, SCHEMA)
-    op.drop_index(op.f('ix_notify_attempts_delivery_id'), table_name='attempts', schema=SCHEMA)
-    op.drop_table('attempts', schema=SCHEMA)
-    op.drop_index('ix_deliveries_due', table_name='deliveries', schema=SCHEMA)
-    op.drop_index('ix_deliveries_created', table_name='deliveries', schema=SCHEMA)
-    op.drop_table('deliveries', schema=SCHEMA)
-    op.drop_table('subscriptions', schema=SCHEMA)
+    op.drop_index(op.f("ix_notify_attempts_delivery_id"), table_name="attempts", schema=SCHEMA)
+    op.drop_table("attempts", schema=SCHEMA)
+    op.drop_index("ix_deliveries_due", table_name="deliveries", schema=SCHEMA)
+    op.drop_index("ix_deliveries_created", table_name="deliveries", schema=SCHEMA)
+    op.drop_table("deliveries", schema=SCHEMA)
+    op.drop_table("subscriptions", schema=SCHEMA)
