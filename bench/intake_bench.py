@@ -77,7 +77,7 @@ def main() -> None:
     tap = None
     try:
         stack.start()
-        tap = TopicTap(stack.bootstrap or "", [Topics.case_transferred]).start()
+        tap = TopicTap(stack.bootstrap or "", [Topics.case_created, Topics.case_transferred]).start()
         print(
             f"system up on Postgres + local broker; loading for {args.seconds:.0f}s at concurrency {args.concurrency} ..."
         )
@@ -88,11 +88,15 @@ def main() -> None:
         wanted = {k.encode() for k in sent_at}
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            seen = {s.key: s.at for s in tap.matching(lambda s: s.key in wanted)}
-            if len(seen) >= len(wanted):
+            assigned = {
+                s.key: s.at for s in tap.matching(lambda s: s.topic == Topics.case_transferred and s.key in wanted)
+            }
+            if len(assigned) >= len(wanted):
                 break
             time.sleep(0.5)
-        to_bus = [seen[k.encode()] - t for k, t in sent_at.items() if k.encode() in seen]
+        announced = {s.key: s.at for s in tap.matching(lambda s: s.topic == Topics.case_created and s.key in wanted)}
+        to_bus = [assigned[k.encode()] - t for k, t in sent_at.items() if k.encode() in assigned]
+        to_created = [announced[k.encode()] - t for k, t in sent_at.items() if k.encode() in announced]
         figures = {
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
@@ -105,6 +109,10 @@ def main() -> None:
             "intake_latency_ms": {
                 "p50": round(percentile(latencies, 50) * 1000, 1),
                 "p99": round(percentile(latencies, 99) * 1000, 1),
+            },
+            "post_to_case_created_ms": {
+                "p50": round(percentile(to_created, 50) * 1000, 1),
+                "p99": round(percentile(to_created, 99) * 1000, 1),
             },
             "post_to_case_transferred_ms": {
                 "p50": round(percentile(to_bus, 50) * 1000, 1),

@@ -16,6 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -90,13 +91,15 @@ class Stack:
         )
 
     def wait_ready(self, name: str, timeout: float = 60) -> None:
+        """Ready, and for a consuming service, holding its partitions (the group has joined)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             proc = self.processes[name]
             if proc.poll() is not None:
                 raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.var_dir / (name + '.log')}")
             try:
-                if httpx.get(f"{self.url(name)}/readyz", timeout=2).status_code == 200:
+                response = httpx.get(f"{self.url(name)}/readyz", timeout=2)
+                if response.status_code == 200 and _consuming(response.json()):
                     return
             except httpx.HTTPError:
                 pass
@@ -124,6 +127,11 @@ class Stack:
             self.stop_service(name)
         if self.broker:
             self.broker.stop()
+
+
+def _consuming(readyz: dict[str, Any]) -> bool:
+    consumer = readyz.get("consumer")
+    return consumer is None or consumer.get("assigned_partitions", 0) > 0
 
 
 def main() -> None:

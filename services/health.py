@@ -37,6 +37,7 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     if runtime.consumer is not None:
         body["consumer"] = {
             "group": runtime.consumer.group,
+            "assigned_partitions": len(runtime.consumer.consumer.assignment()),
             "lag": runtime.status.consumer_lag,
             "processed": runtime.consumer.processed,
             "dead_lettered": runtime.consumer.dead_lettered,

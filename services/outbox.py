@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 #: With nothing to publish, check the broker after this long without a sign of life.
 PROBE_AFTER_IDLE_SECONDS = 3.0
+#: How long a woken relay waits for more events before publishing.
+COALESCE_SECONDS = 0.01
 
 
 async def enqueue(session: AsyncSession, tables: RuntimeTables, envelope: Envelope) -> None:
@@ -93,6 +95,9 @@ class OutboxRelay:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+                # Woken by a commit: let the next few commits join this batch (one publish
+                # transaction for many events under load, ~10 ms added when idle).
+                await asyncio.sleep(COALESCE_SECONDS)
             if self.status.last_ok is None or time.time() - self.status.last_ok > PROBE_AFTER_IDLE_SECONDS:
                 await self.probe()
 

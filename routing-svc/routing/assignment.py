@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from routing import tables as t
-from services.database import utcnow
+from routing.org import Org
+from services.database import insert_ignoring_conflicts, utcnow
 from services.errors import DomainError
 from services.logging import correlation_id
 from services.outbox import enqueue
@@ -25,13 +25,6 @@ from shared.enums import TransferKind
 from shared.events import CaseCreated, CaseTransferred, new_event
 
 PRODUCER = "routing-svc"
-
-
-@dataclass(frozen=True)
-class Decision:
-    unit: str
-    rule_id: str | None
-    reason: str
 
 
 async def load_seed(session: AsyncSession, path: Path) -> bool:
@@ -47,76 +40,62 @@ async def load_seed(session: AsyncSession, path: Path) -> bool:
     return True
 
 
-async def decide(session: AsyncSession, case: CaseCreated, default_unit: str) -> Decision:
-    """First matching rule by priority; its team in the case's branch or the nearest parent."""
-    rules = (await session.execute(select(t.rules).order_by(t.rules.c.priority, t.rules.c.id))).all()
-    for rule in rules:
-        if _matches(rule, case):
-            unit = await _team_in_branch_or_parent(session, case.branch_code, rule.team)
-            if unit is not None:
-                return Decision(unit, rule.id, f"rule {rule.id}: {rule.description}")
-    return Decision(default_unit, None, "no rule matched a unit of this branch: default unit")
-
-
-def _matches(rule: Row, case: CaseCreated) -> bool:  # type: ignore[type-arg]
-    wanted = {"kind": case.kind, "tier": case.tier, "category": case.category, "branch_code": case.branch_code}
-    return all(getattr(rule, k) is None or getattr(rule, k) == v for k, v in wanted.items())
-
-
-async def _team_in_branch_or_parent(session: AsyncSession, branch: str | None, team: str) -> str | None:
-    seen: set[str] = set()
-    while branch and branch not in seen:
-        seen.add(branch)
-        code = f"{branch}.{team}"
-        if await session.scalar(select(t.units.c.code).where(t.units.c.code == code)):
-            return code
-        branch = await session.scalar(select(t.branches.c.parent).where(t.branches.c.code == branch))
-    return None
-
-
-async def pick_assignee(session: AsyncSession, unit: str) -> str | None:
+def _least_loaded(unit: str):  # type: ignore[no-untyped-def]
     """The on-duty member of the unit with the fewest open cases; ties by id (stable)."""
-    query = (
+    return (
         select(t.staff.c.id)
         .where(t.staff.c.unit_code == unit, t.staff.c.on_duty.is_(True))
         .order_by(t.staff.c.open_cases, t.staff.c.id)
         .limit(1)
     )
-    return await session.scalar(query)
+
+
+async def least_loaded(session: AsyncSession, unit: str) -> str | None:
+    return await session.scalar(_least_loaded(unit))
+
+
+async def charge_least_loaded(session: AsyncSession, unit: str) -> str | None:
+    """Pick the least-loaded member and count the case against them, in one statement."""
+    return await session.scalar(
+        t.staff.update()
+        .where(t.staff.c.id == _least_loaded(unit).scalar_subquery())
+        .values(open_cases=t.staff.c.open_cases + 1)
+        .returning(t.staff.c.id)
+    )
 
 
 async def _move_load(session: AsyncSession, from_person: str | None, to_person: str | None) -> None:
     if from_person == to_person:
         return
-    if from_person:
-        await session.execute(
-            t.staff.update().where(t.staff.c.id == from_person).values(open_cases=t.staff.c.open_cases - 1)
-        )
-    if to_person:
-        await session.execute(
-            t.staff.update().where(t.staff.c.id == to_person).values(open_cases=t.staff.c.open_cases + 1)
-        )
+    for person, delta in ((from_person, -1), (to_person, 1)):
+        if person:
+            await session.execute(
+                t.staff.update().where(t.staff.c.id == person).values(open_cases=t.staff.c.open_cases + delta)
+            )
 
 
-async def assign_new_case(session: AsyncSession, case_id: uuid.UUID, case: CaseCreated, default_unit: str) -> bool:
+async def assign_new_case(
+    session: AsyncSession, case_id: uuid.UUID, case: CaseCreated, org: Org, default_unit: str
+) -> bool:
     """First assignment of a case; a second call for the same case changes nothing."""
-    if await session.scalar(select(t.assignments.c.case_id).where(t.assignments.c.case_id == case_id)):
-        return False
-    decision = await decide(session, case, default_unit)
-    assignee = await pick_assignee(session, decision.unit)
-    now = utcnow()
-    await session.execute(
-        t.assignments.insert().values(
+    decision = org.decide(case, default_unit)
+    claimed = await session.execute(
+        insert_ignoring_conflicts(session, t.assignments, ["case_id"])
+        .values(
             case_id=case_id,
             branch_code=case.branch_code,
             unit=decision.unit,
-            assignee=assignee,
-            owner=assignee,
             rule_id=decision.rule_id,
-            updated_at=now,
+            updated_at=utcnow(),
         )
+        .returning(t.assignments.c.case_id)
     )
-    await _move_load(session, None, assignee)
+    if claimed.first() is None:
+        return False
+    assignee = await charge_least_loaded(session, decision.unit)
+    await session.execute(
+        t.assignments.update().where(t.assignments.c.case_id == case_id).values(assignee=assignee, owner=assignee)
+    )
     await _record(
         session,
         case_id,
@@ -152,7 +131,7 @@ async def transfer(session: AsyncSession, case_id: uuid.UUID, body: TransferCrea
             msg = f"{to_assignee} is not a member of {body.to_unit}"
             raise DomainError(422, [{"loc": ["body", "to_assignee"], "field": "to_assignee", "msg": msg}])
     else:
-        to_assignee = await pick_assignee(session, body.to_unit)
+        to_assignee = await least_loaded(session, body.to_unit)
     owner = to_assignee if body.hand_over_ownership or current.owner is None else current.owner
     await session.execute(
         t.assignments.update()

@@ -12,7 +12,8 @@ from shared.events import CaseCreated, Envelope, Topics
 
 async def on_case_created(session: AsyncSession, envelope: Envelope, payload: CaseCreated, runtime: Runtime) -> None:
     default_unit: str = runtime.settings.default_unit  # type: ignore[attr-defined]
-    await assignment.assign_new_case(session, envelope.case_id, payload, default_unit)
+    org = await runtime.extras["org"].get(session)
+    await assignment.assign_new_case(session, envelope.case_id, payload, org, default_unit)
 
 
 SUBSCRIPTIONS = [Subscription(Topics.case_created, on_case_created)]

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from routing import assignment, tables
 from routing.consumers import SUBSCRIPTIONS
+from routing.org import OrgCache
 from routing.routes import router
 from routing.settings import RoutingSettings
 from services.app import ServiceSpec
@@ -12,6 +13,7 @@ from shared.events import Topics
 
 
 async def _start(runtime: Runtime) -> None:
+    runtime.extras["org"] = OrgCache()
     seed = runtime.settings.routing_seed_file  # type: ignore[attr-defined]
     if seed:
         async with runtime.db.session() as session:

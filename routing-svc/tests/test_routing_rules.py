@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from routing import assignment
+from routing.org import load_org
 from routing.service import SPEC
 from shared.enums import CaseKind, CaseStatus, CaseTier, Category, Channel, LineOfBusiness
 from shared.events import CaseCreated
@@ -68,7 +69,7 @@ async def test_rules_on_the_sample_organisation(
     routing: InProcess, label: str, created: CaseCreated, unit: str, rule: str | None
 ) -> None:
     async with routing.runtime.db.session() as session:
-        decision = await assignment.decide(session, created, "HO.cs")
+        decision = (await load_org(session)).decide(created, "HO.cs")
     assert (decision.unit, decision.rule_id) == (unit, rule), label
     assert decision.reason
 
@@ -76,8 +77,10 @@ async def test_rules_on_the_sample_organisation(
 async def test_first_responder_stays_owner_through_transfers(routing: InProcess) -> None:
     case_id = uuid.uuid4()
     async with routing.runtime.db.session() as session:
-        assert await assignment.assign_new_case(session, case_id, case("complaint"), "HO.cs")
-        assert not await assignment.assign_new_case(session, case_id, case("complaint"), "HO.cs")
+        assert await assignment.assign_new_case(session, case_id, case("complaint"), await load_org(session), "HO.cs")
+        assert not await assignment.assign_new_case(
+            session, case_id, case("complaint"), await load_org(session), "HO.cs"
+        )
         await session.commit()
     first = (await routing.client.get(f"/v1/cases/{case_id}/assignment")).json()
     owner = first["owner"]
@@ -110,7 +113,7 @@ async def test_transfer_refuses_what_does_not_exist(routing: InProcess) -> None:
     assert missing.status_code == 404
     case_id = uuid.uuid4()
     async with routing.runtime.db.session() as session:
-        await assignment.assign_new_case(session, case_id, case("inquiry"), "HO.cs")
+        await assignment.assign_new_case(session, case_id, case("inquiry"), await load_org(session), "HO.cs")
         await session.commit()
     bad_unit = await routing.client.post(f"/v1/cases/{case_id}/transfers", json={"to_unit": "NOPE.cs", "reason": "x"})
     assert bad_unit.status_code == 422 and bad_unit.json()["detail"][0]["field"] == "to_unit"
@@ -129,7 +132,7 @@ async def test_least_loaded_on_duty_member_gets_the_case(routing: InProcess) -> 
     async with routing.runtime.db.session() as session:
         for _ in range(6):
             case_id = uuid.uuid4()
-            await assignment.assign_new_case(session, case_id, case("inquiry"), "HO.cs")
+            await assignment.assign_new_case(session, case_id, case("inquiry"), await load_org(session), "HO.cs")
             assignees.append((await assignment.get_assignment(session, case_id)).assignee)  # type: ignore[union-attr]
         await session.commit()
     assert sorted(assignees) == ["u-sz-cs-1"] * 3 + ["u-sz-cs-2"] * 3
