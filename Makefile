@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast bench install clean
+.PHONY: run test test-fast lint bench install clean
 
 install: $(STAMP)
 
@@ -25,6 +25,11 @@ test: $(STAMP)
 ## Tests that need no running system.
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not stack"
+
+## Formatting and lint (ruff, pinned).
+lint: $(STAMP)
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
 
 ## Throughput and latency on Postgres + broker; figures printed and written to bench/results/.
 bench: $(STAMP)

@@ -37,6 +37,20 @@ def wait_for_port(port: int, timeout: float) -> None:
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
 
 
+def wait_until_bindable(port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is fine; a listener is not
+            try:
+                s.bind(("127.0.0.1", port))
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"port {port} is in use; is another broker or `make run` running?") from None
+        time.sleep(0.25)
+
+
 class LocalBroker:
     """One broker process on its own port (a fresh port each time: a restart loses all)."""
 
@@ -50,6 +64,7 @@ class LocalBroker:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> LocalBroker:
+        wait_until_bindable(self.port, 15)  # a broker stopped a moment ago holds its port for ~5 s
         url = f"tcp://127.0.0.1:{self.port}"
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
