@@ -180,7 +180,16 @@ async def _run_consumer(runner: ConsumerRunner, consumer: AIOKafkaConsumer) -> N
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
     try:
-        await runner.run()
+        while True:
+            try:
+                await runner.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - never let the consumer die silently
+                log.exception("consumer loop failed; resuming from the last committed offset")
+                await asyncio.sleep(1)
+                with contextlib.suppress(Exception):  # records fetched but not applied are read again
+                    await consumer.seek_to_committed()
     finally:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(consumer.stop(), timeout=5)

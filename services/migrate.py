@@ -81,7 +81,7 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
     if type_ == "type" and isinstance(obj, UTCDateTime):
         autogen_context.imports.add("from services.database import UTCDateTime")
         return "UTCDateTime()"
-    if type_ == "type" and isinstance(obj, BigInteger) and obj.with_variant is not None and obj._variant_mapping:
+    if type_ == "type" and isinstance(obj, BigInteger) and "sqlite" in getattr(obj, "_variant_mapping", {}):
         autogen_context.imports.add("from services.tables import BigId")
         return "BigId"
     return False

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     AnyHttpUrl,
@@ -192,7 +192,7 @@ class OverdueOut(BaseModel):
 
 
 class SubscriptionCreate(Strict):
-    channel: str = Field(pattern=r"^webhook$", description="webhook (other channels follow)")
+    channel: Literal["webhook"] = Field(description="webhook (e-mail, WeCom, DingTalk, SMS follow)")
     target: AnyHttpUrl
     events: list[Annotated[str, StringConstraints(pattern=r"^case\.(overdue|created|transferred|updated)$")]] = Field(
         min_length=1

@@ -122,20 +122,8 @@ async def accept_case(
                 key=idempotency_key, request_hash=request_hash(body), case_id=case_id, created_at=now
             )
         )
-    payload = CaseCreated(
-        case_no=case_no,
-        kind=body.kind,
-        tier=tier,
-        category=body.category,
-        channel=body.channel,
-        branch_code=body.branch_code,
-        line_of_business=body.line_of_business,
-        status=CaseStatus.accepted,
-        received_at=received_at,
-        complainant_count=body.complainant_count,
-        agent_code=body.agent_code,
-        major_reasons=reasons,
-    )
+    # The event is a projection of the row onto the contract's fields: no personal data or free text.
+    payload = CaseCreated(**{name: values[name] for name in CaseCreated.model_fields})
     event = new_event(payload, case_id=case_id, producer=PRODUCER, correlation_id=correlation_id.get(), occurred_at=now)
     await enqueue(session, t.runtime, event)
     return Accepted(CaseRecord(**values), created=True)
