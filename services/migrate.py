@@ -107,3 +107,9 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+
+
+def schema_of(name: str) -> str | None:
+    """The schema a migration writes to: the service's own on Postgres, none on SQLite
+    (Alembic's ALTER statements do not go through ``schema_translate_map``)."""
+    return None if context.get_context().dialect.name == "sqlite" else name

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AnyHttpUrl,
@@ -23,12 +23,15 @@ from pydantic import (
 
 from shared.enums import (
     TIERS_BY_KIND,
+    AgentFinding,
+    ApprovalType,
     CaseKind,
     CaseStatus,
     CaseTier,
     Category,
     Channel,
     ClockState,
+    DocumentType,
     LineOfBusiness,
     TransferKind,
 )
@@ -53,7 +56,15 @@ class CustomerIn(Strict):
     name: Text200
     phone: Phone
     id_number: IdNumber | None = None
-    policy_no: Ref | None = None
+    policy_no: Ref | None = Field(default=None, description="the policy the request is about")
+    policy_nos: list[Ref] = Field(default_factory=list, max_length=20, description="other policies of the customer")
+
+
+class IdentityIn(Strict):
+    """Identity verification at the counter (DOMAIN.md section 6): before policy details are shown."""
+
+    document_type: DocumentType
+    verified_by: Ref
 
 
 class CaseCreate(Strict):
@@ -72,6 +83,12 @@ class CaseCreate(Strict):
     agent_code: Ref | None = None
     source_ref: Ref | None = Field(default=None, description="the channel's own reference (call id, referral number)")
     received_at: AwareDatetime | None = Field(default=None, description="RFC 3339 with offset; may be in the past")
+    received_by: Ref | None = Field(
+        default=None,
+        description="staff id of who received the request (首问责任人); letters/online: the branch's designated receiver if absent",
+    )
+    identity: IdentityIn | None = Field(default=None, description="identity verified at intake (counter)")
+    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=50)
 
     @field_validator("received_at")
     @classmethod
@@ -94,7 +111,16 @@ class CustomerOut(BaseModel):
     name: str
     phone: str = Field(description="masked, e.g. 138****5678")
     id_number: str | None = Field(description="masked")
-    policy_no: str | None
+    policy_no: str | None = Field(description="withheld (null) until the customer's identity is verified")
+    policy_nos: list[str] = Field(description="withheld (empty) until the customer's identity is verified")
+    policy_details_withheld: bool
+
+
+class IdentityOut(BaseModel):
+    verified: bool
+    document_type: str | None
+    verified_by: str | None
+    verified_at: datetime | None
 
 
 class CaseOut(BaseModel):
@@ -114,8 +140,86 @@ class CaseOut(BaseModel):
     agent_code: str | None
     source_ref: str | None
     major_reasons: list[str]
+    category_suggested: bool = Field(description="true when intake suggested the category from the text")
+    received_by: str | None
+    identity: IdentityOut
+    repeat_of: uuid.UUID | None = Field(
+        description="the earlier complaint (same customer, same policy, 30 days) this repeats"
+    )
+    agent_finding: AgentFinding | None
+    resolution: str | None
+    satisfaction_score: int | None
+    satisfaction_result: str | None
+    reopen_count: int
     received_at: datetime
     created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+
+
+class AttachmentIn(Strict):
+    """Metadata of a file kept elsewhere (an object store); the file itself never passes here."""
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+    content_type: Annotated[str, StringConstraints(pattern=r"^[\w.+-]+/[\w.+-]+$", max_length=100)]
+    size_bytes: int = Field(ge=0, le=2 * 1024**3)
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    storage_ref: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    added_by: Ref | None = None
+
+
+class AttachmentOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    storage_ref: str
+    added_by: str
+    added_at: datetime
+
+
+class NoteIn(Strict):
+    author: Ref
+    text: Text5000
+
+
+class NoteOut(BaseModel):
+    id: int
+    author: str
+    text: str
+    at: datetime
+
+
+class ApprovalOut(BaseModel):
+    id: int
+    type: ApprovalType
+    status: str
+    reason: str
+    amount: str | None
+    requested_by: str
+    requested_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_note: str | None
+
+
+class CaseDetailOut(CaseOut):
+    notes: list[NoteOut]
+    attachments: list[AttachmentOut]
+    approvals: list[ApprovalOut]
+    allowed_actions: list[str] = Field(description="lifecycle actions allowed now")
+
+
+class HistoryEntry(BaseModel):
+    at: datetime
+    action: str
+    source: str = Field(description="intake-svc, or the service whose event this is")
+    actor: str | None
+    from_status: str | None
+    to_status: str | None
+    details: dict[str, Any]
+    event_id: str | None
 
 
 class CasePage(BaseModel):

@@ -94,3 +94,24 @@ class ClockState(StrEnum):
     paused = "paused"
     met = "met"
     breached = "breached"
+
+
+class AgentFinding(StrEnum):
+    """The finding every agent complaint is closed with (DOMAIN.md section 2)."""
+
+    misconduct_found = "misconduct_found"
+    no_misconduct = "no_misconduct"
+
+
+class ApprovalType(StrEnum):
+    payment = "payment"  # 签报, e.g. negotiated surrender 协议退保
+    written_reply = "written_reply"  # department head's review of a written reply
+
+
+class DocumentType(StrEnum):
+    resident_id = "resident_id"  # 居民身份证
+    passport = "passport"
+    hk_macao_permit = "hk_macao_permit"
+    taiwan_permit = "taiwan_permit"
+    foreign_residence = "foreign_residence"
+    other = "other"

@@ -61,6 +61,8 @@ class CaseCreated(_Payload):
     complainant_count: int = 1
     agent_code: str | None = None
     major_reasons: list[str] = Field(default_factory=list)
+    received_by: str | None = Field(default=None, description="staff who received it (first responder candidate)")
+    repeat_of: uuid.UUID | None = Field(default=None, description="the earlier complaint this one repeats")
 
 
 class CaseTransferred(_Payload):
@@ -93,13 +95,19 @@ class CaseOverdue(_Payload):
 
 
 class CaseUpdated(_Payload):
+    """A lifecycle action; ``details`` holds the action's facts (never personal data)."""
+
     action: str
     status: CaseStatus
+    previous_status: CaseStatus | None = None
     kind: CaseKind
     tier: CaseTier | None
     category: Category | None
     branch_code: str
+    channel: Channel | None = None
+    agent_code: str | None = None
     actor: str | None = None
+    details: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
 
 
 PAYLOADS: dict[str, type[_Payload]] = {

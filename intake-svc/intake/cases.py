@@ -8,30 +8,33 @@ and the route looks the winner up (``find_existing``).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import SimpleNamespace
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, and_, or_, select
+from sqlalchemy import Row, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from intake import history
 from intake import tables as t
-from intake.major import detect_major
+from intake.classify import major_reasons, suggest_category
 from services.crypto import FieldCipher, mask_id_number, mask_phone
 from services.database import upsert, utcnow
 from services.errors import DomainError
 from services.logging import correlation_id
 from services.outbox import enqueue
-from shared.api import CaseCreate, CaseOut, CustomerOut
-from shared.enums import CaseKind, CaseStatus, CaseTier
+from shared.api import CaseCreate
+from shared.enums import CaseKind, CaseStatus, CaseTier, Channel
 from shared.events import CaseCreated, new_event
 
 PRODUCER = "intake-svc"
+#: A new complaint by the same customer about the same policy within this window repeats the earlier one.
+REPEAT_WINDOW = timedelta(days=30)
 
 
 class CaseRecord(SimpleNamespace):
@@ -80,20 +83,27 @@ async def accept_case(
         return Accepted(existing, created=False)
     now = utcnow()
     received_at = body.received_at or now
-    reasons = detect_major(body) if body.kind is CaseKind.complaint else []
-    tier = body.tier or _default_tier(body.kind, bool(reasons))
-    if reasons and tier is CaseTier.general:
-        tier = CaseTier.major
-    case_id = uuid.uuid4()
-    case_no = await _next_case_no(session, body.branch_code, received_at.astimezone(tz))
+    text = f"{body.subject}\n{body.description}"
+    reasons = major_reasons(text, body.channel, body.complainant_count) if body.kind is CaseKind.complaint else []
+    tier = _tier(body, bool(reasons))
+    category = body.category or suggest_category(text)
     customer = body.customer
-    values = dict(
+    phone_hash = cipher.lookup_hash(customer.phone)
+    id_hash = cipher.lookup_hash(customer.id_number) if customer.id_number else None
+    repeat_of = (
+        await find_repeat_of(session, phone_hash, id_hash, customer.policy_no, received_at)
+        if body.kind is CaseKind.complaint
+        else None
+    )
+    case_id = uuid.uuid4()
+    values: dict[str, Any] = dict(
         id=case_id,
-        case_no=case_no,
+        case_no=await _next_case_no(session, body.branch_code, received_at.astimezone(tz)),
         status=CaseStatus.accepted,
         kind=body.kind,
         tier=tier,
-        category=body.category,
+        category=category,
+        category_suggested=body.category is None and category is not None,
         channel=body.channel,
         branch_code=body.branch_code,
         line_of_business=body.line_of_business,
@@ -101,16 +111,22 @@ async def accept_case(
         description=body.description,
         customer_name=customer.name,
         phone_enc=cipher.encrypt(customer.phone),
-        phone_hash=cipher.lookup_hash(customer.phone),
+        phone_hash=phone_hash,
         phone_masked=mask_phone(customer.phone),
         id_number_enc=cipher.encrypt(customer.id_number) if customer.id_number else None,
-        id_number_hash=cipher.lookup_hash(customer.id_number) if customer.id_number else None,
+        id_number_hash=id_hash,
         id_number_masked=mask_id_number(customer.id_number) if customer.id_number else None,
         policy_no=customer.policy_no,
+        policy_nos=list(customer.policy_nos),
         complainant_count=body.complainant_count,
         agent_code=body.agent_code,
         source_ref=body.source_ref,
         major_reasons=reasons,
+        received_by=body.received_by,
+        identity_verified_at=now if body.identity else None,
+        identity_verified_by=body.identity.verified_by if body.identity else None,
+        identity_document_type=body.identity.document_type if body.identity else None,
+        repeat_of=repeat_of,
         received_at=received_at,
         created_at=now,
         updated_at=now,
@@ -122,17 +138,66 @@ async def accept_case(
                 key=idempotency_key, request_hash=request_hash(body), case_id=case_id, created_at=now
             )
         )
+    if body.attachments:
+        await session.execute(
+            t.attachments.insert(),
+            [
+                {
+                    **a.model_dump(exclude={"added_by"}),
+                    "id": uuid.uuid4(),
+                    "case_id": case_id,
+                    "added_by": a.added_by or body.received_by or body.channel,
+                    "added_at": now,
+                }
+                for a in body.attachments
+            ],
+        )
+    if body.channel is Channel.hotline and body.source_ref:
+        # An agent logging a call links the call to its case.
+        await session.execute(
+            t.cti_calls.update()
+            .where(t.cti_calls.c.call_id == body.source_ref, t.cti_calls.c.case_id.is_(None))
+            .values(case_id=case_id, updated_at=now)
+        )
     # The event is a projection of the row onto the contract's fields: no personal data or free text.
     payload = CaseCreated(**{name: values[name] for name in CaseCreated.model_fields})
     event = new_event(payload, case_id=case_id, producer=PRODUCER, correlation_id=correlation_id.get(), occurred_at=now)
     await enqueue(session, t.runtime, event)
-    return Accepted(CaseRecord(**values), created=True)
+    details = {"channel": body.channel, "major_reasons": reasons, "repeat_of": str(repeat_of) if repeat_of else None}
+    await history.record(session, case_id, "accept", body.received_by, None, CaseStatus.accepted, details, event, now)
+    defaults = {c.name: c.server_default.arg if c.server_default is not None else None for c in t.cases.c}  # type: ignore[attr-defined]
+    return Accepted(CaseRecord(**{**defaults, "reopen_count": 0, "version": 1, **values}), created=True)
 
 
-def _default_tier(kind: CaseKind, major: bool) -> CaseTier | None:
-    if kind is CaseKind.grievance:
+def _tier(body: CaseCreate, major: bool) -> CaseTier | None:
+    """Grievances have none; inquiries default to general; a complaint is major when detected."""
+    if body.kind is CaseKind.grievance:
         return None
-    return CaseTier.major if major else CaseTier.general
+    if body.kind is CaseKind.complaint and major:
+        return CaseTier.major
+    return body.tier or CaseTier.general
+
+
+async def find_repeat_of(
+    session: AsyncSession, phone_hash: str, id_hash: str | None, policy_no: str | None, received_at: datetime
+) -> uuid.UUID | None:
+    """The latest complaint of the same customer about the same policy within the window."""
+    same_customer = t.cases.c.phone_hash == phone_hash
+    if id_hash:
+        same_customer = or_(same_customer, t.cases.c.id_number_hash == id_hash)
+    same_policy = t.cases.c.policy_no == policy_no if policy_no else t.cases.c.policy_no.is_(None)
+    return await session.scalar(
+        select(t.cases.c.id)
+        .where(
+            same_customer,
+            same_policy,
+            t.cases.c.kind == CaseKind.complaint,
+            t.cases.c.received_at >= received_at - REPEAT_WINDOW,
+            t.cases.c.received_at <= received_at,
+        )
+        .order_by(t.cases.c.received_at.desc())
+        .limit(1)
+    )
 
 
 async def _next_case_no(session: AsyncSession, branch_code: str, local_received: datetime) -> str:
@@ -146,88 +211,8 @@ async def _next_case_no(session: AsyncSession, branch_code: str, local_received:
     return f"{branch_code}-{day}-{number:05d}"
 
 
-async def get_case_row(session: AsyncSession, case_id: uuid.UUID) -> Row | None:  # type: ignore[type-arg]
-    return (await session.execute(select(t.cases).where(t.cases.c.id == case_id))).first()
-
-
-@dataclass(frozen=True)
-class CaseFilters:
-    status: str | None = None
-    kind: str | None = None
-    tier: str | None = None
-    category: str | None = None
-    channel: str | None = None
-    branch_code: str | None = None
-    agent_code: str | None = None
-    received_from: datetime | None = None
-    received_to: datetime | None = None
-
-
-async def list_cases(
-    session: AsyncSession, filters: CaseFilters, limit: int, cursor: str | None
-) -> tuple[list[Row], str | None]:  # type: ignore[type-arg]
-    """Newest received first; keyset pagination on (received_at, id) so pages never shift."""
-    query = select(t.cases)
-    for name in ("status", "kind", "tier", "category", "channel", "branch_code", "agent_code"):
-        value = getattr(filters, name)
-        if value is not None:
-            query = query.where(t.cases.c[name] == value)
-    if filters.received_from:
-        query = query.where(t.cases.c.received_at >= filters.received_from)
-    if filters.received_to:
-        query = query.where(t.cases.c.received_at < filters.received_to)
-    if cursor:
-        after_at, after_id = decode_cursor(cursor)
-        query = query.where(
-            or_(
-                t.cases.c.received_at < after_at,
-                and_(t.cases.c.received_at == after_at, t.cases.c.id < after_id),
-            )
-        )
-    query = query.order_by(t.cases.c.received_at.desc(), t.cases.c.id.desc()).limit(limit + 1)
-    rows = list((await session.execute(query)).all())
-    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
-    return rows[:limit], next_cursor
-
-
-def encode_cursor(row: Row) -> str:  # type: ignore[type-arg]
-    raw = json.dumps([row.received_at.isoformat(), str(row.id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        at, case_id = json.loads(base64.urlsafe_b64decode(padded))
-        return datetime.fromisoformat(at), uuid.UUID(case_id)
-    except (ValueError, TypeError) as exc:
-        raise DomainError(422, [{"loc": ["query", "cursor"], "field": "cursor", "msg": "invalid cursor"}]) from exc
-
-
-def to_out(row: Row | CaseRecord) -> CaseOut:  # type: ignore[type-arg]
-    """The case as shown to staff: personal data masked."""
-    return CaseOut(
-        id=row.id,
-        case_no=row.case_no,
-        status=row.status,
-        kind=row.kind,
-        tier=row.tier,
-        category=row.category,
-        channel=row.channel,
-        branch_code=row.branch_code,
-        line_of_business=row.line_of_business,
-        subject=row.subject,
-        description=row.description,
-        customer=CustomerOut(
-            name=row.customer_name,
-            phone=row.phone_masked,
-            id_number=row.id_number_masked,
-            policy_no=row.policy_no,
-        ),
-        complainant_count=row.complainant_count,
-        agent_code=row.agent_code,
-        source_ref=row.source_ref,
-        major_reasons=list(row.major_reasons or []),
-        received_at=row.received_at,
-        created_at=row.created_at,
-    )
+async def get_case_row(session: AsyncSession, case_id: uuid.UUID, *, for_update: bool = False) -> Row | None:  # type: ignore[type-arg]
+    query = select(t.cases).where(t.cases.c.id == case_id)
+    if for_update:
+        query = query.with_for_update()
+    return (await session.execute(query)).first()

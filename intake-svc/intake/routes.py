@@ -1,9 +1,13 @@
-"""intake-svc's HTTP API (CONTRACT.md, "intake-svc, minimum")."""
+"""intake-svc's HTTP API for cases: accept, read, list, history, notes, attachments,
+and one route per lifecycle action (``POST /v1/cases/{id}/actions/{action}``).
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: the action routes are generated in a
+loop and FastAPI must see each body model as a real class.
+"""
 
 import uuid
-from typing import Annotated
+from datetime import timedelta
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Header, Query
@@ -11,18 +15,25 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 from sqlalchemy.exc import IntegrityError
 
-from intake import cases
+from intake import cases, history, lifecycle, queries
+from intake import tables as t
+from services.database import utcnow
 from services.deps import RuntimeDep, SessionDep
 from services.errors import DomainError
-from shared.api import CaseCreate, CaseOut, CasePage
+from shared.api import AttachmentIn, CaseCreate, CaseDetailOut, CaseOut, CasePage, HistoryEntry, NoteIn
 from shared.enums import CaseKind, CaseStatus, CaseTier, Category, Channel
 
 router = APIRouter(prefix="/v1", tags=["cases"])
+actions_router = APIRouter(prefix="/v1", tags=["lifecycle"])
 
 IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", max_length=200, description="a retry with the same key returns the same case"),
 ]
+
+
+def reopen_window(runtime: Any) -> timedelta:
+    return timedelta(days=runtime.settings.reopen_window_days)
 
 
 @router.post(
@@ -34,28 +45,38 @@ IdempotencyKey = Annotated[
 async def create_case(
     body: CaseCreate, session: SessionDep, runtime: RuntimeDep, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
+    accepted = await accept(session, runtime, body, idempotency_key)
+    out = queries.to_out(accepted.case)
+    return JSONResponse(out.model_dump(mode="json"), status_code=201 if accepted.created else 200)
+
+
+async def accept(session: Any, runtime: Any, body: CaseCreate, idempotency_key: str | None) -> cases.Accepted:
+    """Accept and commit; a concurrent retry that lost the race answers with the winner's case."""
     cipher = runtime.extras["cipher"]
-    tz = ZoneInfo(runtime.settings.local_timezone)  # type: ignore[attr-defined]
+    tz = ZoneInfo(runtime.settings.local_timezone)
     try:
         accepted = await cases.accept_case(session, body, idempotency_key, cipher, tz)
         await session.commit()
+        return accepted
     except IntegrityError:
-        # A concurrent retry of this request won the race: answer with its case.
         await session.rollback()
         existing = await cases.find_existing(session, body, idempotency_key)
         if existing is None:
             raise
-        accepted = cases.Accepted(existing, created=False)
-    out = cases.to_out(accepted.case)
-    return JSONResponse(out.model_dump(mode="json"), status_code=201 if accepted.created else 200)
+        return cases.Accepted(existing, created=False)
 
 
-@router.get("/cases/{case_id}", response_model=CaseOut)
-async def get_case(case_id: uuid.UUID, session: SessionDep) -> CaseOut:
+async def _case_or_404(session: Any, case_id: uuid.UUID) -> Any:
     row = await cases.get_case_row(session, case_id)
     if row is None:
         raise DomainError(404, "case not found")
-    return cases.to_out(row)
+    return row
+
+
+@router.get("/cases/{case_id}", response_model=CaseDetailOut)
+async def get_case(case_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep) -> CaseDetailOut:
+    row = await _case_or_404(session, case_id)
+    return await queries.to_detail(session, row, lifecycle.allowed(row, reopen_window(runtime)))
 
 
 @router.get("/cases", response_model=CasePage)
@@ -70,10 +91,12 @@ async def list_cases(
     agent_code: Annotated[str | None, Query(max_length=100)] = None,
     received_from: AwareDatetime | None = None,
     received_to: AwareDatetime | None = None,
+    is_repeat: bool | None = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=100, description="words in the subject")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> CasePage:
-    filters = cases.CaseFilters(
+    filters = queries.CaseFilters(
         status=status,
         kind=kind,
         tier=tier,
@@ -83,6 +106,67 @@ async def list_cases(
         agent_code=agent_code,
         received_from=received_from,
         received_to=received_to,
+        is_repeat=is_repeat,
+        q=q,
     )
-    rows, next_cursor = await cases.list_cases(session, filters, limit, cursor)
-    return CasePage(items=[cases.to_out(r) for r in rows], next_cursor=next_cursor)
+    rows, next_cursor = await queries.list_cases(session, filters, limit, cursor)
+    return CasePage(items=[queries.to_out(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/cases/{case_id}/history", response_model=list[HistoryEntry])
+async def get_history(case_id: uuid.UUID, session: SessionDep) -> list[HistoryEntry]:
+    await _case_or_404(session, case_id)
+    return await history.entries(session, case_id)
+
+
+@router.post("/cases/{case_id}/notes", status_code=201, response_model=CaseDetailOut)
+async def add_note(case_id: uuid.UUID, body: NoteIn, session: SessionDep, runtime: RuntimeDep) -> CaseDetailOut:
+    row = await _case_or_404(session, case_id)
+    now = utcnow()
+    await session.execute(t.notes.insert().values(case_id=case_id, author=body.author, text=body.text, at=now))
+    await history.record(session, case_id, "add-note", body.author, None, None, {}, None, now)
+    await session.commit()
+    return await queries.to_detail(session, row, lifecycle.allowed(row, reopen_window(runtime)))
+
+
+@router.post("/cases/{case_id}/attachments", status_code=201, response_model=CaseDetailOut)
+async def add_attachment(
+    case_id: uuid.UUID, body: AttachmentIn, session: SessionDep, runtime: RuntimeDep
+) -> CaseDetailOut:
+    row = await _case_or_404(session, case_id)
+    if body.added_by is None:
+        raise DomainError(
+            422, [{"loc": ["body", "added_by"], "field": "added_by", "msg": "who added the file is required"}]
+        )
+    now = utcnow()
+    await session.execute(
+        t.attachments.insert().values(**body.model_dump(), id=uuid.uuid4(), case_id=case_id, added_at=now)
+    )
+    details = {"name": body.name, "size_bytes": body.size_bytes}
+    await history.record(session, case_id, "add-attachment", body.added_by, None, None, details, None, now)
+    await session.commit()
+    return await queries.to_detail(session, row, lifecycle.allowed(row, reopen_window(runtime)))
+
+
+def _action_route(action: lifecycle.Action) -> None:
+    body_model = action.body
+
+    async def route(case_id: uuid.UUID, body: body_model, session: SessionDep, runtime: RuntimeDep) -> CaseDetailOut:  # type: ignore[valid-type]
+        window = reopen_window(runtime)
+        row = await lifecycle.act(session, case_id, action.name, body, window)
+        await session.commit()
+        return await queries.to_detail(session, row, lifecycle.allowed(row, window))
+
+    route.__name__ = f"action_{action.name.replace('-', '_')}"
+    actions_router.add_api_route(
+        f"/cases/{{case_id}}/actions/{action.name}",
+        route,
+        methods=["POST"],
+        response_model=CaseDetailOut,
+        summary=action.summary,
+        responses={409: {"description": "not allowed in the case's current status; the allowed actions are listed"}},
+    )
+
+
+for _action in lifecycle.ACTIONS.values():
+    _action_route(_action)

@@ -3,7 +3,8 @@
 from pathlib import Path
 
 from intake import tables
-from intake.routes import router
+from intake.cti_routes import router as cti_router
+from intake.routes import actions_router, router
 from intake.settings import IntakeSettings
 from services.app import ServiceSpec
 from services.crypto import cipher_from_settings
@@ -22,7 +23,7 @@ SPEC = ServiceSpec(
     settings_class=IntakeSettings,
     runtime_tables=tables.runtime,
     migrations_dir=Path(__file__).parent / "migrations",
-    routers=[router],
+    routers=[router, actions_router, cti_router],
     produces=[Topics.case_created, Topics.case_updated],
     on_startup=_start,
     description="Accepts cases from every channel; the system of record for a case and its lifecycle.",

@@ -5,3 +5,5 @@ class IntakeSettings(ServiceSettings):
     port: int = 8001
     #: Time zone of the case number's date and of "the day" a case arrived.
     local_timezone: str = "Asia/Shanghai"
+    #: A closed case may be reopened within this many days of closing.
+    reopen_window_days: int = 30

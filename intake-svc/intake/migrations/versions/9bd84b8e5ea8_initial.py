@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from services.database import UTCDateTime
+from services.migrate import schema_of
 from services.tables import create_runtime_tables_v1, drop_runtime_tables_v1
 
 SCHEMA = "intake"
@@ -22,14 +23,15 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    create_runtime_tables_v1(op, SCHEMA)
+    schema = schema_of(SCHEMA)
+    create_runtime_tables_v1(op, schema)
     op.create_table(
         "case_counters",
         sa.Column("branch_code", sa.String(length=32), nullable=False),
         sa.Column("day", sa.String(length=8), nullable=False),
         sa.Column("last", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("branch_code", "day"),
-        schema=SCHEMA,
+        schema=schema,
     )
     op.create_table(
         "cases",
@@ -62,22 +64,22 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("case_no"),
         sa.UniqueConstraint("channel", "source_ref", name="uq_cases_channel_source_ref"),
-        schema=SCHEMA,
+        schema=schema,
     )
     op.create_index(
         "ix_cases_branch_received",
         "cases",
         ["branch_code", sa.literal_column("received_at DESC")],
         unique=False,
-        schema=SCHEMA,
+        schema=schema,
     )
-    op.create_index("ix_cases_phone_hash", "cases", ["phone_hash"], unique=False, schema=SCHEMA)
+    op.create_index("ix_cases_phone_hash", "cases", ["phone_hash"], unique=False, schema=schema)
     op.create_index(
         "ix_cases_received",
         "cases",
         [sa.literal_column("received_at DESC"), sa.literal_column("id DESC")],
         unique=False,
-        schema=SCHEMA,
+        schema=schema,
     )
     op.create_table(
         "idempotency_keys",
@@ -86,15 +88,16 @@ def upgrade() -> None:
         sa.Column("case_id", sa.Uuid(), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("key"),
-        schema=SCHEMA,
+        schema=schema,
     )
 
 
 def downgrade() -> None:
-    drop_runtime_tables_v1(op, SCHEMA)
-    op.drop_table("idempotency_keys", schema=SCHEMA)
-    op.drop_index("ix_cases_received", table_name="cases", schema=SCHEMA)
-    op.drop_index("ix_cases_phone_hash", table_name="cases", schema=SCHEMA)
-    op.drop_index("ix_cases_branch_received", table_name="cases", schema=SCHEMA)
-    op.drop_table("cases", schema=SCHEMA)
-    op.drop_table("case_counters", schema=SCHEMA)
+    schema = schema_of(SCHEMA)
+    drop_runtime_tables_v1(op, schema)
+    op.drop_table("idempotency_keys", schema=schema)
+    op.drop_index("ix_cases_received", table_name="cases", schema=schema)
+    op.drop_index("ix_cases_phone_hash", table_name="cases", schema=schema)
+    op.drop_index("ix_cases_branch_received", table_name="cases", schema=schema)
+    op.drop_table("cases", schema=schema)
+    op.drop_table("case_counters", schema=schema)

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from services.database import UTCDateTime
+from services.migrate import schema_of
 from services.tables import BigId, create_runtime_tables_v1, drop_runtime_tables_v1
 
 SCHEMA = "notify"
@@ -22,7 +23,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    create_runtime_tables_v1(op, SCHEMA)
+    schema = schema_of(SCHEMA)
+    create_runtime_tables_v1(op, schema)
     op.create_table(
         "subscriptions",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -35,7 +37,7 @@ def upgrade() -> None:
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
-        schema=SCHEMA,
+        schema=schema,
     )
     op.create_table(
         "deliveries",
@@ -56,10 +58,10 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("subscription_id", "event_id", name="uq_deliveries_subscription_event"),
-        schema=SCHEMA,
+        schema=schema,
     )
-    op.create_index("ix_deliveries_created", "deliveries", ["created_at"], unique=False, schema=SCHEMA)
-    op.create_index("ix_deliveries_due", "deliveries", ["status", "next_attempt_at"], unique=False, schema=SCHEMA)
+    op.create_index("ix_deliveries_created", "deliveries", ["created_at"], unique=False, schema=schema)
+    op.create_index("ix_deliveries_due", "deliveries", ["status", "next_attempt_at"], unique=False, schema=schema)
     op.create_table(
         "attempts",
         sa.Column("id", BigId, autoincrement=True, nullable=False),
@@ -74,16 +76,17 @@ def upgrade() -> None:
             ["notify.deliveries.id"],
         ),
         sa.PrimaryKeyConstraint("id"),
-        schema=SCHEMA,
+        schema=schema,
     )
-    op.create_index(op.f("ix_notify_attempts_delivery_id"), "attempts", ["delivery_id"], unique=False, schema=SCHEMA)
+    op.create_index(op.f("ix_notify_attempts_delivery_id"), "attempts", ["delivery_id"], unique=False, schema=schema)
 
 
 def downgrade() -> None:
-    drop_runtime_tables_v1(op, SCHEMA)
-    op.drop_index(op.f("ix_notify_attempts_delivery_id"), table_name="attempts", schema=SCHEMA)
-    op.drop_table("attempts", schema=SCHEMA)
-    op.drop_index("ix_deliveries_due", table_name="deliveries", schema=SCHEMA)
-    op.drop_index("ix_deliveries_created", table_name="deliveries", schema=SCHEMA)
-    op.drop_table("deliveries", schema=SCHEMA)
-    op.drop_table("subscriptions", schema=SCHEMA)
+    schema = schema_of(SCHEMA)
+    drop_runtime_tables_v1(op, schema)
+    op.drop_index(op.f("ix_notify_attempts_delivery_id"), table_name="attempts", schema=schema)
+    op.drop_table("attempts", schema=schema)
+    op.drop_index("ix_deliveries_due", table_name="deliveries", schema=schema)
+    op.drop_index("ix_deliveries_created", table_name="deliveries", schema=schema)
+    op.drop_table("deliveries", schema=schema)
+    op.drop_table("subscriptions", schema=schema)

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from services.database import UTCDateTime
+from services.migrate import schema_of
 from services.tables import BigId, create_runtime_tables_v1, drop_runtime_tables_v1
 
 SCHEMA = "routing"
@@ -22,7 +23,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    create_runtime_tables_v1(op, SCHEMA)
+    schema = schema_of(SCHEMA)
+    create_runtime_tables_v1(op, schema)
     op.create_table(
         "assignments",
         sa.Column("case_id", sa.Uuid(), nullable=False),
@@ -33,16 +35,16 @@ def upgrade() -> None:
         sa.Column("rule_id", sa.String(length=64), nullable=True),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("case_id"),
-        schema=SCHEMA,
+        schema=schema,
     )
-    op.create_index(op.f("ix_routing_assignments_assignee"), "assignments", ["assignee"], unique=False, schema=SCHEMA)
+    op.create_index(op.f("ix_routing_assignments_assignee"), "assignments", ["assignee"], unique=False, schema=schema)
     op.create_table(
         "branches",
         sa.Column("code", sa.String(length=32), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("parent", sa.String(length=32), nullable=True),
         sa.PrimaryKeyConstraint("code"),
-        schema=SCHEMA,
+        schema=schema,
     )
     op.create_table(
         "rules",
@@ -60,7 +62,7 @@ def upgrade() -> None:
         ),
         sa.Column("description", sa.String(length=300), nullable=False),
         sa.PrimaryKeyConstraint("id"),
-        schema=SCHEMA,
+        schema=schema,
     )
     op.create_table(
         "staff",
@@ -72,9 +74,9 @@ def upgrade() -> None:
             "open_cases", sa.Integer(), server_default="0", nullable=False, comment="cases assigned and not closed"
         ),
         sa.PrimaryKeyConstraint("id"),
-        schema=SCHEMA,
+        schema=schema,
     )
-    op.create_index(op.f("ix_routing_staff_unit_code"), "staff", ["unit_code"], unique=False, schema=SCHEMA)
+    op.create_index(op.f("ix_routing_staff_unit_code"), "staff", ["unit_code"], unique=False, schema=schema)
     op.create_table(
         "transfers",
         sa.Column("id", BigId, autoincrement=True, nullable=False),
@@ -88,9 +90,9 @@ def upgrade() -> None:
         sa.Column("rule_id", sa.String(length=64), nullable=True),
         sa.Column("at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
-        schema=SCHEMA,
+        schema=schema,
     )
-    op.create_index("ix_transfers_case", "transfers", ["case_id", "id"], unique=False, schema=SCHEMA)
+    op.create_index("ix_transfers_case", "transfers", ["case_id", "id"], unique=False, schema=schema)
     op.create_table(
         "units",
         sa.Column("code", sa.String(length=100), nullable=False),
@@ -98,18 +100,19 @@ def upgrade() -> None:
         sa.Column("team", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.PrimaryKeyConstraint("code"),
-        schema=SCHEMA,
+        schema=schema,
     )
 
 
 def downgrade() -> None:
-    drop_runtime_tables_v1(op, SCHEMA)
-    op.drop_table("units", schema=SCHEMA)
-    op.drop_index("ix_transfers_case", table_name="transfers", schema=SCHEMA)
-    op.drop_table("transfers", schema=SCHEMA)
-    op.drop_index(op.f("ix_routing_staff_unit_code"), table_name="staff", schema=SCHEMA)
-    op.drop_table("staff", schema=SCHEMA)
-    op.drop_table("rules", schema=SCHEMA)
-    op.drop_table("branches", schema=SCHEMA)
-    op.drop_index(op.f("ix_routing_assignments_assignee"), table_name="assignments", schema=SCHEMA)
-    op.drop_table("assignments", schema=SCHEMA)
+    schema = schema_of(SCHEMA)
+    drop_runtime_tables_v1(op, schema)
+    op.drop_table("units", schema=schema)
+    op.drop_index("ix_transfers_case", table_name="transfers", schema=schema)
+    op.drop_table("transfers", schema=schema)
+    op.drop_index(op.f("ix_routing_staff_unit_code"), table_name="staff", schema=schema)
+    op.drop_table("staff", schema=schema)
+    op.drop_table("rules", schema=schema)
+    op.drop_table("branches", schema=schema)
+    op.drop_index(op.f("ix_routing_assignments_assignee"), table_name="assignments", schema=schema)
+    op.drop_table("assignments", schema=schema)

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from services.database import UTCDateTime
+from services.migrate import schema_of
 from services.tables import BigId, create_runtime_tables_v1, drop_runtime_tables_v1
 
 SCHEMA = "sla"
@@ -22,14 +23,15 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    create_runtime_tables_v1(op, SCHEMA)
+    schema = schema_of(SCHEMA)
+    create_runtime_tables_v1(op, schema)
     op.create_table(
         "calendar_years",
         sa.Column("calendar", sa.String(length=32), nullable=False),
         sa.Column("year", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("source", sa.String(length=300), nullable=False),
         sa.PrimaryKeyConstraint("calendar", "year"),
-        schema=SCHEMA,
+        schema=schema,
     )
     op.create_table(
         "case_parties",
@@ -39,7 +41,7 @@ def upgrade() -> None:
         sa.Column("owner", sa.String(length=64), nullable=True),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("case_id"),
-        schema=SCHEMA,
+        schema=schema,
     )
     op.create_table(
         "clocks",
@@ -59,9 +61,9 @@ def upgrade() -> None:
         sa.Column("calendar_warning", sa.String(length=300), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("case_id", "clock", name="uq_clocks_case_clock"),
-        schema=SCHEMA,
+        schema=schema,
     )
-    op.create_index("ix_clocks_breached", "clocks", ["state", "branch_code"], unique=False, schema=SCHEMA)
+    op.create_index("ix_clocks_breached", "clocks", ["state", "branch_code"], unique=False, schema=schema)
     op.create_table(
         "holidays",
         sa.Column("calendar", sa.String(length=32), nullable=False),
@@ -69,7 +71,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=8), nullable=False, comment="off (holiday) | work (make-up working day)"),
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.PrimaryKeyConstraint("calendar", "day"),
-        schema=SCHEMA,
+        schema=schema,
     )
     op.create_table(
         "timers",
@@ -84,31 +86,32 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("clock_id", "level", name="uq_timers_clock_level"),
-        schema=SCHEMA,
+        schema=schema,
     )
     op.create_index(
         "ix_timers_pending",
         "timers",
         ["due_at"],
         unique=False,
-        schema=SCHEMA,
+        schema=schema,
         postgresql_where=sa.text("fired_at IS NULL"),
         sqlite_where=sa.text("fired_at IS NULL"),
     )
 
 
 def downgrade() -> None:
-    drop_runtime_tables_v1(op, SCHEMA)
+    schema = schema_of(SCHEMA)
+    drop_runtime_tables_v1(op, schema)
     op.drop_index(
         "ix_timers_pending",
         table_name="timers",
-        schema=SCHEMA,
+        schema=schema,
         postgresql_where=sa.text("fired_at IS NULL"),
         sqlite_where=sa.text("fired_at IS NULL"),
     )
-    op.drop_table("timers", schema=SCHEMA)
-    op.drop_table("holidays", schema=SCHEMA)
-    op.drop_index("ix_clocks_breached", table_name="clocks", schema=SCHEMA)
-    op.drop_table("clocks", schema=SCHEMA)
-    op.drop_table("case_parties", schema=SCHEMA)
-    op.drop_table("calendar_years", schema=SCHEMA)
+    op.drop_table("timers", schema=schema)
+    op.drop_table("holidays", schema=schema)
+    op.drop_index("ix_clocks_breached", table_name="clocks", schema=schema)
+    op.drop_table("clocks", schema=schema)
+    op.drop_table("case_parties", schema=schema)
+    op.drop_table("calendar_years", schema=schema)

@@ -1,0 +1,77 @@
+"""The CTI endpoints: this platform's call events, and Zammad's generic CTI push."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from intake import cti
+from intake import tables as t
+from services.deps import RuntimeDep, SessionDep
+from services.errors import DomainError
+from shared.cti import CallEvent, CallOut
+
+router = APIRouter(prefix="/v1/cti", tags=["cti"])
+
+
+async def _apply(session: Any, runtime: Any, event: CallEvent) -> CallOut:
+    """Apply and commit; a concurrent delivery of the same call that won a race is read back."""
+    cipher, tz = runtime.extras["cipher"], ZoneInfo(runtime.settings.local_timezone)
+    for attempt in (1, 2):
+        try:
+            applied = await cti.apply_event(session, event, cipher, tz)
+            await session.commit()
+            break
+        except IntegrityError:
+            await session.rollback()
+            if attempt == 2:
+                raise
+    case_no = None
+    if applied.call.case_id is not None:
+        case_no = await session.scalar(select(t.cases.c.case_no).where(t.cases.c.id == applied.call.case_id))
+    return CallOut(**cti.call_out(applied.call, applied.accepted, case_no))
+
+
+@router.post("/events", response_model=CallOut)
+async def call_event(event: CallEvent, session: SessionDep, runtime: RuntimeDep) -> CallOut:
+    """A phone system's call notification; idempotent on ``call_id``."""
+    return await _apply(session, runtime, event)
+
+
+@router.post("/zammad", response_model=dict[str, Any])
+async def zammad_push(request: Request, session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+    """Zammad's generic CTI push (form-encoded or JSON), so existing integrations post here unchanged."""
+    raw = await request.body()
+    try:
+        if request.headers.get("content-type", "").startswith("application/json"):
+            params = json.loads(raw or b"{}")
+            if not isinstance(params, dict):
+                raise ValueError("body must be a JSON object")
+        else:
+            parsed = parse_qs(raw.decode(), keep_blank_values=True)
+            params = {k: (v if k.endswith("[]") else v[-1]) for k, v in parsed.items()}
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DomainError(422, [{"loc": ["body"], "field": "body", "msg": f"unreadable body: {exc}"}]) from exc
+    try:
+        event = CallEvent.model_validate(cti.from_zammad(params))
+    except ValidationError as exc:
+        names = {"call_id": "callId", "event": "event", "caller": "from"}
+        detail = [
+            {
+                "loc": ["body", names.get(str(e["loc"][0]), str(e["loc"][0]))],
+                "field": names.get(str(e["loc"][0]), str(e["loc"][0])),
+                "msg": e["msg"],
+            }
+            for e in exc.errors(include_input=False)
+        ]
+        raise DomainError(422, detail) from exc
+    out = await _apply(session, runtime, event)
+    # Zammad reads an optional action from the answer; an empty object means "carry on".
+    return {} if out.case_id is None else {"case_id": str(out.case_id), "case_no": out.case_no}

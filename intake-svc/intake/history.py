@@ -1,0 +1,81 @@
+"""A case's history: every action taken in intake and every event about it from the
+other services, in the order they happened (``GET /v1/cases/{id}/history``)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from intake import tables as t
+from shared.api import HistoryEntry
+from shared.events import Envelope
+
+
+async def record(
+    session: AsyncSession,
+    case_id: uuid.UUID,
+    action: str,
+    actor: str | None,
+    from_status: str | None,
+    to_status: str | None,
+    details: dict[str, Any],
+    event: Envelope | None,
+    at: datetime,
+    source: str = "intake-svc",
+) -> None:
+    await session.execute(
+        t.case_actions.insert().values(
+            case_id=case_id,
+            action=action,
+            actor=actor,
+            source=source,
+            from_status=from_status,
+            to_status=to_status,
+            details=details,
+            event_id=str(event.event_id) if event else None,
+            at=at,
+        )
+    )
+
+
+async def record_event(session: AsyncSession, envelope: Envelope, action: str, details: dict[str, Any]) -> None:
+    """An event of another service about a case (a transfer, an overdue clock)."""
+    await record(
+        session,
+        envelope.case_id,
+        action,
+        envelope.producer,
+        None,
+        None,
+        details,
+        envelope,
+        envelope.occurred_at,
+        source=envelope.producer,
+    )
+
+
+async def entries(session: AsyncSession, case_id: uuid.UUID) -> list[HistoryEntry]:
+    rows = (
+        await session.execute(
+            select(t.case_actions)
+            .where(t.case_actions.c.case_id == case_id)
+            .order_by(t.case_actions.c.at, t.case_actions.c.id)
+        )
+    ).all()
+    return [
+        HistoryEntry(
+            at=r.at,
+            action=r.action,
+            source=r.source,
+            actor=r.actor,
+            from_status=r.from_status,
+            to_status=r.to_status,
+            details=r.details or {},
+            event_id=r.event_id,
+        )
+        for r in rows
+    ]

@@ -1,0 +1,186 @@
+"""Reading cases: lists with filters and cursors, and the case as staff see it.
+
+Personal data is shown masked; policy details are withheld until the customer's
+identity has been verified (DOMAIN.md section 6).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from intake import tables as t
+from services.errors import DomainError
+from shared.api import (
+    ApprovalOut,
+    AttachmentOut,
+    CaseDetailOut,
+    CaseOut,
+    CustomerOut,
+    IdentityOut,
+    NoteOut,
+)
+
+
+@dataclass(frozen=True)
+class CaseFilters:
+    status: str | None = None
+    kind: str | None = None
+    tier: str | None = None
+    category: str | None = None
+    channel: str | None = None
+    branch_code: str | None = None
+    agent_code: str | None = None
+    received_from: datetime | None = None
+    received_to: datetime | None = None
+    is_repeat: bool | None = None
+    q: str | None = None
+
+
+EQUALITY_FILTERS = ("status", "kind", "tier", "category", "channel", "branch_code", "agent_code")
+
+
+async def list_cases(
+    session: AsyncSession, filters: CaseFilters, limit: int, cursor: str | None
+) -> tuple[list[Row], str | None]:  # type: ignore[type-arg]
+    """Newest received first; keyset pagination on (received_at, id) so pages never shift."""
+    query = select(t.cases)
+    for name in EQUALITY_FILTERS:
+        value = getattr(filters, name)
+        if value is not None:
+            query = query.where(t.cases.c[name] == value)
+    if filters.received_from:
+        query = query.where(t.cases.c.received_at >= filters.received_from)
+    if filters.received_to:
+        query = query.where(t.cases.c.received_at < filters.received_to)
+    if filters.is_repeat is not None:
+        query = query.where(t.cases.c.repeat_of.is_not(None) if filters.is_repeat else t.cases.c.repeat_of.is_(None))
+    if filters.q:
+        escaped = filters.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(t.cases.c.subject.ilike(f"%{escaped}%", escape="\\"))
+    if cursor:
+        after_at, after_id = decode_cursor(cursor)
+        query = query.where(
+            or_(
+                t.cases.c.received_at < after_at,
+                and_(t.cases.c.received_at == after_at, t.cases.c.id < after_id),
+            )
+        )
+    query = query.order_by(t.cases.c.received_at.desc(), t.cases.c.id.desc()).limit(limit + 1)
+    rows = list((await session.execute(query)).all())
+    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def encode_cursor(row: Any) -> str:
+    raw = json.dumps([row.received_at.isoformat(), str(row.id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        at, case_id = json.loads(base64.urlsafe_b64decode(padded))
+        return datetime.fromisoformat(at), uuid.UUID(case_id)
+    except (ValueError, TypeError) as exc:
+        raise DomainError(422, [{"loc": ["query", "cursor"], "field": "cursor", "msg": "invalid cursor"}]) from exc
+
+
+def to_out(row: Any) -> CaseOut:
+    """The case as shown to staff: personal data masked, policies withheld until verified."""
+    verified = row.identity_verified_at is not None
+    return CaseOut(
+        id=row.id,
+        case_no=row.case_no,
+        status=row.status,
+        kind=row.kind,
+        tier=row.tier,
+        category=row.category,
+        channel=row.channel,
+        branch_code=row.branch_code,
+        line_of_business=row.line_of_business,
+        subject=row.subject,
+        description=row.description,
+        customer=CustomerOut(
+            name=row.customer_name,
+            phone=row.phone_masked,
+            id_number=row.id_number_masked,
+            policy_no=row.policy_no if verified else None,
+            policy_nos=list(row.policy_nos or []) if verified else [],
+            policy_details_withheld=not verified and bool(row.policy_no or row.policy_nos),
+        ),
+        complainant_count=row.complainant_count,
+        agent_code=row.agent_code,
+        source_ref=row.source_ref,
+        major_reasons=list(row.major_reasons or []),
+        category_suggested=bool(row.category_suggested),
+        received_by=row.received_by,
+        identity=IdentityOut(
+            verified=verified,
+            document_type=row.identity_document_type,
+            verified_by=row.identity_verified_by,
+            verified_at=row.identity_verified_at,
+        ),
+        repeat_of=row.repeat_of,
+        agent_finding=row.agent_finding,
+        resolution=row.resolution,
+        satisfaction_score=row.satisfaction_score,
+        satisfaction_result=row.satisfaction_result,
+        reopen_count=row.reopen_count or 0,
+        received_at=row.received_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        closed_at=row.closed_at,
+    )
+
+
+async def to_detail(session: AsyncSession, row: Any, allowed_actions: list[str]) -> CaseDetailOut:
+    notes = (await session.execute(select(t.notes).where(t.notes.c.case_id == row.id).order_by(t.notes.c.id))).all()
+    files = (
+        await session.execute(
+            select(t.attachments).where(t.attachments.c.case_id == row.id).order_by(t.attachments.c.added_at)
+        )
+    ).all()
+    approvals = (
+        await session.execute(select(t.approvals).where(t.approvals.c.case_id == row.id).order_by(t.approvals.c.id))
+    ).all()
+    return CaseDetailOut(
+        **to_out(row).model_dump(),
+        notes=[NoteOut(id=n.id, author=n.author, text=n.text, at=n.at) for n in notes],
+        attachments=[
+            AttachmentOut(
+                id=f.id,
+                name=f.name,
+                content_type=f.content_type,
+                size_bytes=f.size_bytes,
+                sha256=f.sha256,
+                storage_ref=f.storage_ref,
+                added_by=f.added_by,
+                added_at=f.added_at,
+            )
+            for f in files
+        ],
+        approvals=[
+            ApprovalOut(
+                id=a.id,
+                type=a.type,
+                status=a.status,
+                reason=a.reason,
+                amount=a.amount,
+                requested_by=a.requested_by,
+                requested_at=a.requested_at,
+                decided_by=a.decided_by,
+                decided_at=a.decided_at,
+                decision_note=a.decision_note,
+            )
+            for a in approvals
+        ],
+        allowed_actions=allowed_actions,
+    )

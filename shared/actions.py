@@ -1,0 +1,87 @@
+"""Bodies of the lifecycle actions ``POST /v1/cases/{id}/actions/{action}``.
+
+Every action names its actor (the staff id; the access-control issue will take it
+from the caller's token) and may carry a note, kept with the case but never put in
+events (it is free text and may hold personal data).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from shared.api import Ref, Strict, Text200, Text5000
+from shared.enums import AgentFinding, ApprovalType, CaseKind, CaseTier, Category, DocumentType
+
+
+class ActionBody(Strict):
+    actor: Ref
+    note: Text5000 | None = None
+
+
+class Register(ActionBody):
+    """立案: the complaint gets a case file; the customer is told it is accepted."""
+
+
+class AnswerOnTheSpot(ActionBody):
+    """An inquiry (or grievance) resolved at first contact."""
+
+
+class EscalateToComplaint(ActionBody):
+    reason: Text200
+
+
+class Reclassify(ActionBody):
+    kind: CaseKind | None = None
+    tier: CaseTier | None = None
+    category: Category | None = None
+    reason: Text200
+
+    @model_validator(mode="after")
+    def _something_changes(self) -> Reclassify:
+        if self.kind is None and self.tier is None and self.category is None:
+            raise ValueError("give at least one of kind, tier, category")
+        return self
+
+
+class VerifyIdentity(ActionBody):
+    document_type: DocumentType
+
+
+class RecordContact(ActionBody):
+    outcome: Literal["reached", "no_answer", "left_message"]
+
+
+class RequestApproval(ActionBody):
+    type: ApprovalType
+    reason: Text200
+    amount: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2)
+
+
+class Decide(ActionBody):
+    approval_id: int | None = Field(default=None, description="default: the case's pending approval")
+    decision_note: Text200 | None = None
+
+
+class Reject(Decide):
+    decision_note: Text200
+
+
+class Reply(ActionBody):
+    written: bool = Field(default=False, description="a written reply needs an approved written_reply review first")
+
+
+class Close(ActionBody):
+    customer_accepted: Literal[True] = Field(description="the customer accepted the final reply")
+    finding: AgentFinding | None = Field(default=None, description="required when closing an agent complaint")
+
+
+class Reopen(ActionBody):
+    reason: Text200
+
+
+class RecordSatisfaction(ActionBody):
+    score: int = Field(ge=1, le=5)
+    result: Text200
