@@ -32,7 +32,7 @@ FAST_ENV = {
     "CONSUMER_RETRY_BASE_SECONDS": "0.05",
 }
 
-TAPPED = [*Topics.all, *(Topics.dead_letter(g) for g in ("routing-svc", "sla-svc", "notify-svc"))]
+TAPPED = [*Topics.all, *(Topics.dead_letter(g) for g in ("intake-svc", "routing-svc", "sla-svc", "notify-svc"))]
 
 
 @dataclass

@@ -5,7 +5,7 @@ set -e
 BS=kafka:9092
 K=/opt/kafka/bin/kafka-topics.sh
 for topic in case.created case.transferred case.overdue case.updated \
-             routing-svc.dead-letter sla-svc.dead-letter notify-svc.dead-letter; do
+             intake-svc.dead-letter routing-svc.dead-letter sla-svc.dead-letter notify-svc.dead-letter; do
   $K --bootstrap-server $BS --create --if-not-exists --topic "$topic" \
      --partitions "${PARTITIONS:-12}" --replication-factor "${REPLICATION:-1}"
 done

@@ -92,7 +92,8 @@ def test_complaint_received_long_ago_reaches_ops_alert(system: System) -> None:
         assert transferred["correlation_id"] == "corr-pipeline-1"  # carried through the consumer
         assert transferred["payload"]["transfer_kind"] == "assign"
         assert transferred["payload"]["to_unit"] == "GD-SZ.claims"
-        assert transferred["payload"]["owner"] == transferred["payload"]["to_assignee"] is not None
+        # An unaddressed letter: the branch's designated receiver owns it, the claims post works it.
+        assert (transferred["payload"]["owner"], transferred["payload"]["to_assignee"]) == ("u-sz-cs-2", "u-sz-cl-1")
 
         [overdue] = system.tap.events(Topics.case_overdue, case_id)
         check_envelope(overdue, "case.overdue", case_id, "sla-svc")
@@ -100,6 +101,7 @@ def test_complaint_received_long_ago_reaches_ops_alert(system: System) -> None:
         assert overdue["payload"]["clock"] == "closing"
         assert overdue["payload"]["late_by_seconds"] > 10 * 86400
         assert overdue["payload"]["fired_late"] is True
+        assert (overdue["payload"]["owner"], overdue["payload"]["assignee"]) == ("u-sz-cs-2", "u-sz-cl-1")
 
         # No raw personal data on the bus.
         for seen in system.tap.matching(lambda s: s.key == key):
@@ -115,9 +117,26 @@ def test_complaint_received_long_ago_reaches_ops_alert(system: System) -> None:
         assert hit.headers["content-type"] == "application/json"
         assert json.loads(hit.body) == overdue
 
+        with system.client("intake-svc") as intake:
+            # The case's history: intake's own acceptance, then the other services' events.
+
+            def full_history() -> list[dict] | None:  # type: ignore[type-arg]
+                entries = intake.get(f"/v1/cases/{case_id}/history").json()
+                return entries if len(entries) >= 3 else None
+
+            entries = eventually(full_history, what="history with the transfer and the breach")
+            assert [(e["action"], e["source"]) for e in entries] == [
+                ("accept", "intake-svc"),
+                ("assign", "routing-svc"),
+                ("overdue:breach", "sla-svc"),
+            ]
         with system.client("routing-svc") as routing:
             assignment = routing.get(f"/v1/cases/{case_id}/assignment").json()
-            assert assignment["unit"] == "GD-SZ.claims" and assignment["owner"] == assignment["assignee"]
+            assert (assignment["unit"], assignment["assignee"], assignment["owner"]) == (
+                "GD-SZ.claims",
+                "u-sz-cl-1",
+                "u-sz-cs-2",
+            )
             assert [h["kind"] for h in assignment["history"]] == ["assign"]
         with system.client("sla-svc") as sla:
             clocks = sla.get(f"/v1/cases/{case_id}/sla").json()["clocks"]

@@ -100,7 +100,8 @@ def _next_state(call: Row, event: CallEvent) -> str:  # type: ignore[type-arg]
     if event.event == "new_call":
         return "ringing"
     if event.event == "answered":
-        return "answered"
+        # The hangup may have overtaken the answer: then the call was answered and is over.
+        return "ended" if call.ended_at is not None else "answered"
     answered = call.answered_at is not None
     return "ended" if answered or event.ivr_message else "missed"
 

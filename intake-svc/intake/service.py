@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from intake import tables
+from intake.consumers import SUBSCRIPTIONS
 from intake.cti_routes import router as cti_router
 from intake.routes import actions_router, router
 from intake.settings import IntakeSettings
@@ -25,6 +26,7 @@ SPEC = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations",
     routers=[router, actions_router, cti_router],
     produces=[Topics.case_created, Topics.case_updated],
+    subscriptions=SUBSCRIPTIONS,
     on_startup=_start,
     description="Accepts cases from every channel; the system of record for a case and its lifecycle.",
 )

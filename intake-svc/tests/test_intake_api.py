@@ -162,15 +162,19 @@ async def test_case_number_is_per_branch_and_local_day(intake: InProcess) -> Non
 
 async def test_personal_data_is_masked_in_responses_and_encrypted_at_rest(intake: InProcess) -> None:
     created = (await intake.client.post("/v1/cases", json=complaint())).json()
+    call = {"event": "new_call", "call_id": "CALL-PII", "caller": "13812345678"}
+    assert (await intake.client.post("/v1/cti/events", json=call)).status_code == 200
     fetched = (await intake.client.get(f"/v1/cases/{created['id']}")).json()
     assert fetched["customer"]["phone"] == "138****5678"
     assert fetched["customer"]["id_number"] == "11**************34"
     db = intake.runtime.db
     async with db.session() as session:
-        if db.is_sqlite:
-            dumped = "\n".join(str(r) for r in (await session.execute(text("SELECT * FROM cases"))).all())
-        else:
-            dumped = "\n".join(str(r) for r in (await session.execute(text("SELECT * FROM intake.cases"))).all())
+        prefix = "" if db.is_sqlite else "intake."
+        rows = []
+        for table in ("cases", "cti_calls", "outbox", "case_actions"):
+            rows += (await session.execute(text(f"SELECT * FROM {prefix}{table}"))).all()
+    dumped = "\n".join(str(r) for r in rows)
+    assert len(rows) >= 4
     assert "13812345678" not in dumped and "110101199003071234" not in dumped
     if db.is_sqlite:
         await db.dispose()  # flush the WAL into the file before reading its bytes

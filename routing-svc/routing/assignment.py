@@ -21,7 +21,7 @@ from services.errors import DomainError
 from services.logging import correlation_id
 from services.outbox import enqueue
 from shared.api import AssignmentOut, TransferCreate, TransferOut
-from shared.enums import TransferKind
+from shared.enums import Channel, TransferKind
 from shared.events import CaseCreated, CaseTransferred, new_event
 
 PRODUCER = "routing-svc"
@@ -74,6 +74,20 @@ async def _move_load(session: AsyncSession, from_person: str | None, to_person: 
             )
 
 
+#: Channels where nobody at the company took the request in person (DOMAIN.md section 3).
+UNATTENDED_CHANNELS = frozenset({Channel.letter, Channel.online, Channel.email, Channel.fax})
+
+
+def first_responder(case: CaseCreated, org: Org, assignee: str | None) -> str | None:
+    """首问责任人: who received the request; for an unaddressed letter or online complaint,
+    the branch's designated receiver; otherwise the first assignee."""
+    if case.received_by:
+        return case.received_by
+    if case.channel in UNATTENDED_CHANNELS:
+        return org.designated_receiver(case.branch_code) or assignee
+    return assignee
+
+
 async def assign_new_case(
     session: AsyncSession, case_id: uuid.UUID, case: CaseCreated, org: Org, default_unit: str
 ) -> bool:
@@ -93,8 +107,9 @@ async def assign_new_case(
     if claimed.first() is None:
         return False
     assignee = await charge_least_loaded(session, decision.unit)
+    owner = first_responder(case, org, assignee)
     await session.execute(
-        t.assignments.update().where(t.assignments.c.case_id == case_id).values(assignee=assignee, owner=assignee)
+        t.assignments.update().where(t.assignments.c.case_id == case_id).values(assignee=assignee, owner=owner)
     )
     await _record(
         session,
@@ -105,7 +120,7 @@ async def assign_new_case(
         decision.unit,
         None,
         assignee,
-        assignee,
+        owner,
         decision.reason,
         decision.rule_id,
     )

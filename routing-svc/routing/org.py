@@ -45,6 +45,18 @@ class Org:
     rules: tuple[Rule, ...]
     units: frozenset[str]
     parents: dict[str, str | None] = field(default_factory=dict)
+    #: branch code -> the staff member designated to receive unaddressed letters and online complaints
+    receivers: dict[str, str] = field(default_factory=dict)
+
+    def designated_receiver(self, branch: str | None) -> str | None:
+        """The branch's designated receiver, or the nearest parent branch's."""
+        seen: set[str] = set()
+        while branch and branch not in seen:
+            seen.add(branch)
+            if branch in self.receivers:
+                return self.receivers[branch]
+            branch = self.parents.get(branch)
+        return None
 
     def team_in_branch_or_parent(self, branch: str | None, team: str) -> str | None:
         seen: set[str] = set()
@@ -69,12 +81,21 @@ async def load_org(session: AsyncSession) -> Org:
     rules = (await session.execute(select(t.rules).order_by(t.rules.c.priority, t.rules.c.id))).all()
     units = (await session.scalars(select(t.units.c.code))).all()
     branches = (await session.execute(select(t.branches.c.code, t.branches.c.parent))).all()
+    receivers = (
+        await session.execute(
+            select(t.units.c.branch_code, t.staff.c.id)
+            .join(t.staff, t.staff.c.unit_code == t.units.c.code)
+            .where(t.staff.c.designated_receiver.is_(True))
+            .order_by(t.staff.c.id.desc())
+        )
+    ).all()
     return Org(
         rules=tuple(
             Rule(r.id, r.priority, r.team, r.description, r.kind, r.tier, r.category, r.branch_code) for r in rules
         ),
         units=frozenset(units),
         parents={b.code: b.parent for b in branches},
+        receivers={r.branch_code: r.id for r in receivers},  # the lowest id wins (rows come highest first)
     )
 
 

@@ -1,6 +1,6 @@
 """routing-svc's tables, all in schema ``routing``."""
 
-from sqlalchemy import Boolean, Column, Index, Integer, MetaData, String, Table, Uuid
+from sqlalchemy import Boolean, Column, Index, Integer, MetaData, String, Table, Uuid, false
 
 from services.database import UTCDateTime
 from services.tables import BigId, runtime_tables
@@ -36,6 +36,13 @@ staff = Table(
     Column("unit_code", String(100), nullable=False, index=True),
     Column("on_duty", Boolean, nullable=False),
     Column("open_cases", Integer, nullable=False, server_default="0", comment="cases assigned and not closed"),
+    Column(
+        "designated_receiver",
+        Boolean,
+        nullable=False,
+        server_default=false(),
+        comment="owns letters and online complaints that name no receiver (DOMAIN.md section 3)",
+    ),
 )
 
 rules = Table(

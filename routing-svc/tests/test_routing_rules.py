@@ -136,3 +136,26 @@ async def test_least_loaded_on_duty_member_gets_the_case(routing: InProcess) -> 
             assignees.append((await assignment.get_assignment(session, case_id)).assignee)  # type: ignore[union-attr]
         await session.commit()
     assert sorted(assignees) == ["u-sz-cs-1"] * 3 + ["u-sz-cs-2"] * 3
+
+
+FIRST_RESPONDERS = [
+    ("the receiver named at intake owns it", {"channel": "counter", "received_by": "u-counter-9"}, "u-counter-9"),
+    ("an unaddressed letter goes to the branch's designated receiver", {"channel": "letter"}, "u-sz-cs-2"),
+    (
+        "online, in a branch without one: the parent branch's",
+        {"channel": "online", "branch_code": "GD-GZ"},
+        "u-gd-cs-1",
+    ),
+    ("a hotline case is owned by its first assignee", {"channel": "hotline"}, "u-sz-cs-1"),
+]
+
+
+@pytest.mark.parametrize(("label", "fields", "owner"), FIRST_RESPONDERS, ids=[f[0] for f in FIRST_RESPONDERS])
+async def test_first_responder(routing: InProcess, label: str, fields: dict, owner: str) -> None:  # type: ignore[type-arg]
+    created = case("inquiry").model_copy(update=fields)
+    case_id = uuid.uuid4()
+    async with routing.runtime.db.session() as session:
+        await assignment.assign_new_case(session, case_id, created, await load_org(session), "HO.cs")
+        found = await assignment.get_assignment(session, case_id)
+        await session.commit()
+    assert found is not None and found.owner == owner, label

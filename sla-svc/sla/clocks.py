@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.database import insert_ignoring_conflicts, upsert, utcnow
@@ -56,6 +56,7 @@ async def start_closing_clock(
             due_at=due_at,
             rule=calendar.describe_working_days(limit),
             calendar_warning=warning,
+            created_at=utcnow(),
         )
         .returning(t.clocks.c.id)
     )
@@ -76,15 +77,26 @@ async def record_parties(session: AsyncSession, case_id: uuid.UUID, transfer: Ca
     await session.execute(stmt.on_conflict_do_update(index_elements=["case_id"], set_=values))
 
 
-async def fire_due_timers(session: AsyncSession, now: datetime, batch: int, late_tolerance: timedelta) -> int:
-    """Fire every timer due by ``now``: mark it, breach its clock, stage ``case.overdue``."""
+async def fire_due_timers(
+    session: AsyncSession, now: datetime, batch: int, late_tolerance: timedelta, owner_grace: timedelta = timedelta(0)
+) -> int:
+    """Fire every timer due by ``now``: mark it, breach its clock, stage ``case.overdue``.
+
+    A timer whose case has no known owner yet waits until ``owner_grace`` after its clock
+    started (the transfer event is on another topic and may come a moment later)."""
+    parties_known = exists().where(t.case_parties.c.case_id == t.clocks.c.case_id)
     due = (
         await session.execute(
             select(t.timers.c.id, t.timers.c.level, t.timers.c.clock_id)
-            .where(t.timers.c.fired_at.is_(None), t.timers.c.due_at <= now)
+            .join(t.clocks, t.clocks.c.id == t.timers.c.clock_id)
+            .where(
+                t.timers.c.fired_at.is_(None),
+                t.timers.c.due_at <= now,
+                or_(parties_known, t.clocks.c.created_at.is_(None), t.clocks.c.created_at <= now - owner_grace),
+            )
             .order_by(t.timers.c.due_at)
             .limit(batch)
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=True, of=t.timers)
         )
     ).all()
     fired = 0

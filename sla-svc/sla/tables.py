@@ -48,6 +48,7 @@ clocks = Table(
     Column("breached_at", UTCDateTime()),
     Column("rule", String(500), nullable=False),
     Column("calendar_warning", String(300)),
+    Column("created_at", UTCDateTime(), comment="when sla-svc started the clock (not when the case was received)"),
     UniqueConstraint("case_id", "clock", name="uq_clocks_case_clock"),
 )
 Index("ix_clocks_breached", clocks.c.state, clocks.c.branch_code)

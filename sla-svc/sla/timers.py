@@ -18,10 +18,11 @@ async def timer_worker(runtime: Runtime) -> None:
     poll: float = settings.timer_poll_seconds  # type: ignore[attr-defined]
     batch: int = settings.timer_batch_size  # type: ignore[attr-defined]
     tolerance = timedelta(seconds=settings.late_tolerance_seconds)  # type: ignore[attr-defined]
+    grace = timedelta(seconds=settings.owner_grace_seconds)  # type: ignore[attr-defined]
     while True:
         try:
             async with runtime.db.session() as session:
-                fired = await clocks.fire_due_timers(session, utcnow(), batch, tolerance)
+                fired = await clocks.fire_due_timers(session, utcnow(), batch, tolerance, grace)
                 await session.commit()
             if fired:
                 log.info("timers fired", extra={"count": fired})

@@ -20,7 +20,6 @@ depends_on: str | Sequence[str] | None = ${repr(depends_on)}
 
 
 def upgrade() -> None:
-    # use schema=schema_of("<service schema>") in ops: none on SQLite
     ${upgrades if upgrades else "pass"}
 
 

@@ -1,0 +1,37 @@
+"""Helpers for intake-svc tests in-process: post a case, act on it, read what it emitted."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+
+from intake import tables
+from tests.support.inprocess import InProcess
+
+
+async def new_case(intake: InProcess, body: dict[str, Any]) -> dict[str, Any]:
+    response = await intake.client.post("/v1/cases", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def act(intake: InProcess, case_id: str, action: str, expect: int = 200, **body: Any) -> dict[str, Any]:
+    body.setdefault("actor", "u-sz-cs-1")
+    response = await intake.client.post(f"/v1/cases/{case_id}/actions/{action}", json=body)
+    assert response.status_code == expect, (action, response.status_code, response.text)
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def emitted(intake: InProcess, topic: str) -> list[dict[str, Any]]:
+    """Envelopes staged in the outbox (the broker is unreachable in-process), in order."""
+    async with intake.runtime.db.session() as session:
+        rows = (
+            await session.execute(
+                select(tables.runtime.outbox.c.value)
+                .where(tables.runtime.outbox.c.topic == topic)
+                .order_by(tables.runtime.outbox.c.id)
+            )
+        ).all()
+    return [json.loads(r.value) for r in rows]
