@@ -230,8 +230,11 @@ class CasePage(BaseModel):
 class TransferCreate(Strict):
     """Body of ``POST /v1/cases/{id}/transfers``."""
 
-    to_unit: Ref
-    to_assignee: Ref | None = None
+    to_unit: Ref | None = Field(
+        default=None,
+        description="required, except for a return (back to the sender) or an escalation (to the higher unit)",
+    )
+    to_assignee: Ref | None = Field(default=None, description="a person of to_unit; default: whoever has most capacity")
     reason: Text200
     kind: TransferKind = TransferKind.transfer
     hand_over_ownership: bool = Field(
@@ -262,8 +265,12 @@ class AssignmentOut(BaseModel):
     case_id: uuid.UUID
     branch_code: str
     unit: str
-    assignee: str | None
+    assignee: str | None = Field(description="null while the case waits in the unit's queue")
     owner: str | None = Field(description="the first responder (首问责任人)")
+    status: str = Field(description="open | closed")
+    queued_since: datetime | None
+    priority: int
+    rule_id: str | None
     history: list[TransferOut]
 
 

@@ -75,6 +75,9 @@ class CaseTransferred(_Payload):
     owner: str | None = Field(description="first responder (首问责任人) who owns the case")
     reason: str
     rule_id: str | None = None
+    priority: int = Field(default=5, ge=1, le=9, description="1 most urgent")
+    queued: bool = Field(default=False, description="no one in the unit has capacity: the case waits in its queue")
+    inform: list[str] = Field(default_factory=list, description="units to tell at once (e.g. head office)")
 
 
 class CaseOverdue(_Payload):

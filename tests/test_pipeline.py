@@ -147,3 +147,27 @@ def test_complaint_received_long_ago_reaches_ops_alert(system: System) -> None:
             assert [(d["status"], len(d["attempts"])) for d in deliveries] == [("delivered", 1)]
     finally:
         receiver.stop()
+
+
+def test_closing_a_case_in_intake_frees_capacity_in_routing(system: System) -> None:
+    with system.client("intake-svc") as intake, system.client("routing-svc") as routing:
+        case_id = intake.post("/v1/cases", json=complaint(category="service_attitude", channel="visit")).json()["id"]
+        assigned = eventually(
+            lambda: routing.get(f"/v1/cases/{case_id}/assignment").json().get("assignee"), what="assigned"
+        )
+
+        def load() -> int:
+            people = routing.get("/v1/workload", params={"unit": "GD-SZ.cs"}).json()
+            return next(p["load_points"] for p in people if p["id"] == assigned)  # type: ignore[no-any-return]
+
+        before = load()
+        for action, body in (("register", {}), ("reply", {}), ("close", {"customer_accepted": True})):
+            response = intake.post(f"/v1/cases/{case_id}/actions/{action}", json={"actor": assigned, **body})
+            assert response.status_code == 200, response.text
+        eventually(
+            lambda: routing.get(f"/v1/cases/{case_id}/assignment").json()["status"] == "closed",
+            what="closed in routing",
+        )
+        assert load() == before - 50
+        updates = system.tap.wait_for(lambda s: s.topic == Topics.case_updated and s.key == case_id.encode(), count=3)
+        assert [u.json()["payload"]["action"] for u in updates] == ["register", "reply", "close"]

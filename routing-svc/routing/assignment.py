@@ -1,86 +1,41 @@
-"""Who handles a case: rule matching, unit resolution, assignee choice, transfers.
+"""Who handles a case: first assignment, the queue, transfers, and lifecycle changes.
 
-Plain functions over a session the caller commits. The first assignment records
-the first responder (首问责任人) as owner; a transfer changes the owner only when
-ownership is explicitly handed over (DOMAIN.md section 3).
+Plain functions over a session the caller commits. The first responder (首问责任人)
+is recorded at the first assignment and stays the owner through transfers unless
+ownership is explicitly handed over (DOMAIN.md section 3). Every change of hands
+is a history row and a ``case.transferred`` event in the same transaction.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
-from pathlib import Path
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from routing import capacity
 from routing import tables as t
-from routing.org import Org
+from routing.org import CaseFacts, Org
 from services.database import insert_ignoring_conflicts, utcnow
 from services.errors import DomainError
 from services.logging import correlation_id
 from services.outbox import enqueue
-from shared.api import AssignmentOut, TransferCreate, TransferOut
-from shared.enums import Channel, TransferKind
-from shared.events import CaseCreated, CaseTransferred, new_event
+from shared.api import TransferCreate
+from shared.enums import CaseStatus, CaseTier, Channel, TransferKind
+from shared.events import CaseCreated, CaseTransferred, CaseUpdated, new_event
 
 PRODUCER = "routing-svc"
-
-
-async def load_seed(session: AsyncSession, path: Path) -> bool:
-    """Load a sample organisation and rules into empty tables; a no-op otherwise."""
-    if await session.scalar(select(func.count()).select_from(t.branches)):
-        return False
-    data = json.loads(path.read_text(encoding="utf-8"))
-    await session.execute(t.branches.insert(), data["branches"])
-    await session.execute(t.units.insert(), [{**u, "code": f"{u['branch_code']}.{u['team']}"} for u in data["units"]])
-    await session.execute(t.staff.insert(), data["staff"])
-    fields = ("kind", "tier", "category", "branch_code")
-    await session.execute(t.rules.insert(), [{**{f: None for f in fields}, **r} for r in data["rules"]])
-    return True
-
-
-def _least_loaded(unit: str):  # type: ignore[no-untyped-def]
-    """The on-duty member of the unit with the fewest open cases; ties by id (stable)."""
-    return (
-        select(t.staff.c.id)
-        .where(t.staff.c.unit_code == unit, t.staff.c.on_duty.is_(True))
-        .order_by(t.staff.c.open_cases, t.staff.c.id)
-        .limit(1)
-    )
-
-
-async def least_loaded(session: AsyncSession, unit: str) -> str | None:
-    return await session.scalar(_least_loaded(unit))
-
-
-async def charge_least_loaded(session: AsyncSession, unit: str) -> str | None:
-    """Pick the least-loaded member and count the case against them, in one statement."""
-    return await session.scalar(
-        t.staff.update()
-        .where(t.staff.c.id == _least_loaded(unit).scalar_subquery())
-        .values(open_cases=t.staff.c.open_cases + 1)
-        .returning(t.staff.c.id)
-    )
-
-
-async def _move_load(session: AsyncSession, from_person: str | None, to_person: str | None) -> None:
-    if from_person == to_person:
-        return
-    for person, delta in ((from_person, -1), (to_person, 1)):
-        if person:
-            await session.execute(
-                t.staff.update().where(t.staff.c.id == person).values(open_cases=t.staff.c.open_cases + delta)
-            )
-
-
 #: Channels where nobody at the company took the request in person (DOMAIN.md section 3).
 UNATTENDED_CHANNELS = frozenset({Channel.letter, Channel.online, Channel.email, Channel.fax})
+#: A stored assignment for a case that closed before routing saw it being created.
+NO_UNIT = "-"
 
 
 def first_responder(case: CaseCreated, org: Org, assignee: str | None) -> str | None:
-    """首问责任人: who received the request; for an unaddressed letter or online complaint,
-    the branch's designated receiver; otherwise the first assignee."""
+    """Who received the request; for an unaddressed letter or online complaint, the
+    branch's designated receiver; otherwise the first assignee."""
     if case.received_by:
         return case.received_by
     if case.channel in UNATTENDED_CHANNELS:
@@ -88,11 +43,30 @@ def first_responder(case: CaseCreated, org: Org, assignee: str | None) -> str | 
     return assignee
 
 
+def facts_of(row: Row) -> CaseFacts:  # type: ignore[type-arg]
+    return CaseFacts.of(row)
+
+
+async def _place(
+    session: AsyncSession, org: Org, unit: str, facts: CaseFacts, now: datetime, person: str | None = None
+) -> tuple[str | None, int]:
+    """Give the case to ``person`` (an explicit choice, even beyond capacity) or to the best
+    member of ``unit`` with room; (None, w) means it waits in the unit's queue."""
+    w = capacity.weight(facts.kind, facts.tier, org.weights.get(unit))
+    if person is not None:
+        members = {p.id: p for p in await capacity.members(session, unit)}
+        await capacity.charge(session, members[person], w, now, force=True)
+        return person, w
+    return await capacity.take_best(session, unit, w, facts.category, facts.line_of_business, now), w
+
+
 async def assign_new_case(
     session: AsyncSession, case_id: uuid.UUID, case: CaseCreated, org: Org, default_unit: str
 ) -> bool:
     """First assignment of a case; a second call for the same case changes nothing."""
-    decision = org.decide(case, default_unit)
+    facts = CaseFacts.of(case)
+    decision = org.decide(facts, default_unit)
+    now = utcnow()
     claimed = await session.execute(
         insert_ignoring_conflicts(session, t.assignments, ["case_id"])
         .values(
@@ -100,73 +74,299 @@ async def assign_new_case(
             branch_code=case.branch_code,
             unit=decision.unit,
             rule_id=decision.rule_id,
-            updated_at=utcnow(),
+            updated_at=now,
+            priority=decision.priority,
+            **_facts_columns(facts),
         )
         .returning(t.assignments.c.case_id)
     )
     if claimed.first() is None:
         return False
-    assignee = await charge_least_loaded(session, decision.unit)
+    assignee, w = await _place(session, org, decision.unit, facts, now)
     owner = first_responder(case, org, assignee)
     await session.execute(
-        t.assignments.update().where(t.assignments.c.case_id == case_id).values(assignee=assignee, owner=owner)
+        t.assignments.update()
+        .where(t.assignments.c.case_id == case_id)
+        .values(assignee=assignee, owner=owner, weight=w, queued_since=None if assignee else now)
     )
+    from_unit = None
+    if decision.work_order and case.received_by:
+        from_unit = await session.scalar(select(t.staff.c.unit_code).where(t.staff.c.id == case.received_by))
+    kind = TransferKind.work_order if decision.work_order else TransferKind.assign
     await _record(
         session,
         case_id,
         case.branch_code,
-        TransferKind.assign,
-        None,
+        kind,
+        from_unit,
         decision.unit,
-        None,
+        case.received_by if from_unit else None,
         assignee,
         owner,
         decision.reason,
         decision.rule_id,
+        priority=decision.priority,
+        inform=list(decision.inform),
     )
     return True
 
 
-async def transfer(session: AsyncSession, case_id: uuid.UUID, body: TransferCreate) -> None:
-    current = (
-        await session.execute(select(t.assignments).where(t.assignments.c.case_id == case_id).with_for_update())
-    ).first()
-    if current is None:
+def _facts_columns(facts: CaseFacts) -> dict[str, Any]:
+    return {k: getattr(facts, k) for k in ("kind", "tier", "category", "channel", "line_of_business", "agent_code")}
+
+
+async def transfer(session: AsyncSession, case_id: uuid.UUID, body: TransferCreate, org: Org) -> str:
+    """Move a case; returns the unit it left (whose queue may now drain)."""
+    current = await _locked(session, case_id)
+    if current is None or current.unit == NO_UNIT:
         raise DomainError(404, "no assignment for this case (unknown case, or not yet routed)")
-    if not await session.scalar(select(t.units.c.code).where(t.units.c.code == body.to_unit)):
-        raise DomainError(
-            422, [{"loc": ["body", "to_unit"], "field": "to_unit", "msg": f"unknown unit {body.to_unit}"}]
-        )
-    to_assignee = body.to_assignee
-    if to_assignee is not None:
-        member = await session.scalar(
-            select(t.staff.c.id).where(t.staff.c.id == to_assignee, t.staff.c.unit_code == body.to_unit)
-        )
-        if member is None:
-            msg = f"{to_assignee} is not a member of {body.to_unit}"
-            raise DomainError(422, [{"loc": ["body", "to_assignee"], "field": "to_assignee", "msg": msg}])
-    else:
-        to_assignee = await least_loaded(session, body.to_unit)
-    owner = to_assignee if body.hand_over_ownership or current.owner is None else current.owner
+    if current.status != "open":
+        raise DomainError(409, "the case is closed; reopen it first")
+    to_unit, to_assignee = body.to_unit, body.to_assignee
+    if body.kind is TransferKind.return_ and to_unit is None:
+        to_unit, to_assignee = await _sender(session, case_id, current.unit)
+    elif body.kind is TransferKind.escalate and to_unit is None:
+        to_unit = org.higher_unit(current.unit)
+        if to_unit is None:
+            raise DomainError(409, f"{current.unit} has no higher unit to escalate to")
+    if to_unit is None:
+        raise _field("to_unit", "where to move the case is required for this kind of transfer")
+    if to_unit not in org.units:
+        raise _field("to_unit", f"unknown unit {to_unit}")
+    if to_assignee is not None and to_assignee not in {p.id for p in await capacity.members(session, to_unit)}:
+        raise _field("to_assignee", f"{to_assignee} is not a member of {to_unit}")
+    now = utcnow()
+    await capacity.release(session, current.assignee, current.weight)
+    assignee, w = await _place(session, org, to_unit, facts_of(current), now, to_assignee)
+    owner = assignee if (body.hand_over_ownership or current.owner is None) else current.owner
     await session.execute(
         t.assignments.update()
         .where(t.assignments.c.case_id == case_id)
-        .values(unit=body.to_unit, assignee=to_assignee, owner=owner, rule_id=None, updated_at=utcnow())
+        .values(
+            unit=to_unit,
+            assignee=assignee,
+            owner=owner,
+            weight=w,
+            rule_id=None,
+            updated_at=now,
+            queued_since=None if assignee else now,
+        )
     )
-    await _move_load(session, current.assignee, to_assignee)
     await _record(
         session,
         case_id,
         current.branch_code,
         body.kind,
         current.unit,
-        body.to_unit,
+        to_unit,
         current.assignee,
-        to_assignee,
+        assignee,
         owner,
         body.reason,
         None,
+        priority=current.priority,
     )
+    return str(current.unit)
+
+
+async def _sender(session: AsyncSession, case_id: uuid.UUID, unit: str) -> tuple[str, str | None]:
+    """Where the case came from into ``unit``: the target of a return."""
+    last = (
+        await session.execute(
+            select(t.transfers.c.from_unit, t.transfers.c.from_assignee)
+            .where(
+                t.transfers.c.case_id == case_id, t.transfers.c.to_unit == unit, t.transfers.c.from_unit.is_not(None)
+            )
+            .order_by(t.transfers.c.id.desc())
+            .limit(1)
+        )
+    ).first()
+    if last is None:
+        raise DomainError(409, "the case was not transferred into this unit; there is nobody to return it to")
+    return last.from_unit, last.from_assignee
+
+
+def _field(name: str, message: str) -> DomainError:
+    return DomainError(422, [{"loc": ["body", name], "field": name, "msg": message}])
+
+
+async def _locked(session: AsyncSession, case_id: uuid.UUID) -> Row | None:  # type: ignore[type-arg]
+    query = select(t.assignments).where(t.assignments.c.case_id == case_id).with_for_update()
+    return (await session.execute(query)).first()
+
+
+async def drain_queue(session: AsyncSession, unit: str, org: Org, limit: int = 100) -> int:
+    """Assign waiting cases of a unit to whoever has room now: most urgent first, then oldest."""
+    waiting = (
+        await session.execute(
+            select(t.assignments)
+            .where(
+                t.assignments.c.unit == unit,
+                t.assignments.c.queued_since.is_not(None),
+                t.assignments.c.status == "open",
+            )
+            .order_by(t.assignments.c.priority, t.assignments.c.queued_since)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    assigned = 0
+    for row in waiting:
+        now = utcnow()
+        assignee = await capacity.take_best(session, unit, row.weight, row.category, row.line_of_business, now)
+        if assignee is None:
+            continue  # a lighter case further back may still fit
+        owner = row.owner or assignee
+        await session.execute(
+            t.assignments.update()
+            .where(t.assignments.c.case_id == row.case_id)
+            .values(assignee=assignee, owner=owner, queued_since=None, updated_at=now)
+        )
+        await _record(
+            session,
+            row.case_id,
+            row.branch_code,
+            TransferKind.assign,
+            unit,
+            unit,
+            None,
+            assignee,
+            owner,
+            "assigned from the queue: capacity freed",
+            row.rule_id,
+            priority=row.priority,
+        )
+        assigned += 1
+    return assigned
+
+
+async def queued_units(session: AsyncSession) -> list[str]:
+    rows = await session.scalars(
+        select(t.assignments.c.unit)
+        .where(t.assignments.c.queued_since.is_not(None), t.assignments.c.status == "open")
+        .distinct()
+    )
+    return list(rows)
+
+
+async def on_case_updated(
+    session: AsyncSession, case_id: uuid.UUID, update: CaseUpdated, org: Org, default_unit: str
+) -> str | None:
+    """Follow the case's lifecycle: free capacity on closing, take it again on reopening,
+    re-weigh on reclassification and send a case that became major to the emergency group.
+    Returns a unit whose queue may now drain."""
+    current = await _locked(session, case_id)
+    now = utcnow()
+    if current is None:
+        if update.status is CaseStatus.closed:
+            # Closed before routing saw it created: remember, so it is never charged.
+            await session.execute(
+                insert_ignoring_conflicts(session, t.assignments, ["case_id"]).values(
+                    case_id=case_id, branch_code=update.branch_code, unit=NO_UNIT, status="closed", updated_at=now
+                )
+            )
+        return None
+    facts = CaseFacts(
+        kind=update.kind,
+        tier=update.tier,
+        category=update.category,
+        channel=current.channel,
+        branch_code=current.branch_code,
+        line_of_business=current.line_of_business,
+        agent_code=update.agent_code,
+    )
+    if update.status is CaseStatus.closed and current.status == "open":
+        await capacity.release(session, current.assignee, current.weight)
+        await session.execute(
+            t.assignments.update()
+            .where(t.assignments.c.case_id == case_id)
+            .values(status="closed", queued_since=None, updated_at=now)
+        )
+        return str(current.unit)
+    if update.status is not CaseStatus.closed and current.status == "closed":
+        return await _reopen(session, current, facts, org, default_unit, now)
+    if current.status == "open" and (facts.kind, facts.tier, facts.category) != (
+        current.kind,
+        current.tier,
+        current.category,
+    ):
+        return await _reclassified(session, current, facts, org, default_unit, now)
+    return None
+
+
+async def _reopen(
+    session: AsyncSession, current: Row, facts: CaseFacts, org: Org, default_unit: str, now: datetime
+) -> None:  # type: ignore[type-arg]
+    unit = current.unit if current.unit != NO_UNIT else org.decide(facts, default_unit).unit
+    person = current.assignee if current.assignee in {p.id for p in await capacity.members(session, unit)} else None
+    assignee, w = await _place(session, org, unit, facts, now, person)
+    await session.execute(
+        t.assignments.update()
+        .where(t.assignments.c.case_id == current.case_id)
+        .values(
+            status="open",
+            unit=unit,
+            assignee=assignee,
+            owner=current.owner or assignee,
+            weight=w,
+            queued_since=None if assignee else now,
+            updated_at=now,
+            **_facts_columns(facts),
+        )
+    )
+    return None
+
+
+async def _reclassified(
+    session: AsyncSession, current: Row, facts: CaseFacts, org: Org, default_unit: str, now: datetime
+) -> str | None:  # type: ignore[type-arg]
+    await session.execute(
+        t.assignments.update()
+        .where(t.assignments.c.case_id == current.case_id)
+        .values(updated_at=now, **_facts_columns(facts))
+    )
+    if facts.tier == CaseTier.major and current.tier != CaseTier.major:
+        decision = org.decide(facts, default_unit)
+        if decision.unit != current.unit:
+            await capacity.release(session, current.assignee, current.weight)
+            assignee, w = await _place(session, org, decision.unit, facts, now)
+            await session.execute(
+                t.assignments.update()
+                .where(t.assignments.c.case_id == current.case_id)
+                .values(
+                    unit=decision.unit,
+                    assignee=assignee,
+                    weight=w,
+                    priority=decision.priority,
+                    rule_id=decision.rule_id,
+                    queued_since=None if assignee else now,
+                )
+            )
+            await _record(
+                session,
+                current.case_id,
+                current.branch_code,
+                TransferKind.escalate,
+                current.unit,
+                decision.unit,
+                current.assignee,
+                assignee,
+                current.owner,
+                f"reclassified major: {decision.reason}",
+                decision.rule_id,
+                priority=decision.priority,
+                inform=list(decision.inform),
+            )
+            return str(current.unit)
+    w = capacity.weight(facts.kind, facts.tier, org.weights.get(current.unit))
+    if w != current.weight and current.assignee:
+        await session.execute(
+            t.staff.update()
+            .where(t.staff.c.id == current.assignee)
+            .values(load_points=t.staff.c.load_points + w - current.weight)
+        )
+    await session.execute(t.assignments.update().where(t.assignments.c.case_id == current.case_id).values(weight=w))
+    return None
 
 
 async def _record(
@@ -181,6 +381,9 @@ async def _record(
     owner: str | None,
     reason: str,
     rule_id: str | None,
+    *,
+    priority: int = 5,
+    inform: list[str] | None = None,
 ) -> None:
     """The history row and the ``case.transferred`` event, in the caller's transaction."""
     now = utcnow()
@@ -207,36 +410,9 @@ async def _record(
         owner=owner,
         reason=reason,
         rule_id=rule_id,
+        priority=priority,
+        queued=to_assignee is None,
+        inform=inform or [],
     )
     event = new_event(payload, case_id=case_id, producer=PRODUCER, correlation_id=correlation_id.get(), occurred_at=now)
     await enqueue(session, t.runtime, event)
-
-
-async def get_assignment(session: AsyncSession, case_id: uuid.UUID) -> AssignmentOut | None:
-    current = (await session.execute(select(t.assignments).where(t.assignments.c.case_id == case_id))).first()
-    if current is None:
-        return None
-    history = (
-        await session.execute(select(t.transfers).where(t.transfers.c.case_id == case_id).order_by(t.transfers.c.id))
-    ).all()
-    return AssignmentOut(
-        case_id=case_id,
-        branch_code=current.branch_code,
-        unit=current.unit,
-        assignee=current.assignee,
-        owner=current.owner,
-        history=[
-            TransferOut(
-                id=h.id,
-                kind=h.kind,
-                from_unit=h.from_unit,
-                to_unit=h.to_unit,
-                from_assignee=h.from_assignee,
-                to_assignee=h.to_assignee,
-                reason=h.reason,
-                rule_id=h.rule_id,
-                at=h.at,
-            )
-            for h in history
-        ],
-    )

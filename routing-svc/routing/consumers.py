@@ -7,13 +7,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from routing import assignment
 from services.consumer import Subscription
 from services.runtime import Runtime
-from shared.events import CaseCreated, Envelope, Topics
+from shared.events import CaseCreated, CaseUpdated, Envelope, Topics
 
 
 async def on_case_created(session: AsyncSession, envelope: Envelope, payload: CaseCreated, runtime: Runtime) -> None:
-    default_unit: str = runtime.settings.default_unit  # type: ignore[attr-defined]
     org = await runtime.extras["org"].get(session)
-    await assignment.assign_new_case(session, envelope.case_id, payload, org, default_unit)
+    await assignment.assign_new_case(session, envelope.case_id, payload, org, runtime.settings.default_unit)  # type: ignore[attr-defined]
 
 
-SUBSCRIPTIONS = [Subscription(Topics.case_created, on_case_created)]
+async def on_case_updated(session: AsyncSession, envelope: Envelope, payload: CaseUpdated, runtime: Runtime) -> None:
+    org = await runtime.extras["org"].get(session)
+    freed = await assignment.on_case_updated(session, envelope.case_id, payload, org, runtime.settings.default_unit)  # type: ignore[attr-defined]
+    if freed:
+        await assignment.drain_queue(session, freed, org)
+
+
+SUBSCRIPTIONS = [
+    Subscription(Topics.case_created, on_case_created),
+    Subscription(Topics.case_updated, on_case_updated),
+]

@@ -1,31 +1,94 @@
-"""routing-svc's HTTP API (CONTRACT.md, "routing-svc, minimum")."""
+"""routing-svc's HTTP API for cases: assignment, transfers, queues, workload, explain."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
-from routing import assignment
-from services.deps import SessionDep
+from routing import assignment, views
+from routing.org import CaseFacts, OrgCache
+from services.deps import RuntimeDep, SessionDep
 from services.errors import DomainError
 from shared.api import AssignmentOut, TransferCreate
+from shared.enums import CaseKind, CaseTier, Category, Channel, LineOfBusiness
+from shared.org import ExplainOut, QueueItemOut, WorkloadOut
 
 router = APIRouter(prefix="/v1", tags=["assignment"])
 
 
+def org_cache(runtime: RuntimeDep) -> OrgCache:
+    return runtime.extras["org"]  # type: ignore[no-any-return]
+
+
 @router.get("/cases/{case_id}/assignment", response_model=AssignmentOut)
 async def get_assignment(case_id: uuid.UUID, session: SessionDep) -> AssignmentOut:
-    found = await assignment.get_assignment(session, case_id)
+    found = await views.get_assignment(session, case_id)
     if found is None:
         raise DomainError(404, "no assignment for this case (unknown case, or not yet routed)")
     return found
 
 
 @router.post("/cases/{case_id}/transfers", status_code=201, response_model=AssignmentOut)
-async def create_transfer(case_id: uuid.UUID, body: TransferCreate, session: SessionDep) -> AssignmentOut:
-    await assignment.transfer(session, case_id, body)
+async def create_transfer(
+    case_id: uuid.UUID, body: TransferCreate, session: SessionDep, runtime: RuntimeDep
+) -> AssignmentOut:
+    """Transfer, work order, escalation (to the higher unit when no ``to_unit``) or return (to the sender)."""
+    org = await org_cache(runtime).get(session)
+    left = await assignment.transfer(session, case_id, body, org)
+    await assignment.drain_queue(session, left, org)
     await session.commit()
-    found = await assignment.get_assignment(session, case_id)
+    found = await views.get_assignment(session, case_id)
     assert found is not None
     return found
+
+
+@router.get("/queues/{unit}", response_model=list[QueueItemOut])
+async def get_queue(unit: str, session: SessionDep, runtime: RuntimeDep) -> list[QueueItemOut]:
+    """Cases waiting in a unit (e.g. ``GD-SZ.cs``) for someone with capacity, most urgent first."""
+    if unit not in (await org_cache(runtime).get(session)).units:
+        raise DomainError(404, "no such unit")
+    return await views.queue(session, unit)
+
+
+@router.get("/workload", response_model=list[WorkloadOut])
+async def get_workload(
+    session: SessionDep,
+    unit: Annotated[str | None, Query(max_length=100)] = None,
+    branch_code: Annotated[str | None, Query(max_length=32)] = None,
+) -> list[WorkloadOut]:
+    """Per person: open cases and effort used against capacity."""
+    return await views.workload(session, unit, branch_code)
+
+
+@router.get("/routing/explain", response_model=ExplainOut)
+async def explain(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    kind: CaseKind,
+    branch_code: Annotated[str, Query(max_length=32)],
+    tier: CaseTier | None = None,
+    category: Category | None = None,
+    channel: Channel | None = None,
+    line_of_business: LineOfBusiness | None = None,
+    agent_code: Annotated[str | None, Query(max_length=100)] = None,
+) -> ExplainOut:
+    """Which rule would fire for a draft case, why, and who would get it."""
+    facts = CaseFacts.of(
+        type(
+            "Draft",
+            (),
+            dict(
+                kind=kind,
+                tier=tier,
+                category=category,
+                channel=channel,
+                branch_code=branch_code,
+                line_of_business=line_of_business,
+                agent_code=agent_code,
+            ),
+        )
+    )
+    org = await org_cache(runtime).get(session)
+    return await views.explain(session, org, facts, runtime.settings.default_unit)  # type: ignore[attr-defined]

@@ -2,9 +2,11 @@
 
 from pathlib import Path
 
-from routing import assignment, tables
+from routing import orgadmin, tables
 from routing.consumers import SUBSCRIPTIONS
 from routing.org import OrgCache
+from routing.org_routes import router as org_router
+from routing.queues import queue_worker
 from routing.routes import router
 from routing.settings import RoutingSettings
 from services.app import ServiceSpec
@@ -17,7 +19,8 @@ async def _start(runtime: Runtime) -> None:
     seed = runtime.settings.routing_seed_file  # type: ignore[attr-defined]
     if seed:
         async with runtime.db.session() as session:
-            if await assignment.load_seed(session, Path(seed)):
+            if await orgadmin.is_empty(session):
+                await orgadmin.import_document(session, orgadmin.read_file(Path(seed)))
                 await session.commit()
 
 
@@ -27,9 +30,10 @@ SPEC = ServiceSpec(
     settings_class=RoutingSettings,
     runtime_tables=tables.runtime,
     migrations_dir=Path(__file__).parent / "migrations",
-    routers=[router],
+    routers=[router, org_router],
     produces=[Topics.case_transferred],
     subscriptions=SUBSCRIPTIONS,
+    workers=[queue_worker],
     on_startup=_start,
     description="Decides who handles a case, assigns, transfers, escalates; records the first responder.",
 )

@@ -1,6 +1,6 @@
 """routing-svc's tables, all in schema ``routing``."""
 
-from sqlalchemy import Boolean, Column, Index, Integer, MetaData, String, Table, Uuid, false
+from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, String, Table, Uuid, false
 
 from services.database import UTCDateTime
 from services.tables import BigId, runtime_tables
@@ -16,6 +16,13 @@ branches = Table(
     Column("code", String(32), primary_key=True),
     Column("name", String(200), nullable=False),
     Column("parent", String(32)),
+    Column(
+        "kind",
+        String(32),
+        nullable=False,
+        server_default="branch",
+        comment="head_office | provincial | city | sub_branch | call_centre",
+    ),
 )
 
 #: Teams within a branch; code is ``<branch>.<team>``, e.g. ``GD-SZ.claims``.
@@ -26,6 +33,8 @@ units = Table(
     Column("branch_code", String(32), nullable=False),
     Column("team", String(64), nullable=False),
     Column("name", String(200), nullable=False),
+    Column("capacity_points", Integer, comment="a member's daily capacity in effort points; null: the standard 300"),
+    Column("weights", JSON, comment="effort points per kind (and tier), overriding the standard weights"),
 )
 
 staff = Table(
@@ -36,6 +45,11 @@ staff = Table(
     Column("unit_code", String(100), nullable=False, index=True),
     Column("on_duty", Boolean, nullable=False),
     Column("open_cases", Integer, nullable=False, server_default="0", comment="cases assigned and not closed"),
+    Column("load_points", Integer, nullable=False, server_default="0", comment="effort points of the open cases"),
+    Column("capacity_points", Integer, comment="this person's capacity; null: the unit's"),
+    Column("skills", JSON, nullable=False, server_default="{}", comment="categories, lines_of_business, languages"),
+    Column("role", String(16), nullable=False, server_default="member", comment="member | lead"),
+    Column("last_assigned_at", UTCDateTime(), comment="for round-robin among equals"),
     Column(
         "designated_receiver",
         Boolean,
@@ -56,6 +70,24 @@ rules = Table(
     Column("branch_code", String(32)),
     Column("team", String(64), nullable=False, comment="team of the case's branch (or nearest parent) to take it"),
     Column("description", String(300), nullable=False),
+    Column("channel", String(32)),
+    Column("line_of_business", String(32)),
+    Column("agent_involved", Boolean, comment="matches cases that name (true) or do not name (false) a sales agent"),
+    Column("case_priority", Integer, nullable=False, server_default="5", comment="1 most urgent .. 9"),
+    Column(
+        "work_order",
+        Boolean,
+        nullable=False,
+        server_default=false(),
+        comment="the case goes to the branch as a work order (工单)",
+    ),
+    Column(
+        "inform",
+        JSON,
+        nullable=False,
+        server_default="[]",
+        comment="units told at once, e.g. head office for a major complaint",
+    ),
 )
 
 assignments = Table(
@@ -68,7 +100,18 @@ assignments = Table(
     Column("owner", String(64), comment="first responder (首问责任人)"),
     Column("rule_id", String(64)),
     Column("updated_at", UTCDateTime(), nullable=False),
+    Column("status", String(16), nullable=False, server_default="open", comment="open | closed"),
+    Column("queued_since", UTCDateTime(), comment="waiting in the unit's queue for someone with capacity"),
+    Column("priority", Integer, nullable=False, server_default="5"),
+    Column("weight", Integer, nullable=False, server_default="0", comment="effort points counted against the assignee"),
+    Column("kind", String(32)),
+    Column("tier", String(32)),
+    Column("category", String(32)),
+    Column("channel", String(32)),
+    Column("line_of_business", String(32)),
+    Column("agent_code", String(100)),
 )
+Index("ix_assignments_queue", assignments.c.unit, assignments.c.queued_since)
 
 transfers = Table(
     "transfers",

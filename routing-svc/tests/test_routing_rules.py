@@ -1,161 +1,129 @@
-"""Rules on the sample organisation, first assignment, transfers and ownership."""
+"""The rules of the sample organisation, as the explain view and the consumer apply them."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
-from pathlib import Path
+from typing import Any
 
 import pytest
 
-from routing import assignment
-from routing.org import load_org
-from routing.service import SPEC
-from shared.enums import CaseKind, CaseStatus, CaseTier, Category, Channel, LineOfBusiness
 from shared.events import CaseCreated
-from tests.support.inprocess import InProcess, running
+from tests.support.inprocess import InProcess
 
+from .conftest import created, deliver
 
-@pytest.fixture
-async def routing(backend: tuple[Path, str | None]) -> AsyncIterator[InProcess]:
-    var_dir, url = backend
-    async with running(SPEC, var_dir, url) as service:
-        yield service
-
-
-def case(kind: str, branch: str = "GD-SZ", tier: str | None = "general", category: str | None = None) -> CaseCreated:
-    return CaseCreated(
-        case_no="X-1",
-        kind=CaseKind(kind),
-        tier=CaseTier(tier) if tier else None,
-        category=Category(category) if category else None,
-        channel=Channel.hotline,
-        branch_code=branch,
-        line_of_business=LineOfBusiness.individual_life,
-        status=CaseStatus.accepted,
-        received_at=datetime.now(UTC),
-    )
-
-
-RULES = [
+RULES: list[tuple[str, dict[str, Any], str, str | None]] = [
     (
-        "major complaint to the emergency group of the nearest branch that has one",
-        case("complaint", tier="major"),
+        "a hotline inquiry the agent could not answer: work order to the branch's service team",
+        {"kind": "inquiry", "channel": "hotline"},
+        "GD-SZ.cs",
+        "hotline-inquiry-work-order",
+    ),
+    (
+        "a complaint naming a sales agent: agent supervision of the agent's branch",
+        {"kind": "complaint", "category": "claims", "agent_code": "AG-10086"},
+        "GD-SZ.agent-supervision",
+        "agent-named",
+    ),
+    (
+        "sales conduct in a city without supervision: the provincial branch's",
+        {"kind": "complaint", "category": "sales_agent_conduct", "branch_code": "GD-GZ"},
+        "GD.agent-supervision",
+        "agent-conduct",
+    ),
+    (
+        "a bancassurance complaint: the bancassurance liaison",
+        {"kind": "complaint", "category": "claims", "line_of_business": "bancassurance"},
+        "GD-SZ.banca-liaison",
+        "banca-complaint",
+    ),
+    (
+        "claims complaints: the claims professional post",
+        {"kind": "complaint", "category": "claims"},
+        "GD-SZ.claims",
+        "claims-complaint",
+    ),
+    (
+        "a major complaint: the branch's emergency group at once",
+        {"kind": "complaint", "tier": "major", "category": "claims"},
         "GD.emergency",
         "major-to-emergency",
     ),
     (
-        "agent complaint to agent supervision",
-        case("complaint", category="sales_agent_conduct"),
-        "GD-SZ.agent-supervision",
-        "agent-complaint",
+        "a complaint about office staff: HR",
+        {"kind": "complaint", "category": "internal_staff"},
+        "GD.hr",
+        "staff-complaint",
     ),
     (
-        "agent complaint in a city without supervision goes up",
-        case("complaint", "GD-GZ", category="sales_agent_conduct"),
-        "GD.agent-supervision",
-        "agent-complaint",
+        "an underwriting complaint: the underwriting post",
+        {"kind": "complaint", "category": "underwriting"},
+        "GD-SZ.underwriting",
+        "underwriting-complaint",
     ),
-    ("claims complaint to the claims post", case("complaint", category="claims"), "GD-SZ.claims", "claims-complaint"),
-    ("claims inquiry to branch service", case("inquiry", category="claims"), "GD-SZ.cs", "branch-service"),
-    ("grievance to branch service", case("grievance", tier=None), "GD-SZ.cs", "branch-service"),
-    ("unknown branch to the default unit", case("inquiry", "XZ"), "HO.cs", None),
+    ("a grievance: branch service", {"kind": "grievance", "channel": "hotline"}, "GD-SZ.cs", "branch-service"),
+    (
+        "a counter inquiry at a sub-branch: its own counter",
+        {"kind": "inquiry", "channel": "counter", "branch_code": "GD-SZ-NS"},
+        "GD-SZ-NS.cs",
+        "branch-service",
+    ),
+    ("an unknown branch: the default unit", {"kind": "inquiry", "branch_code": "XZ"}, "HO.cs", None),
 ]
 
 
-@pytest.mark.parametrize(("label", "created", "unit", "rule"), RULES, ids=[r[0] for r in RULES])
+@pytest.mark.parametrize(("label", "draft", "unit", "rule"), RULES, ids=[r[0] for r in RULES])
 async def test_rules_on_the_sample_organisation(
-    routing: InProcess, label: str, created: CaseCreated, unit: str, rule: str | None
-) -> None:
-    async with routing.runtime.db.session() as session:
-        decision = (await load_org(session)).decide(created, "HO.cs")
-    assert (decision.unit, decision.rule_id) == (unit, rule), label
-    assert decision.reason
+    routing: InProcess, label: str, draft: dict, unit: str, rule: str | None
+) -> None:  # type: ignore[type-arg]
+    params = {"branch_code": "GD-SZ", "line_of_business": "individual_life", "channel": "counter", **draft}
+    explained = (await routing.client.get("/v1/routing/explain", params=params)).json()
+    assert (explained["unit"], explained["rule_id"]) == (unit, rule), label
+    tried = [step["rule"] for step in explained["trace"]]
+    assert all("why_not" in step for step in explained["trace"] if not step["matched"])
+    if rule:
+        assert tried[-1] == rule and explained["trace"][-1]["matched"]
+    # The consumer decides the same way, and records which rule fired and why.
+    case_id = await deliver(routing, created(**{k: v for k, v in params.items() if k in CaseCreated.model_fields}))
+    assignment = (await routing.client.get(f"/v1/cases/{case_id}/assignment")).json()
+    assert (assignment["unit"], assignment["rule_id"]) == (unit, rule)
+    assert assignment["history"][0]["reason"].startswith(f"rule {rule}:" if rule else "no rule matched")
 
 
-async def test_first_responder_stays_owner_through_transfers(routing: InProcess) -> None:
-    case_id = uuid.uuid4()
-    async with routing.runtime.db.session() as session:
-        assert await assignment.assign_new_case(session, case_id, case("complaint"), await load_org(session), "HO.cs")
-        assert not await assignment.assign_new_case(
-            session, case_id, case("complaint"), await load_org(session), "HO.cs"
-        )
-        await session.commit()
-    first = (await routing.client.get(f"/v1/cases/{case_id}/assignment")).json()
-    owner = first["owner"]
-    assert owner in ("u-sz-cs-1", "u-sz-cs-2")  # on duty; u-sz-cs-3 is off duty
+async def test_major_complaint_is_urgent_and_informs_head_office(routing: InProcess) -> None:
+    await deliver(routing, created(tier="major", category="claims"))
+    [event] = await routing.emitted("case.transferred")
+    payload = event["payload"]
+    assert (payload["to_unit"], payload["priority"], payload["inform"]) == ("GD.emergency", 1, ["HO.emergency"])
 
-    moved = await routing.client.post(
-        f"/v1/cases/{case_id}/transfers", json={"to_unit": "GD-SZ.claims", "reason": "理赔核实"}
+
+async def test_hotline_work_order_comes_from_the_call_centre(routing: InProcess) -> None:
+    case_id = await deliver(routing, created("inquiry", channel="hotline", received_by="u-ho-cc-1"))
+    [event] = await routing.emitted("case.transferred")
+    payload = event["payload"]
+    assert (payload["transfer_kind"], payload["from_unit"], payload["from_assignee"]) == (
+        "work_order",
+        "HO.callcentre",
+        "u-ho-cc-1",
     )
-    assert moved.status_code == 201, moved.text
-    assert (moved.json()["assignee"], moved.json()["owner"]) == ("u-sz-cl-1", owner)
-
-    handed = await routing.client.post(
-        f"/v1/cases/{case_id}/transfers",
-        json={
-            "to_unit": "GD.emergency",
-            "to_assignee": "u-gd-em-1",
-            "reason": "升级",
-            "kind": "escalate",
-            "hand_over_ownership": True,
-        },
-    )
-    assert handed.json()["owner"] == "u-gd-em-1"
-    assert [h["kind"] for h in handed.json()["history"]] == ["assign", "transfer", "escalate"]
-
-
-async def test_transfer_refuses_what_does_not_exist(routing: InProcess) -> None:
-    missing = await routing.client.post(
-        f"/v1/cases/{uuid.uuid4()}/transfers", json={"to_unit": "GD-SZ.cs", "reason": "x"}
-    )
-    assert missing.status_code == 404
-    case_id = uuid.uuid4()
-    async with routing.runtime.db.session() as session:
-        await assignment.assign_new_case(session, case_id, case("inquiry"), await load_org(session), "HO.cs")
-        await session.commit()
-    bad_unit = await routing.client.post(f"/v1/cases/{case_id}/transfers", json={"to_unit": "NOPE.cs", "reason": "x"})
-    assert bad_unit.status_code == 422 and bad_unit.json()["detail"][0]["field"] == "to_unit"
-    stranger = await routing.client.post(
-        f"/v1/cases/{case_id}/transfers", json={"to_unit": "GD-SZ.claims", "to_assignee": "u-bj-cs-1", "reason": "x"}
-    )
-    assert stranger.status_code == 422 and stranger.json()["detail"][0]["field"] == "to_assignee"
-    assign_kind = await routing.client.post(
-        f"/v1/cases/{case_id}/transfers", json={"to_unit": "GD-SZ.cs", "reason": "x", "kind": "assign"}
-    )
-    assert assign_kind.status_code == 422
-
-
-async def test_least_loaded_on_duty_member_gets_the_case(routing: InProcess) -> None:
-    assignees = []
-    async with routing.runtime.db.session() as session:
-        for _ in range(6):
-            case_id = uuid.uuid4()
-            await assignment.assign_new_case(session, case_id, case("inquiry"), await load_org(session), "HO.cs")
-            assignees.append((await assignment.get_assignment(session, case_id)).assignee)  # type: ignore[union-attr]
-        await session.commit()
-    assert sorted(assignees) == ["u-sz-cs-1"] * 3 + ["u-sz-cs-2"] * 3
+    assert payload["to_unit"] == "GD-SZ.cs" and payload["owner"] == "u-ho-cc-1"
+    assignment = (await routing.client.get(f"/v1/cases/{case_id}/assignment")).json()
+    assert assignment["owner"] == "u-ho-cc-1" and assignment["assignee"] in ("u-sz-cs-1", "u-sz-cs-2", "u-sz-cs-lead")
 
 
 FIRST_RESPONDERS = [
-    ("the receiver named at intake owns it", {"channel": "counter", "received_by": "u-counter-9"}, "u-counter-9"),
-    ("an unaddressed letter goes to the branch's designated receiver", {"channel": "letter"}, "u-sz-cs-2"),
+    ("the receiver named at intake owns it", {"received_by": "u-ho-cc-2"}, "u-ho-cc-2"),
+    ("an unaddressed letter: the branch's designated receiver", {"channel": "letter"}, "u-sz-cs-2"),
     (
         "online, in a branch without one: the parent branch's",
         {"channel": "online", "branch_code": "GD-GZ"},
         "u-gd-cs-1",
     ),
-    ("a hotline case is owned by its first assignee", {"channel": "hotline"}, "u-sz-cs-1"),
+    ("a visit nobody named: the first assignee", {"channel": "visit"}, None),
 ]
 
 
 @pytest.mark.parametrize(("label", "fields", "owner"), FIRST_RESPONDERS, ids=[f[0] for f in FIRST_RESPONDERS])
-async def test_first_responder(routing: InProcess, label: str, fields: dict, owner: str) -> None:  # type: ignore[type-arg]
-    created = case("inquiry").model_copy(update=fields)
-    case_id = uuid.uuid4()
-    async with routing.runtime.db.session() as session:
-        await assignment.assign_new_case(session, case_id, created, await load_org(session), "HO.cs")
-        found = await assignment.get_assignment(session, case_id)
-        await session.commit()
-    assert found is not None and found.owner == owner, label
+async def test_first_responder(routing: InProcess, label: str, fields: dict, owner: str | None) -> None:  # type: ignore[type-arg]
+    case_id = await deliver(routing, created("inquiry", **fields))
+    found = (await routing.client.get(f"/v1/cases/{case_id}/assignment")).json()
+    assert found["owner"] == (owner or found["assignee"]) and found["owner"] is not None, label

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -39,6 +40,15 @@ class InProcess:
     async def count(self, table: Any) -> int:
         async with self.runtime.db.session() as session:
             return int(await session.scalar(select(func.count()).select_from(table)) or 0)
+
+    async def emitted(self, topic: str) -> list[dict[str, Any]]:
+        """Envelopes this service staged in its outbox (the broker is unreachable here), in order."""
+        outbox = self.runtime.tables.outbox
+        async with self.runtime.db.session() as session:
+            rows = (
+                await session.execute(select(outbox.c.value).where(outbox.c.topic == topic).order_by(outbox.c.id))
+            ).all()
+        return [json.loads(r.value) for r in rows]
 
 
 @asynccontextmanager

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from sqlalchemy import select
-
-from intake import tables
 from tests.support.inprocess import InProcess
 
 
@@ -25,13 +21,4 @@ async def act(intake: InProcess, case_id: str, action: str, expect: int = 200, *
 
 
 async def emitted(intake: InProcess, topic: str) -> list[dict[str, Any]]:
-    """Envelopes staged in the outbox (the broker is unreachable in-process), in order."""
-    async with intake.runtime.db.session() as session:
-        rows = (
-            await session.execute(
-                select(tables.runtime.outbox.c.value)
-                .where(tables.runtime.outbox.c.topic == topic)
-                .order_by(tables.runtime.outbox.c.id)
-            )
-        ).all()
-    return [json.loads(r.value) for r in rows]
+    return await intake.emitted(topic)

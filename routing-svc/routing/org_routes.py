@@ -1,0 +1,65 @@
+"""routing-svc's organisation and rules API: the whole document, staff, rules."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from routing import assignment, orgadmin, views
+from routing.routes import org_cache
+from services.deps import RuntimeDep, SessionDep
+from shared.org import OrgDocument, RuleIn, RuleOut, StaffPatch, WorkloadOut
+
+router = APIRouter(prefix="/v1", tags=["organisation"])
+
+
+async def _changed(session: SessionDep, runtime: RuntimeDep, units: list[str] | None = None) -> None:
+    """After a change: fresh org snapshot, and queues drained where capacity may have appeared."""
+    cache = org_cache(runtime)
+    cache.invalidate()
+    org = await cache.get(session)
+    for unit in units if units is not None else await assignment.queued_units(session):
+        await assignment.drain_queue(session, unit, org)
+
+
+@router.get("/org", response_model=OrgDocument)
+async def get_org(session: SessionDep) -> OrgDocument:
+    return await orgadmin.export_document(session)
+
+
+@router.put("/org", response_model=OrgDocument)
+async def put_org(body: OrgDocument, session: SessionDep, runtime: RuntimeDep) -> OrgDocument:
+    """Load branches, units, staff and rules (upserted by id; rules replaced as a set when given)."""
+    await orgadmin.import_document(session, body)
+    await _changed(session, runtime)
+    await session.commit()
+    return await orgadmin.export_document(session)
+
+
+@router.patch("/staff/{staff_id}", response_model=list[WorkloadOut])
+async def patch_staff(staff_id: str, body: StaffPatch, session: SessionDep, runtime: RuntimeDep) -> list[WorkloadOut]:
+    """On or off duty, capacity, skills, role; a person coming on duty takes waiting cases."""
+    unit = await orgadmin.patch_staff(session, staff_id, body)
+    await _changed(session, runtime, [unit])
+    await session.commit()
+    return await views.workload(session, unit)
+
+
+@router.get("/rules", response_model=list[RuleOut])
+async def list_rules(session: SessionDep) -> list[RuleOut]:
+    return await orgadmin.list_rules(session)
+
+
+@router.put("/rules/{rule_id}", response_model=RuleOut)
+async def put_rule(rule_id: str, body: RuleIn, session: SessionDep, runtime: RuntimeDep) -> RuleOut:
+    out = await orgadmin.put_rule(session, rule_id, body)
+    await _changed(session, runtime, [])
+    await session.commit()
+    return out
+
+
+@router.delete("/rules/{rule_id}", status_code=204)
+async def delete_rule(rule_id: str, session: SessionDep, runtime: RuntimeDep) -> Response:
+    await orgadmin.delete_rule(session, rule_id)
+    await _changed(session, runtime, [])
+    await session.commit()
+    return Response(status_code=204)

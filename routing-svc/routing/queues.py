@@ -1,0 +1,32 @@
+"""The queue worker: a safety net that keeps assigning waiting cases.
+
+Queues drain at once when capacity frees through this service (a case closing,
+a person coming on duty, a transfer out); this loop catches whatever those miss,
+such as a change of capacity made directly in the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from routing import assignment
+from services.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+async def queue_worker(runtime: Runtime) -> None:
+    every: float = runtime.settings.queue_drain_seconds  # type: ignore[attr-defined]
+    while True:
+        await asyncio.sleep(every)
+        try:
+            async with runtime.db.session() as session:
+                org = await runtime.extras["org"].get(session)
+                for unit in await assignment.queued_units(session):
+                    await assignment.drain_queue(session, unit, org)
+                await session.commit()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - database away: next round
+            log.warning("queue round failed", exc_info=True)
