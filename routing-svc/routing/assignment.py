@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from routing import capacity
@@ -195,21 +195,20 @@ async def _locked(session: AsyncSession, case_id: uuid.UUID) -> Row | None:  # t
     return (await session.execute(query)).first()
 
 
-async def drain_queue(session: AsyncSession, unit: str, org: Org, limit: int = 100) -> int:
-    """Assign waiting cases of a unit to whoever has room now: most urgent first, then oldest."""
-    waiting = (
-        await session.execute(
-            select(t.assignments)
-            .where(
-                t.assignments.c.unit == unit,
-                t.assignments.c.queued_since.is_not(None),
-                t.assignments.c.status == "open",
-            )
-            .order_by(t.assignments.c.priority, t.assignments.c.queued_since)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+def waiting_in(unit: str) -> Select:  # type: ignore[type-arg]
+    """The cases waiting in a unit's queue, in the order they are served: most urgent, then oldest."""
+    return (
+        select(t.assignments)
+        .where(
+            t.assignments.c.unit == unit, t.assignments.c.queued_since.is_not(None), t.assignments.c.status == "open"
         )
-    ).all()
+        .order_by(t.assignments.c.priority, t.assignments.c.queued_since)
+    )
+
+
+async def drain_queue(session: AsyncSession, unit: str, org: Org, limit: int = 100) -> int:
+    """Assign waiting cases of a unit to whoever has room now."""
+    waiting = (await session.execute(waiting_in(unit).limit(limit).with_for_update(skip_locked=True))).all()
     assigned = 0
     for row in waiting:
         now = utcnow()

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from routing import capacity
 from routing import tables as t
-from routing.assignment import NO_UNIT
+from routing.assignment import NO_UNIT, waiting_in
 from routing.org import CaseFacts, Org
 from shared.api import AssignmentOut, TransferOut
 from shared.org import ExplainOut, QueueItemOut, WorkloadOut
@@ -51,17 +51,7 @@ async def get_assignment(session: AsyncSession, case_id: uuid.UUID) -> Assignmen
 
 
 async def queue(session: AsyncSession, unit: str) -> list[QueueItemOut]:
-    rows = (
-        await session.execute(
-            select(t.assignments)
-            .where(
-                t.assignments.c.unit == unit,
-                t.assignments.c.queued_since.is_not(None),
-                t.assignments.c.status == "open",
-            )
-            .order_by(t.assignments.c.priority, t.assignments.c.queued_since)
-        )
-    ).all()
+    rows = (await session.execute(waiting_in(unit))).all()
     return [
         QueueItemOut(
             case_id=r.case_id,
