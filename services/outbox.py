@@ -155,3 +155,24 @@ async def backlog(db: Database, tables: RuntimeTables) -> int:
     async with db.session() as session:
         count = await session.scalar(select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None)))
         return int(count or 0)
+
+
+async def enqueue_many(session: AsyncSession, tables: RuntimeTables, envelopes: list[Envelope]) -> None:
+    """Stage many events in one statement (a timer round that fires thousands)."""
+    if not envelopes:
+        return
+    session.sync_session.info["outbox_dirty"] = True
+    now = utcnow()
+    await session.execute(
+        tables.outbox.insert(),
+        [
+            {
+                "event_id": str(e.event_id),
+                "topic": e.type,
+                "key": str(e.case_id),
+                "value": encode(e).decode(),
+                "created_at": now,
+            }
+            for e in envelopes
+        ],
+    )

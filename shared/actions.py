@@ -50,6 +50,12 @@ class VerifyIdentity(ActionBody):
     document_type: DocumentType
 
 
+class RecordOpinion(ActionBody):
+    """The responsible department returned its initial opinion (DOMAIN.md section 4, step 3)."""
+
+    department: Ref
+
+
 class RecordContact(ActionBody):
     outcome: Literal["reached", "no_answer", "left_message"]
 

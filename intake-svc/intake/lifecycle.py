@@ -115,6 +115,10 @@ async def _contact(session: AsyncSession, row: Row, body: a.RecordContact, now: 
     return Outcome(status, details={"outcome": body.outcome})
 
 
+async def _opinion(session: AsyncSession, row: Row, body: a.RecordOpinion, now: datetime) -> Outcome:  # type: ignore[type-arg]
+    return Outcome(S.in_progress, details={"department": body.department})
+
+
 async def _request_approval(session: AsyncSession, row: Row, body: a.RequestApproval, now: datetime) -> Outcome:  # type: ignore[type-arg]
     amount = str(body.amount) if body.amount is not None else None
     await session.execute(
@@ -244,6 +248,14 @@ ACTIONS: dict[str, Action] = {
             "record the customer's identity check",
         ),
         Action("record-contact", a.RecordContact, OPEN, _contact, None, "the customer was called back or visited"),
+        Action(
+            "record-opinion",
+            a.RecordOpinion,
+            frozenset({S.registered, S.in_progress}),
+            _opinion,
+            frozenset({CaseKind.complaint}),
+            "the responsible department returned its initial opinion",
+        ),
         Action(
             "request-approval",
             a.RequestApproval,

@@ -1,45 +1,161 @@
-"""Loading working-day calendars: the shipped official schedule into the table,
-and the table into a ``WorkCalendar`` for arithmetic.
+"""Working-day calendars: seeded from the maintained ``chinesecalendar`` package,
+corrected by operations (a whole year by API, or an iCal file), compiled for
+arithmetic and cached per process.
 
-The file seeds only days the table does not have yet, so a correction made by ops
-in the table survives every restart.
+Seeding only inserts days and years the table does not have, so a correction made
+by operations survives every restart and every package upgrade.
 """
 
 from __future__ import annotations
 
-import json
-from datetime import date, time
-from pathlib import Path
-from zoneinfo import ZoneInfo
+import re
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+import chinese_calendar
+import icalendar
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.database import insert_ignoring_conflicts
+from services.database import insert_ignoring_conflicts, upsert
+from services.errors import DomainError
+from shared.sla import CalendarIn, CalendarOut, YearSchedule
 from sla import tables as t
-from sla.calendar import WorkCalendar
+from sla.calendar import WorkCalendar, compile_calendar
+
+SOURCE = f"chinesecalendar {getattr(chinese_calendar, '__version__', '')} (State Council holiday notices)".strip()
+WORK_WORDS = re.compile(r"(班|上班|补班|调休上班|working day|make-up)", re.IGNORECASE)
 
 
-async def seed_from_file(session: AsyncSession, path: Path) -> None:
-    data = json.loads(path.read_text(encoding="utf-8"))
-    name = data["calendar"]
-    rows = [{"calendar": name, "day": date.fromisoformat(d), "kind": "off", "name": n} for d, n in data["off"].items()]
-    rows += [
-        {"calendar": name, "day": date.fromisoformat(d), "kind": "work", "name": n} for d, n in data["work"].items()
-    ]
-    await session.execute(insert_ignoring_conflicts(session, t.holidays, ["calendar", "day"]), rows)
-    years = [{"calendar": name, "year": y, "source": data["source"][:300]} for y in data["years"]]
-    await session.execute(insert_ignoring_conflicts(session, t.calendar_years, ["calendar", "year"]), years)
+def _package_years() -> list[int]:
+    days = list(chinese_calendar.holidays) + list(chinese_calendar.workdays)
+    return sorted({d.year for d in days})
 
 
-async def load(session: AsyncSession, name: str, tz: str, close_of_business: str) -> WorkCalendar:
-    days = (await session.execute(select(t.holidays).where(t.holidays.c.calendar == name))).all()
-    years = (await session.scalars(select(t.calendar_years.c.year).where(t.calendar_years.c.calendar == name))).all()
-    return WorkCalendar(
-        name=name,
-        tz=ZoneInfo(tz),
-        close_of_business=time.fromisoformat(close_of_business),
-        off=frozenset(d.day for d in days if d.kind == "off"),
-        work=frozenset(d.day for d in days if d.kind == "work"),
-        known_years=frozenset(int(y) for y in years),
+async def seed_cn(session: AsyncSession, name: str = "CN") -> None:
+    default = CalendarIn(description="mainland China: public holidays off, make-up working days on")
+    stmt = insert_ignoring_conflicts(session, t.calendars, ["name"]).values(
+        name=name, **default.model_dump(mode="json")
     )
+    await session.execute(stmt)
+    years = _package_years()
+    rows = [
+        {"calendar": name, "day": d, "kind": "off", "name": label} for d, label in chinese_calendar.holidays.items()
+    ]
+    rows += [
+        {"calendar": name, "day": d, "kind": "work", "name": f"{label} make-up"}
+        for d, label in chinese_calendar.workdays.items()
+    ]
+    for chunk in range(0, len(rows), 500):
+        await session.execute(
+            insert_ignoring_conflicts(session, t.holidays, ["calendar", "day"]), rows[chunk : chunk + 500]
+        )
+    await session.execute(
+        insert_ignoring_conflicts(session, t.calendar_years, ["calendar", "year"]),
+        [{"calendar": name, "year": y, "source": SOURCE[:300]} for y in years],
+    )
+
+
+async def compile_all(session: AsyncSession) -> dict[str, WorkCalendar]:
+    result: dict[str, WorkCalendar] = {}
+    for cal in (await session.execute(select(t.calendars))).all():
+        days = (await session.execute(select(t.holidays).where(t.holidays.c.calendar == cal.name))).all()
+        years = (
+            await session.scalars(select(t.calendar_years.c.year).where(t.calendar_years.c.calendar == cal.name))
+        ).all()
+        compiled = compile_calendar(
+            cal.name,
+            cal.timezone,
+            [tuple(h) for h in cal.business_hours],
+            [d.day for d in days if d.kind == "off"],
+            [d.day for d in days if d.kind == "work"],
+            years,
+        )
+        compiled.branch_prefixes = tuple(cal.branch_prefixes or ())  # type: ignore[attr-defined]
+        result[cal.name] = compiled
+    return result
+
+
+def for_branch(calendars: dict[str, WorkCalendar], branch_code: str, default: str) -> WorkCalendar:
+    """The calendar whose branch prefix matches the branch best (``GD`` covers ``GD-SZ``)."""
+    best, length = calendars[default], -1
+    for cal in calendars.values():
+        for prefix in getattr(cal, "branch_prefixes", ()):
+            if (branch_code == prefix or branch_code.startswith(prefix + "-")) and len(prefix) > length:
+                best, length = cal, len(prefix)
+    return best
+
+
+async def put_calendar(session: AsyncSession, name: str, body: CalendarIn) -> None:
+    values = body.model_dump(mode="json")
+    try:
+        compile_calendar(name, body.timezone, body.business_hours, [], [], [])
+    except (ValueError, KeyError) as exc:
+        raise DomainError(422, [{"loc": ["body"], "field": "timezone", "msg": f"invalid calendar: {exc}"}]) from exc
+    stmt = upsert(session, t.calendars).values(name=name, **values)
+    await session.execute(stmt.on_conflict_do_update(index_elements=["name"], set_=values))
+
+
+async def describe(session: AsyncSession) -> list[CalendarOut]:
+    out = []
+    for cal in (await session.execute(select(t.calendars).order_by(t.calendars.c.name))).mappings().all():
+        years = (
+            await session.scalars(
+                select(t.calendar_years.c.year)
+                .where(t.calendar_years.c.calendar == cal["name"])
+                .order_by(t.calendar_years.c.year)
+            )
+        ).all()
+        out.append(CalendarOut(**{k: v for k, v in cal.items()}, known_years=list(years)))
+    return out
+
+
+async def put_year(session: AsyncSession, name: str, year: int, schedule: YearSchedule) -> None:
+    """Replace one year's schedule; the year is then known."""
+    if not await session.scalar(select(t.calendars.c.name).where(t.calendars.c.name == name)):
+        raise DomainError(404, "no such calendar")
+    wrong = [d for d in (*schedule.off, *schedule.work) if d.year != year]
+    if wrong:
+        raise DomainError(422, [{"loc": ["body"], "field": "off", "msg": f"{wrong[0]} is not in {year}"}])
+    await session.execute(
+        delete(t.holidays).where(
+            t.holidays.c.calendar == name, t.holidays.c.day >= date(year, 1, 1), t.holidays.c.day <= date(year, 12, 31)
+        )
+    )
+    rows = [{"calendar": name, "day": d, "kind": "off", "name": n} for d, n in schedule.off.items()]
+    rows += [{"calendar": name, "day": d, "kind": "work", "name": n} for d, n in schedule.work.items()]
+    if rows:
+        await session.execute(t.holidays.insert(), rows)
+    stmt = upsert(session, t.calendar_years).values(calendar=name, year=year, source=schedule.source)
+    await session.execute(
+        stmt.on_conflict_do_update(index_elements=["calendar", "year"], set_={"source": schedule.source})
+    )
+
+
+def parse_ical(raw: bytes) -> dict[int, YearSchedule]:
+    """Days off and make-up working days from an iCal file, per year.
+
+    Each all-day VEVENT is a day off, or a make-up working day when its summary or
+    categories say so (班, 上班, 补班, "working day"); multi-day events cover every day
+    from DTSTART to the day before DTEND.
+    """
+    try:
+        cal = icalendar.Calendar.from_ical(raw)
+    except ValueError as exc:
+        raise DomainError(422, [{"loc": ["body"], "field": "body", "msg": f"not an iCal file: {exc}"}]) from exc
+    years: dict[int, YearSchedule] = {}
+    for event in cal.walk("VEVENT"):
+        start = event.decoded("DTSTART")
+        end = event.decoded("DTEND") if event.get("DTEND") else None
+        if isinstance(start, datetime) or isinstance(end, datetime):
+            continue  # only all-day events describe days
+        summary = str(event.get("SUMMARY", ""))
+        categories = " ".join(str(c) for c in (event.get("CATEGORIES").cats if event.get("CATEGORIES") else []))
+        kind = "work" if WORK_WORDS.search(summary) or WORK_WORDS.search(categories) else "off"
+        day, last = start, (end - timedelta(days=1)) if end else start
+        while day <= last:
+            schedule = years.setdefault(day.year, YearSchedule(source="iCal import"))
+            getattr(schedule, kind)[day] = summary or kind
+            day += timedelta(days=1)
+    if not years:
+        raise DomainError(422, [{"loc": ["body"], "field": "body", "msg": "the file has no all-day events"}])
+    return years

@@ -1,184 +1,453 @@
-"""Clocks and their timers: plain functions over a session the caller commits.
+"""Clocks driven by events: one clock per case per clock of its policy.
 
-The walking skeleton runs one clock per case, ``closing``: an inquiry or a
-grievance within 1 working day, a complaint within 10 working days, counted from
-``received_at`` (DOMAIN.md section 4). Its breach timer fires once, even with
-several replicas (``FOR UPDATE SKIP LOCKED`` on Postgres) and even if it was due
-while the service was down (it fires at once, marked late).
+Each event of a case (``created``, ``assigned``, ``transferred:<kind>``,
+``updated:<action>``) is logged, then applied to the policy's clocks: it may start
+a clock, stop it (met, or breached if late), restart it (a reopen), or re-target
+it (a transfer to another department). A reclassification re-plans the case under
+its new policy: clocks the new policy also has keep running with its targets,
+the others are cancelled, and new ones start from the logged events. Pauses and
+extensions come from the API. Every change keeps its history on the clock.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Row, exists, or_, select
+from sqlalchemy import Row, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.database import insert_ignoring_conflicts, upsert, utcnow
-from services.logging import correlation_id
-from services.outbox import enqueue
-from shared.api import CaseSlaOut, ClockOut, OverdueOut
-from shared.enums import CaseKind, ClockState, OverdueLevel
-from shared.events import CaseCreated, CaseOverdue, CaseTransferred, new_event
+from services.errors import DomainError
+from shared.enums import ClockState
+from shared.events import CaseCreated, CaseTransferred, CaseUpdated
+from shared.sla import ClockSpec, ExtendIn, PauseIn, PolicyOut, ResumeIn, Target
+from sla import calendars as cals
+from sla import plan, policies
 from sla import tables as t
 from sla.calendar import WorkCalendar
 
-PRODUCER = "sla-svc"
-CLOSING = "closing"
-#: Working days to close a case, by kind (DOMAIN.md section 4).
-CLOSING_LIMITS = {CaseKind.inquiry: 1, CaseKind.grievance: 1, CaseKind.complaint: 10}
+OPEN_STATES = (ClockState.running, ClockState.paused, ClockState.breached)
 
 
-async def start_closing_clock(
-    session: AsyncSession, calendar: WorkCalendar, case_id: uuid.UUID, case: CaseCreated
-) -> None:
-    """Start the case's closing clock and its breach timer; a second call changes nothing."""
-    limit = CLOSING_LIMITS[case.kind]
-    due_at = calendar.add_working_days(case.received_at, limit)
-    unknown = calendar.unknown_years(case.received_at, due_at)
-    warning = (
+@dataclass
+class Context:
+    """What the clock engine needs beyond the session; built at start-up, refreshed on change."""
+
+    calendars: dict[str, WorkCalendar]
+    policies: list[PolicyOut]
+    default_calendar: str = "CN"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def calendar(self, name: str) -> WorkCalendar:
+        return self.calendars.get(name) or self.calendars[self.default_calendar]
+
+    def policy(self, policy_id: str) -> PolicyOut:
+        return next((p for p in self.policies if p.id == policy_id), self.policies[-1])
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _dt(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def _unknown(cal: WorkCalendar, start: int, due_epoch: int) -> str | None:
+    """The visible flag of a clock counted on a year with no official schedule."""
+    unknown = cal.unknown_years(_dt(start), _dt(due_epoch))
+    return (
         f"no official holiday schedule loaded for {', '.join(map(str, unknown))}: counted on weekends only"
         if unknown
         else None
     )
+
+
+async def on_created(session: AsyncSession, ctx: Context, case_id: uuid.UUID, case: CaseCreated) -> None:
+    policy = policies.matching(ctx.policies, case)
+    cal = cals.for_branch(ctx.calendars, case.branch_code, ctx.default_calendar)
+    stmt = insert_ignoring_conflicts(session, t.cases, ["case_id"]).values(
+        case_id=case_id,
+        kind=case.kind,
+        tier=case.tier,
+        category=case.category,
+        channel=case.channel,
+        branch_code=case.branch_code,
+        agent_code=case.agent_code,
+        status=case.status,
+        received_at=case.received_at,
+        policy=policy.id,
+        calendar=cal.name,
+    )
+    if (await session.execute(stmt)).rowcount == 0:
+        return  # seen before
+    await _log(session, case_id, "created", case.received_at)
+    await _replay(session, ctx, case_id)
+
+
+async def on_transferred(
+    session: AsyncSession, ctx: Context, case_id: uuid.UUID, event: CaseTransferred, at: datetime
+) -> None:
+    values = {"unit": event.to_unit, "assignee": event.to_assignee, "owner": event.owner, "updated_at": utcnow()}
+    stmt = upsert(session, t.case_parties).values(case_id=case_id, **values)
+    await session.execute(stmt.on_conflict_do_update(index_elements=["case_id"], set_=values))
+    names = [f"transferred:{event.transfer_kind}"] + (["assigned"] if event.to_assignee else [])
+    await _apply_events(session, ctx, case_id, names, at)
+
+
+async def on_updated(session: AsyncSession, ctx: Context, case_id: uuid.UUID, event: CaseUpdated, at: datetime) -> None:
+    case = await _case(session, case_id)
+    if case is not None:
+        await session.execute(
+            t.cases.update()
+            .where(t.cases.c.case_id == case_id)
+            .values(
+                kind=event.kind,
+                tier=event.tier,
+                category=event.category,
+                status=event.status,
+                agent_code=event.agent_code,
+            )
+        )
+        if event.action in ("reclassify", "escalate-to-complaint"):
+            await replan_policy(
+                session, ctx, case_id, at, f"{event.action}: {event.kind}/{event.tier}/{event.category}"
+            )
+    await _apply_events(session, ctx, case_id, [f"updated:{event.action}"], at)
+
+
+async def _log(session: AsyncSession, case_id: uuid.UUID, event: str, at: datetime) -> None:
+    await session.execute(t.case_events.insert().values(case_id=case_id, event=event, at=at))
+
+
+async def _case(session: AsyncSession, case_id: uuid.UUID) -> Row | None:  # type: ignore[type-arg]
+    return (await session.execute(select(t.cases).where(t.cases.c.case_id == case_id))).first()
+
+
+async def _apply_events(
+    session: AsyncSession, ctx: Context, case_id: uuid.UUID, names: list[str], at: datetime
+) -> None:
+    for name in names:
+        await _log(session, case_id, name, at)
+    case = await _case(session, case_id)
+    if case is None:
+        return  # replayed when the case arrives
+    for name in names:
+        await _apply(session, ctx, case, name, at)
+
+
+async def _replay(session: AsyncSession, ctx: Context, case_id: uuid.UUID, only: set[str] | None = None) -> None:
+    """Apply the logged events in time order (after the case arrives, or a new policy)."""
+    case = await _case(session, case_id)
+    assert case is not None
+    logged = (
+        await session.execute(
+            select(t.case_events)
+            .where(t.case_events.c.case_id == case_id)
+            .order_by(t.case_events.c.at, t.case_events.c.id)
+        )
+    ).all()
+    for row in logged:
+        await _apply(session, ctx, case, row.event, row.at, only)
+
+
+async def _apply(
+    session: AsyncSession, ctx: Context, case: Row, name: str, at: datetime, only: set[str] | None = None
+) -> None:  # type: ignore[type-arg]
+    policy = ctx.policy(case.policy)
+    existing = {c.clock: c for c in (await session.execute(_clock_query(case.case_id))).all()}
+    for spec in policies.applicable(policy, case):
+        if only is not None and spec.name not in only:
+            continue
+        clock = existing.get(spec.name)
+        if clock is not None and clock.state != "cancelled":
+            if name in spec.stop and clock.stopped_at is None:
+                await _stop(session, clock, at)
+            elif name in spec.restart_on and clock.stopped_at is not None and clock.state != "cancelled":
+                await _restart(session, ctx, case, clock, spec, at)
+            elif name == "transferred:transfer" and spec.after_transfer and clock.stopped_at is None:
+                await retarget(session, ctx, clock, spec.after_transfer, "transferred to another department", at)
+        elif clock is None and name in spec.start:
+            start = case.received_at if name == "created" else at
+            await _start(session, ctx, case, policy, spec, start)
+
+
+def _clock_query(case_id: uuid.UUID) -> Any:
+    return (
+        select(t.clocks, t.clock_plans)
+        .join(t.clock_plans, t.clock_plans.c.clock_id == t.clocks.c.id)
+        .where(t.clocks.c.case_id == case_id)
+        .order_by(t.clocks.c.id)
+    )
+
+
+async def _start(
+    session: AsyncSession, ctx: Context, case: Row, policy: PolicyOut, spec: ClockSpec, start: datetime
+) -> None:  # type: ignore[type-arg]
+    cal = ctx.calendar(case.calendar)
+    due_epoch = plan.due(cal, _epoch(start), spec.target, 0)
+    warning = _unknown(cal, _epoch(start), due_epoch)
     inserted = await session.execute(
         insert_ignoring_conflicts(session, t.clocks, ["case_id", "clock"])
         .values(
-            case_id=case_id,
-            clock=CLOSING,
-            policy=f"default.{case.kind}",
+            case_id=case.case_id,
+            clock=spec.name,
+            policy=policy.id,
             branch_code=case.branch_code,
             kind=case.kind,
             tier=case.tier,
             state=ClockState.running,
-            started_at=case.received_at,
-            due_at=due_at,
-            rule=calendar.describe_working_days(limit),
+            started_at=start,
+            due_at=_dt(due_epoch),
+            rule=cal.describe(spec.target.unit, spec.target.amount)[:500],
             calendar_warning=warning,
             created_at=utcnow(),
         )
         .returning(t.clocks.c.id)
     )
     clock_id = inserted.scalar_one_or_none()
-    if clock_id is not None:
-        await session.execute(t.timers.insert().values(clock_id=clock_id, level=OverdueLevel.breach, due_at=due_at))
+    if clock_id is None:
+        return
+    await session.execute(
+        t.clock_plans.insert().values(
+            clock_id=clock_id,
+            calendar=cal.name,
+            unit=spec.target.unit,
+            amount=spec.target.amount,
+            spec=spec.model_dump(mode="json"),
+            pauses=[],
+            extensions=[],
+            changes=[],
+        )
+    )
+    await _plan_timers(session, cal, clock_id, spec, spec.target.unit, _epoch(start), due_epoch)
 
 
-async def record_parties(session: AsyncSession, case_id: uuid.UUID, transfer: CaseTransferred) -> None:
-    """Remember who to tell: the current assignee and the owner (first responder)."""
-    values = {
-        "unit": transfer.to_unit,
-        "assignee": transfer.to_assignee,
-        "owner": transfer.owner,
-        "updated_at": utcnow(),
+async def _plan_timers(
+    session: AsyncSession, cal: WorkCalendar, clock_id: int, spec: ClockSpec, unit: str, start: int, due_at: int
+) -> None:
+    """(Re)create the timers not yet fired; a timer that fired keeps its place (once per run)."""
+    await session.execute(delete(t.timers).where(t.timers.c.clock_id == clock_id, t.timers.c.fired_at.is_(None)))
+    rows = [
+        {"clock_id": clock_id, "key": m.key, "level": m.level, "due_at": _dt(m.at)}
+        for m in plan.timer_moments(cal, spec, unit, start, due_at)
+    ]
+    if rows:
+        await session.execute(insert_ignoring_conflicts(session, t.timers, ["clock_id", "key"]), rows)
+
+
+async def _stop(session: AsyncSession, clock: Row, at: datetime) -> None:  # type: ignore[type-arg]
+    state = ClockState.met if at <= clock.due_at and clock.state != ClockState.breached else ClockState.breached
+    await session.execute(
+        t.clocks.update()
+        .where(t.clocks.c.id == clock.id)
+        .values(
+            state=state, stopped_at=at, breached_at=clock.breached_at or (at if state == ClockState.breached else None)
+        )
+    )
+    await session.execute(delete(t.timers).where(t.timers.c.clock_id == clock.id, t.timers.c.fired_at.is_(None)))
+
+
+async def _restart(session: AsyncSession, ctx: Context, case: Row, clock: Row, spec: ClockSpec, at: datetime) -> None:  # type: ignore[type-arg]
+    cal = ctx.calendar(clock.calendar)
+    target = Target(unit=clock.unit, amount=clock.amount)
+    due_epoch = plan.due(cal, _epoch(at), target, 0)
+    await session.execute(
+        t.clocks.update()
+        .where(t.clocks.c.id == clock.id)
+        .values(state=ClockState.running, started_at=at, due_at=_dt(due_epoch), stopped_at=None, breached_at=None)
+    )
+    changes = [*clock.changes, {"at": at.isoformat(), "change": "restarted", "run": clock.run + 1}]
+    await session.execute(
+        t.clock_plans.update()
+        .where(t.clock_plans.c.clock_id == clock.id)
+        .values(run=clock.run + 1, paused_at=None, paused_total=0, pauses=[], last_level=None, changes=changes)
+    )
+    await session.execute(delete(t.timers).where(t.timers.c.clock_id == clock.id))
+    await _plan_timers(session, cal, clock.id, spec, target.unit, _epoch(at), due_epoch)
+
+
+async def _replan(
+    session: AsyncSession, ctx: Context, clock: Row, target: Target, paused_total: int, change: dict[str, Any]
+) -> None:  # type: ignore[type-arg]
+    cal = ctx.calendar(clock.calendar)
+    start = _epoch(clock.started_at)
+    due_epoch = plan.due(cal, start, target, paused_total)
+    await session.execute(
+        t.clocks.update()
+        .where(t.clocks.c.id == clock.id)
+        .values(
+            due_at=_dt(due_epoch),
+            rule=cal.describe(target.unit, target.amount)[:500],
+            calendar_warning=_unknown(cal, start, due_epoch),
+        )
+    )
+    await session.execute(
+        t.clock_plans.update()
+        .where(t.clock_plans.c.clock_id == clock.id)
+        .values(unit=target.unit, amount=target.amount, paused_total=paused_total, changes=[*clock.changes, change])
+    )
+    if clock.state == ClockState.running:
+        await _plan_timers(session, cal, clock.id, ClockSpec.model_validate(clock.spec), target.unit, start, due_epoch)
+
+
+async def retarget(session: AsyncSession, ctx: Context, clock: Row, target: Target, why: str, at: datetime) -> None:  # type: ignore[type-arg]
+    if (clock.unit, clock.amount) == (target.unit, target.amount):
+        return
+    change = {
+        "at": at.isoformat(),
+        "change": why,
+        "from": {"unit": clock.unit, "amount": clock.amount},
+        "to": target.model_dump(),
     }
-    stmt = upsert(session, t.case_parties).values(case_id=case_id, **values)
-    await session.execute(stmt.on_conflict_do_update(index_elements=["case_id"], set_=values))
+    await _replan(session, ctx, clock, target, clock.paused_total, change)
 
 
-async def fire_due_timers(
-    session: AsyncSession, now: datetime, batch: int, late_tolerance: timedelta, owner_grace: timedelta = timedelta(0)
-) -> int:
-    """Fire every timer due by ``now``: mark it, breach its clock, stage ``case.overdue``.
-
-    A timer whose case has no known owner yet waits until ``owner_grace`` after its clock
-    started (the transfer event is on another topic and may come a moment later)."""
-    parties_known = exists().where(t.case_parties.c.case_id == t.clocks.c.case_id)
-    due = (
-        await session.execute(
-            select(t.timers.c.id, t.timers.c.level, t.timers.c.clock_id)
-            .join(t.clocks, t.clocks.c.id == t.timers.c.clock_id)
-            .where(
-                t.timers.c.fired_at.is_(None),
-                t.timers.c.due_at <= now,
-                or_(parties_known, t.clocks.c.created_at.is_(None), t.clocks.c.created_at <= now - owner_grace),
+async def replan_policy(session: AsyncSession, ctx: Context, case_id: uuid.UUID, at: datetime, why: str) -> None:
+    case = await _case(session, case_id)
+    assert case is not None
+    new = policies.matching(ctx.policies, case)
+    if new.id == case.policy:
+        return
+    await session.execute(t.cases.update().where(t.cases.c.case_id == case_id).values(policy=new.id))
+    specs = {s.name: s for s in policies.applicable(new, case)}
+    for clock in (await session.execute(_clock_query(case_id))).all():
+        if clock.stopped_at is not None or clock.state == "cancelled":
+            continue
+        spec = specs.get(clock.clock)
+        if spec is None:
+            await session.execute(
+                t.clocks.update().where(t.clocks.c.id == clock.id).values(state="cancelled", stopped_at=at)
             )
-            .order_by(t.timers.c.due_at)
-            .limit(batch)
-            .with_for_update(skip_locked=True, of=t.timers)
+            await session.execute(
+                delete(t.timers).where(t.timers.c.clock_id == clock.id, t.timers.c.fired_at.is_(None))
+            )
+            continue
+        await session.execute(
+            t.clocks.update().where(t.clocks.c.id == clock.id).values(policy=new.id, tier=case.tier, kind=case.kind)
+        )
+        await session.execute(
+            t.clock_plans.update().where(t.clock_plans.c.clock_id == clock.id).values(spec=spec.model_dump(mode="json"))
+        )
+        clock = (await session.execute(_clock_query(case_id).where(t.clocks.c.id == clock.id))).one()
+        change = {
+            "at": at.isoformat(),
+            "change": f"re-planned under policy {new.id} ({why})",
+            "from": {"unit": clock.unit, "amount": clock.amount},
+            "to": spec.target.model_dump(),
+        }
+        await _replan(session, ctx, clock, spec.target, clock.paused_total, change)
+    have = {c.clock for c in (await session.execute(_clock_query(case_id))).all()}
+    await _replay(session, ctx, case_id, only=set(specs) - have)
+
+
+async def _clock(session: AsyncSession, case_id: uuid.UUID, name: str) -> Row:  # type: ignore[type-arg]
+    clock = (
+        await session.execute(_clock_query(case_id).where(t.clocks.c.clock == name).with_for_update(of=t.clocks))
+    ).first()
+    if clock is None:
+        raise DomainError(404, "no such clock on this case")
+    return clock
+
+
+async def pause(session: AsyncSession, ctx: Context, case_id: uuid.UUID, name: str, body: PauseIn) -> None:
+    """External appraisal, testing or assessment: the time is not counted."""
+    clock = await _clock(session, case_id, name)
+    if clock.state != ClockState.running:
+        raise DomainError(409, f"only a running clock can be paused; this one is {clock.state}")
+    now = utcnow()
+    entry = {"start": now.isoformat(), "end": None, "reason": body.reason, "by": body.by}
+    await session.execute(t.clocks.update().where(t.clocks.c.id == clock.id).values(state=ClockState.paused))
+    await session.execute(
+        t.clock_plans.update()
+        .where(t.clock_plans.c.clock_id == clock.id)
+        .values(paused_at=now, pauses=[*clock.pauses, entry])
+    )
+    await session.execute(delete(t.timers).where(t.timers.c.clock_id == clock.id, t.timers.c.fired_at.is_(None)))
+
+
+async def resume(session: AsyncSession, ctx: Context, case_id: uuid.UUID, name: str, body: ResumeIn) -> None:
+    clock = await _clock(session, case_id, name)
+    if clock.state != ClockState.paused:
+        raise DomainError(409, f"only a paused clock can be resumed; this one is {clock.state}")
+    now = utcnow()
+    cal = ctx.calendar(clock.calendar)
+    gone = plan.measure(cal, clock.unit, _epoch(now)) - plan.measure(cal, clock.unit, _epoch(clock.paused_at))
+    pauses = [*clock.pauses[:-1], {**clock.pauses[-1], "end": now.isoformat(), "resumed_by": body.by}]
+    await session.execute(t.clocks.update().where(t.clocks.c.id == clock.id).values(state=ClockState.running))
+    await session.execute(
+        t.clock_plans.update().where(t.clock_plans.c.clock_id == clock.id).values(paused_at=None, pauses=pauses)
+    )
+    clock = await _clock(session, case_id, name)
+    change = {"at": now.isoformat(), "change": "resumed after a pause", "paused_seconds": gone}
+    await _replan(session, ctx, clock, Target(unit=clock.unit, amount=clock.amount), clock.paused_total + gone, change)
+
+
+async def extend(session: AsyncSession, ctx: Context, case_id: uuid.UUID, name: str, body: ExtendIn) -> None:
+    """A complex case: the next target the policy allows (15 -> 30 -> 60 calendar days)."""
+    clock = await _clock(session, case_id, name)
+    spec = ClockSpec.model_validate(clock.spec)
+    done = len(clock.extensions)
+    if done >= len(spec.extensions):
+        raise DomainError(409, f"{name} allows {len(spec.extensions)} extension(s); none left")
+    if clock.stopped_at is not None:
+        raise DomainError(409, "the clock has stopped")
+    if done >= 1 and not body.complainant_informed:
+        raise DomainError(
+            422,
+            [
+                {
+                    "loc": ["body", "complainant_informed"],
+                    "field": "complainant_informed",
+                    "msg": "a further extension requires the complainant to be informed",
+                }
+            ],
+        )
+    target = spec.extensions[done]
+    now = utcnow()
+    entry = {
+        "at": now.isoformat(),
+        "approved_by": body.approved_by,
+        "reason": body.reason,
+        "complainant_informed": body.complainant_informed,
+        "to": target.model_dump(),
+    }
+    await session.execute(
+        t.clock_plans.update().where(t.clock_plans.c.clock_id == clock.id).values(extensions=[*clock.extensions, entry])
+    )
+    if clock.state == ClockState.breached:
+        await session.execute(
+            t.clocks.update().where(t.clocks.c.id == clock.id).values(state=ClockState.running, breached_at=None)
+        )
+    clock = await _clock(session, case_id, name)
+    change = {
+        "at": now.isoformat(),
+        "change": f"extended by {body.approved_by}: {body.reason}",
+        "to": target.model_dump(),
+    }
+    await _replan(session, ctx, clock, target, clock.paused_total, change)
+
+
+async def replan_calendar(session: AsyncSession, ctx: Context, calendar: str) -> int:
+    """After a calendar correction: every running clock on it gets its due time again."""
+    count = 0
+    running = (
+        await session.execute(
+            select(t.clocks, t.clock_plans)
+            .join(t.clock_plans, t.clock_plans.c.clock_id == t.clocks.c.id)
+            .where(
+                t.clock_plans.c.calendar == calendar,
+                t.clocks.c.stopped_at.is_(None),
+                t.clocks.c.state == ClockState.running,
+            )
         )
     ).all()
-    fired = 0
-    for timer in due:
-        # The conditional claim is what guarantees "once" where row locks are absent (SQLite).
-        claimed = await session.execute(
-            t.timers.update().where(t.timers.c.id == timer.id, t.timers.c.fired_at.is_(None)).values(fired_at=now)
-        )
-        if claimed.rowcount != 1:
-            continue
-        fired += 1
-        clock = (await session.execute(select(t.clocks).where(t.clocks.c.id == timer.clock_id))).one()
-        parties = (
-            await session.execute(select(t.case_parties).where(t.case_parties.c.case_id == clock.case_id))
-        ).first()
-        if timer.level == OverdueLevel.breach:
-            await session.execute(
-                t.clocks.update().where(t.clocks.c.id == clock.id).values(state=ClockState.breached, breached_at=now)
-            )
-        late = now - clock.due_at
-        payload = CaseOverdue(
-            level=OverdueLevel(timer.level),
-            clock=clock.clock,
-            policy=clock.policy,
-            branch_code=clock.branch_code,
-            kind=clock.kind,
-            tier=clock.tier,
-            started_at=clock.started_at,
-            due_at=clock.due_at,
-            late_by_seconds=max(int(late.total_seconds()), 0),
-            fired_late=late > late_tolerance,
-            owner=parties.owner if parties else None,
-            assignee=parties.assignee if parties else None,
-        )
-        event = new_event(
-            payload, case_id=clock.case_id, producer=PRODUCER, correlation_id=correlation_id.get(), occurred_at=now
-        )
-        await enqueue(session, t.runtime, event)
-    return fired
-
-
-def _clock_out(row: Row) -> ClockOut:  # type: ignore[type-arg]
-    rule = row.rule if not row.calendar_warning else f"{row.rule} (warning: {row.calendar_warning})"
-    return ClockOut(
-        clock=row.clock,
-        policy=row.policy,
-        state=row.state,
-        started_at=row.started_at,
-        due_at=row.due_at,
-        stopped_at=row.stopped_at,
-        breached_at=row.breached_at,
-        rule=rule,
-    )
-
-
-async def case_sla(session: AsyncSession, case_id: uuid.UUID) -> CaseSlaOut | None:
-    rows = (await session.execute(select(t.clocks).where(t.clocks.c.case_id == case_id).order_by(t.clocks.c.id))).all()
-    if not rows:
-        return None
-    return CaseSlaOut(case_id=case_id, branch_code=rows[0].branch_code, clocks=[_clock_out(r) for r in rows])
-
-
-async def overdue(session: AsyncSession, branch_code: str | None, limit: int) -> list[OverdueOut]:
-    query = (
-        select(t.clocks, t.case_parties.c.owner, t.case_parties.c.assignee)
-        .outerjoin(t.case_parties, t.case_parties.c.case_id == t.clocks.c.case_id)
-        .where(t.clocks.c.state == ClockState.breached)
-        .order_by(t.clocks.c.breached_at.desc())
-        .limit(limit)
-    )
-    if branch_code:
-        query = query.where(t.clocks.c.branch_code == branch_code)
-    return [
-        OverdueOut(
-            case_id=r.case_id,
-            branch_code=r.branch_code,
-            clock=r.clock,
-            policy=r.policy,
-            due_at=r.due_at,
-            breached_at=r.breached_at,
-            owner=r.owner,
-            assignee=r.assignee,
-        )
-        for r in (await session.execute(query)).all()
-    ]
+    now = utcnow()
+    for clock in running:
+        change = {"at": now.isoformat(), "change": f"calendar {calendar} corrected"}
+        await _replan(session, ctx, clock, Target(unit=clock.unit, amount=clock.amount), clock.paused_total, change)
+        count += 1
+    return count

@@ -6,21 +6,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consumer import Subscription
 from services.runtime import Runtime
-from shared.events import CaseCreated, CaseTransferred, Envelope, Topics
+from shared.events import CaseCreated, CaseTransferred, CaseUpdated, Envelope, Topics
 from sla import clocks
 
 
 async def on_case_created(session: AsyncSession, envelope: Envelope, payload: CaseCreated, runtime: Runtime) -> None:
-    await clocks.start_closing_clock(session, runtime.extras["calendar"], envelope.case_id, payload)
+    await clocks.on_created(session, runtime.extras["sla"], envelope.case_id, payload)
 
 
 async def on_case_transferred(
     session: AsyncSession, envelope: Envelope, payload: CaseTransferred, runtime: Runtime
 ) -> None:
-    await clocks.record_parties(session, envelope.case_id, payload)
+    await clocks.on_transferred(session, runtime.extras["sla"], envelope.case_id, payload, envelope.occurred_at)
+
+
+async def on_case_updated(session: AsyncSession, envelope: Envelope, payload: CaseUpdated, runtime: Runtime) -> None:
+    await clocks.on_updated(session, runtime.extras["sla"], envelope.case_id, payload, envelope.occurred_at)
 
 
 SUBSCRIPTIONS = [
     Subscription(Topics.case_created, on_case_created),
     Subscription(Topics.case_transferred, on_case_transferred),
+    Subscription(Topics.case_updated, on_case_updated),
 ]

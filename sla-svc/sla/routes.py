@@ -1,32 +1,203 @@
-"""sla-svc's HTTP API (CONTRACT.md, "sla-svc, minimum")."""
+"""sla-svc's HTTP API: a case's clocks, what is overdue or due soon, timeliness,
+clock actions (pause, resume, extend), and calendars and policies."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from datetime import timedelta
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import AwareDatetime
 
-from services.deps import SessionDep
+from services.deps import RuntimeDep, SessionDep
 from services.errors import DomainError
-from shared.api import CaseSlaOut, OverdueOut
-from sla import clocks
+from shared.sla import (
+    CalendarIn,
+    CalendarOut,
+    CaseSla,
+    DueItem,
+    ExtendIn,
+    PauseIn,
+    PolicyIn,
+    PolicyOut,
+    ResumeIn,
+    TimelinessRow,
+    Unit,
+    YearSchedule,
+)
+from sla import calendars, clocks, policies, reports
+from sla.clocks import Context
 
 router = APIRouter(prefix="/v1", tags=["sla"])
+admin_router = APIRouter(prefix="/v1", tags=["calendars and policies"])
+Branch = Annotated[str | None, Query(max_length=32, description="a branch and every branch under it")]
+Team = Annotated[str | None, Query(max_length=100, description="the unit holding the case, e.g. GD-SZ.claims")]
+Level = Annotated[str | None, Query(max_length=32, description="last level fired: warning, breach, escalation-N")]
 
 
-@router.get("/cases/{case_id}/sla", response_model=CaseSlaOut)
-async def get_case_sla(case_id: uuid.UUID, session: SessionDep) -> CaseSlaOut:
-    found = await clocks.case_sla(session, case_id)
+def ctx(runtime: RuntimeDep) -> Context:
+    return runtime.extras["sla"]  # type: ignore[no-any-return]
+
+
+@router.get("/cases/{case_id}/sla", response_model=CaseSla)
+async def get_case_sla(case_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep) -> CaseSla:
+    found = await reports.case_sla(session, ctx(runtime), case_id)
     if found is None:
         raise DomainError(404, "no clocks for this case (unknown case, or not yet seen)")
     return found
 
 
-@router.get("/overdue", response_model=list[OverdueOut])
+@router.get("/overdue", response_model=list[DueItem])
 async def list_overdue(
     session: SessionDep,
-    branch_code: Annotated[str | None, Query(max_length=32)] = None,
+    branch_code: Branch = None,
+    team: Team = None,
+    level: Level = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-) -> list[OverdueOut]:
-    return await clocks.overdue(session, branch_code, limit)
+) -> list[DueItem]:
+    return await reports.overdue(session, branch_code, team, level, limit)
+
+
+@router.get("/due-soon", response_model=list[DueItem])
+async def list_due_soon(
+    session: SessionDep,
+    within_hours: Annotated[float, Query(gt=0, le=24 * 31)] = 24,
+    branch_code: Branch = None,
+    team: Team = None,
+    level: Level = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[DueItem]:
+    return await reports.due_soon(session, timedelta(hours=within_hours), branch_code, team, level, limit)
+
+
+@router.get("/timeliness", response_model=list[TimelinessRow])
+async def get_timeliness(
+    session: SessionDep,
+    group_by: Literal["branch", "category", "team", "clock", "policy", "month"] = "branch",
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+    branch_code: Branch = None,
+) -> list[TimelinessRow]:
+    """Timeliness rate (及时率), breaches and average time per group, for clocks started in the period."""
+    return await reports.timeliness(session, group_by, since, until, branch_code)
+
+
+async def _clock_action(
+    session: SessionDep, runtime: RuntimeDep, case_id: uuid.UUID, action, clock: str, body
+) -> CaseSla:  # type: ignore[no-untyped-def]
+    await action(session, ctx(runtime), case_id, clock, body)
+    await session.commit()
+    found = await reports.case_sla(session, ctx(runtime), case_id)
+    assert found is not None
+    return found
+
+
+@router.post("/cases/{case_id}/clocks/{clock}/pause", response_model=CaseSla)
+async def pause_clock(
+    case_id: uuid.UUID, clock: str, body: PauseIn, session: SessionDep, runtime: RuntimeDep
+) -> CaseSla:
+    """External appraisal, testing or assessment: the time is not counted (the complainant is told)."""
+    return await _clock_action(session, runtime, case_id, clocks.pause, clock, body)
+
+
+@router.post("/cases/{case_id}/clocks/{clock}/resume", response_model=CaseSla)
+async def resume_clock(
+    case_id: uuid.UUID, clock: str, body: ResumeIn, session: SessionDep, runtime: RuntimeDep
+) -> CaseSla:
+    return await _clock_action(session, runtime, case_id, clocks.resume, clock, body)
+
+
+@router.post("/cases/{case_id}/clocks/{clock}/extend", response_model=CaseSla)
+async def extend_clock(
+    case_id: uuid.UUID, clock: str, body: ExtendIn, session: SessionDep, runtime: RuntimeDep
+) -> CaseSla:
+    """A complex case: the next target the policy allows, with who approved and why."""
+    return await _clock_action(session, runtime, case_id, clocks.extend, clock, body)
+
+
+async def _reload(runtime: RuntimeDep) -> None:
+    from sla.service import load_context
+
+    runtime.extras["sla"] = await load_context(runtime)
+
+
+@admin_router.get("/calendars", response_model=list[CalendarOut])
+async def list_calendars(session: SessionDep) -> list[CalendarOut]:
+    return await calendars.describe(session)
+
+
+@admin_router.put("/calendars/{name}", response_model=list[CalendarOut])
+async def put_calendar(name: str, body: CalendarIn, session: SessionDep, runtime: RuntimeDep) -> list[CalendarOut]:
+    await calendars.put_calendar(session, name, body)
+    await session.commit()
+    await _reload(runtime)
+    return await calendars.describe(session)
+
+
+@admin_router.get("/calendars/{name}/due")
+async def compute_due(
+    name: str, start: AwareDatetime, unit: Unit, amount: Annotated[float, Query(ge=0, le=10000)], runtime: RuntimeDep
+) -> dict[str, str]:
+    """When a limit counted from ``start`` ends on this calendar, and how that was counted."""
+    cal = ctx(runtime).calendars.get(name)
+    if cal is None:
+        raise DomainError(404, "no such calendar")
+    due = cal.due(start, unit, amount)
+    unknown = ", ".join(map(str, cal.unknown_years(start, due)))
+    return {
+        "due_at": due.isoformat(),
+        "rule": cal.describe(unit, amount),
+        "warning": f"no official schedule for {unknown}: weekends only" if unknown else "",
+    }
+
+
+async def _year_changed(session: SessionDep, runtime: RuntimeDep, name: str) -> dict[str, int]:
+    await _reload(runtime)
+    replanned = await clocks.replan_calendar(session, ctx(runtime), name)
+    await session.commit()
+    return {"replanned_clocks": replanned}
+
+
+@admin_router.put("/calendars/{name}/years/{year}")
+async def put_year(
+    name: str, year: int, body: YearSchedule, session: SessionDep, runtime: RuntimeDep
+) -> dict[str, int]:
+    """Load or correct one year's official schedule; running clocks on the calendar are re-planned."""
+    if not 2000 <= year <= 2060:
+        raise DomainError(422, [{"loc": ["path", "year"], "field": "year", "msg": "between 2000 and 2060"}])
+    await calendars.put_year(session, name, year, body)
+    await session.commit()
+    return await _year_changed(session, runtime, name)
+
+
+@admin_router.post("/calendars/{name}/ical")
+async def import_ical(name: str, request: Request, session: SessionDep, runtime: RuntimeDep) -> dict[str, int]:
+    """An iCal file of all-day events: days off, and make-up working days (班/上班/补班)."""
+    years = calendars.parse_ical(await request.body())
+    for year, schedule in sorted(years.items()):
+        await calendars.put_year(session, name, year, schedule)
+    await session.commit()
+    return {"years": len(years), **(await _year_changed(session, runtime, name))}
+
+
+@admin_router.get("/policies", response_model=list[PolicyOut])
+async def list_policies(session: SessionDep) -> list[PolicyOut]:
+    return await policies.all_policies(session)
+
+
+@admin_router.put("/policies/{policy_id}", response_model=PolicyOut)
+async def put_policy(policy_id: str, body: PolicyIn, session: SessionDep, runtime: RuntimeDep) -> PolicyOut:
+    """New cases follow it; running clocks keep their plan until their case is reclassified."""
+    out = await policies.put(session, policy_id, body)
+    await session.commit()
+    await _reload(runtime)
+    return out
+
+
+@admin_router.delete("/policies/{policy_id}", status_code=204)
+async def delete_policy(policy_id: str, session: SessionDep, runtime: RuntimeDep) -> Response:
+    await policies.delete_policy(session, policy_id)
+    await session.commit()
+    await _reload(runtime)
+    return Response(status_code=204)

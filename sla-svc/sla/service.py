@@ -5,19 +5,31 @@ from pathlib import Path
 from services.app import ServiceSpec
 from services.runtime import Runtime
 from shared.events import Topics
-from sla import calendars, tables
+from sla import calendars, policies, tables
+from sla.clocks import Context
 from sla.consumers import SUBSCRIPTIONS
-from sla.routes import router
+from sla.routes import admin_router, router
 from sla.settings import SlaSettings
 from sla.timers import timer_worker
+
+
+async def load_context(runtime: Runtime) -> Context:
+    s: SlaSettings = runtime.settings  # type: ignore[assignment]
+    async with runtime.db.session() as session:
+        return Context(
+            calendars=await calendars.compile_all(session),
+            policies=await policies.all_policies(session),
+            default_calendar=s.default_calendar,
+        )
 
 
 async def _start(runtime: Runtime) -> None:
     s: SlaSettings = runtime.settings  # type: ignore[assignment]
     async with runtime.db.session() as session:
-        await calendars.seed_from_file(session, s.holiday_file)
+        await calendars.seed_cn(session, s.default_calendar)
+        await policies.seed(session)
         await session.commit()
-        runtime.extras["calendar"] = await calendars.load(session, s.calendar, s.local_timezone, s.close_of_business)
+    runtime.extras["sla"] = await load_context(runtime)
 
 
 SPEC = ServiceSpec(
@@ -26,10 +38,10 @@ SPEC = ServiceSpec(
     settings_class=SlaSettings,
     runtime_tables=tables.runtime,
     migrations_dir=Path(__file__).parent / "migrations",
-    routers=[router],
+    routers=[router, admin_router],
     produces=[Topics.case_overdue],
     subscriptions=SUBSCRIPTIONS,
     workers=[timer_worker],
     on_startup=_start,
-    description="Time limits: working-day calendars, one clock per stage, warnings and breaches.",
+    description="Time limits: working-day calendars, policies of clocks, warnings, breaches and escalations.",
 )

@@ -8,28 +8,26 @@ from datetime import timedelta
 
 from services.database import utcnow
 from services.runtime import Runtime
-from sla import clocks
+from sla.firing import fire_due_timers
+from sla.settings import SlaSettings
 
 log = logging.getLogger(__name__)
 
 
 async def timer_worker(runtime: Runtime) -> None:
-    settings = runtime.settings
-    poll: float = settings.timer_poll_seconds  # type: ignore[attr-defined]
-    batch: int = settings.timer_batch_size  # type: ignore[attr-defined]
-    tolerance = timedelta(seconds=settings.late_tolerance_seconds)  # type: ignore[attr-defined]
-    grace = timedelta(seconds=settings.owner_grace_seconds)  # type: ignore[attr-defined]
+    s: SlaSettings = runtime.settings  # type: ignore[assignment]
+    tolerance, grace = timedelta(seconds=s.late_tolerance_seconds), timedelta(seconds=s.owner_grace_seconds)
     while True:
         try:
             async with runtime.db.session() as session:
-                fired = await clocks.fire_due_timers(session, utcnow(), batch, tolerance, grace)
+                fired = await fire_due_timers(session, utcnow(), s.timer_batch_size, tolerance, grace)
                 await session.commit()
             if fired:
                 log.info("timers fired", extra={"count": fired})
-                if fired >= batch:
+                if fired >= s.timer_batch_size:
                     continue
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - database away: try again next round
             log.warning("timer round failed", exc_info=True)
-        await asyncio.sleep(poll)
+        await asyncio.sleep(s.timer_poll_seconds)

@@ -19,7 +19,7 @@ CST = ZoneInfo("Asia/Shanghai")
 @pytest.fixture
 async def calendar(tmp_path: Path) -> AsyncIterator[WorkCalendar]:
     async with running(SPEC, tmp_path, None) as sla:
-        yield sla.runtime.extras["calendar"]
+        yield sla.runtime.extras["sla"].calendars["CN"]
 
 
 def at(text: str) -> datetime:
@@ -57,6 +57,58 @@ async def test_utc_input_counts_on_the_local_day(calendar: WorkCalendar) -> None
     # 2026-01-30 23:30 UTC is Saturday 31 January 07:30 in Shanghai.
     received = datetime.fromisoformat("2026-01-30T23:30:00+00:00")
     assert calendar.add_working_days(received, 1) == at("2026-02-02 17:30")
+
+
+OTHER_UNITS = [
+    ("working hours run into a make-up Saturday", "2026-02-13 16:00", "working_hours", 2, "2026-02-14 09:00"),
+    (
+        "working hours from after closing start at the next opening",
+        "2026-02-13 18:00",
+        "working_hours",
+        2,
+        "2026-02-14 10:30",
+    ),
+    ("working hours skip the lunch break", "2026-01-09 11:00", "working_hours", 2, "2026-01-09 14:30"),
+    ("working hours ending exactly at noon", "2026-01-09 09:30", "working_hours", 2.5, "2026-01-09 12:00"),
+    ("17:45 before a holiday, 2 working hours", "2026-09-30 17:45", "working_hours", 2, "2026-10-08 10:30"),
+    ("the same working day", "2026-03-04 15:00", "working_days", 0, "2026-03-04 17:30"),
+    ("the same working day, received on a holiday", "2026-10-02 09:00", "working_days", 0, "2026-10-08 17:30"),
+    ("24 clock hours", "2026-10-01 10:00", "hours", 24, "2026-10-02 10:00"),
+    (
+        "15 days ending on a holiday run to the next working day",
+        "2026-09-20 10:00",
+        "calendar_days",
+        15,
+        "2026-10-09 00:00",
+    ),
+    ("15 days ending on a Sunday", "2026-01-10 10:00", "calendar_days", 15, "2026-01-27 00:00"),
+    (
+        "15 days ending on a make-up Saturday count as ended",
+        "2026-09-25 10:00",
+        "calendar_days",
+        15,
+        "2026-10-11 00:00",
+    ),
+    ("15 days on an ordinary weekday", "2026-03-02 10:00", "calendar_days", 15, "2026-03-18 00:00"),
+]
+
+
+@pytest.mark.parametrize(("label", "received", "unit", "amount", "due"), OTHER_UNITS, ids=[u[0] for u in OTHER_UNITS])
+async def test_each_kind_of_limit(
+    calendar: WorkCalendar, label: str, received: str, unit: str, amount: float, due: str
+) -> None:
+    assert calendar.due(at(received), unit, amount) == at(due), label
+
+
+async def test_working_time_between_two_instants(calendar: WorkCalendar) -> None:
+    # Friday 11:00 to Monday 09:00: 1 h + 4 h on Friday, 0.5 h on Monday.
+    assert calendar.working_seconds_between(at("2026-01-09 11:00"), at("2026-01-12 09:00")) == 5.5 * 3600
+    assert calendar.working_seconds_between(at("2026-10-01 09:00"), at("2026-10-07 18:00")) == 0
+
+
+async def test_due_dates_in_bulk_match_one_by_one(calendar: WorkCalendar) -> None:
+    starts = [int(at("2025-01-01 00:00").timestamp()) + i * 7919 for i in range(5000)]
+    assert calendar.tables.working_days_many(starts, 10) == [calendar.due_epoch(s, "working_days", 10) for s in starts]
 
 
 async def test_a_year_with_no_known_schedule_is_flagged(calendar: WorkCalendar) -> None:

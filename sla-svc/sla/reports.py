@@ -1,0 +1,200 @@
+"""What sla-svc shows: a case's clocks explained, what is overdue or due soon, and
+timeliness figures for managers (DOMAIN.md section 7)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.database import utcnow
+from shared.enums import ClockState
+from shared.sla import CaseSla, ClockView, DueItem, PauseOut, Target, TimelinessRow
+from sla import plan
+from sla import tables as t
+from sla.clocks import Context
+
+
+def _view(ctx: Context, c: Row, now: datetime) -> ClockView:  # type: ignore[type-arg]
+    cal = ctx.calendar(c.calendar)
+    tz = cal.tz
+    until = c.stopped_at or c.paused_at or now
+    m = lambda d: plan.measure(cal, c.unit, int(d.timestamp()))  # noqa: E731
+    used = m(until) - m(c.started_at) - c.paused_total
+    left = m(c.due_at) - m(until)
+    paused = f"; {c.paused_total // 60} minute(s) paused (not counted)" if c.paused_total else ""
+    extended = (
+        f"; extended {len(c.extensions)} time(s), last by {c.extensions[-1]['approved_by']}" if c.extensions else ""
+    )
+    explanation = (
+        f"Started {c.started_at.astimezone(tz):%Y-%m-%d %H:%M} ({tz.key}); counted {c.rule}{paused}{extended}: "
+        f"due {c.due_at.astimezone(tz):%Y-%m-%d %H:%M}."
+    )
+    if c.calendar_warning:
+        explanation += f" Warning: {c.calendar_warning}."
+    return ClockView(
+        clock=c.clock,
+        policy=c.policy,
+        state=c.state,
+        started_at=c.started_at,
+        due_at=c.due_at,
+        stopped_at=c.stopped_at,
+        breached_at=c.breached_at,
+        target=Target(unit=c.unit, amount=c.amount),
+        calendar=c.calendar,
+        used_seconds=used,
+        left_seconds=left,
+        pauses=[PauseOut(**{k: p.get(k) for k in ("start", "end", "reason", "by")}) for p in c.pauses],
+        extensions=list(c.extensions),
+        changes=list(c.changes),
+        last_level=c.last_level,
+        rule=c.rule,
+        explanation=explanation,
+    )
+
+
+async def case_sla(session: AsyncSession, ctx: Context, case_id: uuid.UUID) -> CaseSla | None:
+    case = (await session.execute(select(t.cases).where(t.cases.c.case_id == case_id))).first()
+    rows = (
+        await session.execute(
+            select(t.clocks, t.clock_plans)
+            .join(t.clock_plans, t.clock_plans.c.clock_id == t.clocks.c.id)
+            .where(t.clocks.c.case_id == case_id)
+            .order_by(t.clocks.c.started_at, t.clocks.c.id)
+        )
+    ).all()
+    if case is None:
+        return None
+    now = utcnow()
+    return CaseSla(
+        case_id=case_id, branch_code=case.branch_code, policy=case.policy, clocks=[_view(ctx, r, now) for r in rows]
+    )
+
+
+def in_subtree(column: Any, branch: str) -> Any:
+    """A branch and those under it: codes extend their parent's with ``-`` (GD, GD-SZ, GD-SZ-NS)."""
+    return (column == branch) | column.like(f"{branch}-%")
+
+
+async def _items(
+    session: AsyncSession,
+    where: list[Any],
+    branch: str | None,
+    team: str | None,
+    level: str | None,
+    order: Any,
+    limit: int,
+) -> list[DueItem]:
+    query = (
+        select(
+            t.clocks,
+            t.clock_plans.c.last_level,
+            t.case_parties.c.owner,
+            t.case_parties.c.assignee,
+            t.case_parties.c.unit,
+        )
+        .join(t.clock_plans, t.clock_plans.c.clock_id == t.clocks.c.id)
+        .outerjoin(t.case_parties, t.case_parties.c.case_id == t.clocks.c.case_id)
+        .where(*where)
+        .order_by(order)
+        .limit(limit)
+    )
+    if branch:
+        query = query.where(in_subtree(t.clocks.c.branch_code, branch))
+    if team:
+        query = query.where(t.case_parties.c.unit == team)
+    if level:
+        query = query.where(t.clock_plans.c.last_level == level)
+    return [
+        DueItem(
+            case_id=r.case_id,
+            branch_code=r.branch_code,
+            clock=r.clock,
+            policy=r.policy,
+            state=r.state,
+            due_at=r.due_at,
+            breached_at=r.breached_at,
+            last_level=r.last_level,
+            owner=r.owner,
+            assignee=r.assignee,
+            unit=r.unit,
+        )
+        for r in (await session.execute(query)).all()
+    ]
+
+
+async def overdue(
+    session: AsyncSession, branch: str | None, team: str | None, level: str | None, limit: int
+) -> list[DueItem]:
+    """Breached clocks still running: the case is still open at that stage."""
+    where = [t.clocks.c.state == ClockState.breached, t.clocks.c.stopped_at.is_(None)]
+    return await _items(session, where, branch, team, level, t.clocks.c.due_at, limit)
+
+
+async def due_soon(
+    session: AsyncSession, within: timedelta, branch: str | None, team: str | None, level: str | None, limit: int
+) -> list[DueItem]:
+    now = utcnow()
+    where = [t.clocks.c.state == ClockState.running, t.clocks.c.due_at > now, t.clocks.c.due_at <= now + within]
+    return await _items(session, where, branch, team, level, t.clocks.c.due_at, limit)
+
+
+GROUPS = {
+    "branch": "branch_code",
+    "category": "category",
+    "team": "unit",
+    "clock": "clock",
+    "policy": "policy",
+    "month": "month",
+}
+
+
+async def timeliness(
+    session: AsyncSession, group_by: str, since: datetime | None, until: datetime | None, branch: str | None
+) -> list[TimelinessRow]:
+    query = (
+        select(t.clocks, t.cases.c.category, t.case_parties.c.unit)
+        .join(t.cases, t.cases.c.case_id == t.clocks.c.case_id)
+        .outerjoin(t.case_parties, t.case_parties.c.case_id == t.clocks.c.case_id)
+        .where(t.clocks.c.state != "cancelled")
+    )
+    if since:
+        query = query.where(t.clocks.c.started_at >= since)
+    if until:
+        query = query.where(t.clocks.c.started_at < until)
+    if branch:
+        query = query.where(in_subtree(t.clocks.c.branch_code, branch))
+    groups: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {"clocks": 0, "met": 0, "breached": 0, "running": 0, "hours": []}
+    )
+    for r in (await session.execute(query)).all():
+        key = f"{r.started_at:%Y-%m}" if group_by == "month" else str(getattr(r, GROUPS[group_by]) or "-")
+        g = groups[key]
+        g["clocks"] += 1
+        if r.stopped_at is None:
+            g["running"] += 1
+            g["breached"] += r.state == ClockState.breached
+            continue
+        g["met" if r.state == ClockState.met else "breached"] += 1
+        g["hours"].append((r.stopped_at - r.started_at).total_seconds() / 3600)
+    out = []
+    for key, g in sorted(groups.items()):
+        finished = len(g["hours"])
+        rate = g["met"] / finished if finished else None
+        avg = sum(g["hours"]) / len(g["hours"]) if g["hours"] else None
+        out.append(
+            TimelinessRow(
+                group=key,
+                clocks=g["clocks"],
+                met=g["met"],
+                breached=g["breached"],
+                running=g["running"],
+                timeliness_rate=None if rate is None else round(rate, 4),
+                average_hours=None if avg is None else round(avg, 2),
+            )
+        )
+    return out
