@@ -31,9 +31,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 
-## Throughput and latency on Postgres + broker; figures printed and written to bench/results/.
+## Figures, printed and written to bench/results/: intake throughput and latency on Postgres +
+## broker; due-date arithmetic speed; 1,000,000 open clocks firing their breaches on time.
 bench: $(STAMP)
 	$(PY) -m bench.intake_bench
+	$(PY) -m bench.sla_bench
 
 clean:
 	rm -rf var .pytest_cache

@@ -50,18 +50,18 @@ class Stack:
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
 
-    def start(self, *, broker_port: int | None = None) -> Stack:
+    def start(self, *, broker_port: int | None = None, only: tuple[str, ...] = SERVICES) -> Stack:
         self.var_dir.mkdir(parents=True, exist_ok=True)
         if self.bootstrap is None:
             self.broker = LocalBroker(broker_port, self.var_dir / "broker.log").start()
             self.bootstrap = self.broker.bootstrap
             # The local broker has no idempotent producer (Apache Kafka does: keep it on there).
             self.env.setdefault("KAFKA_ENABLE_IDEMPOTENCE", "false")
-        for name in SERVICES:
+        for name in only:
             self.ports.setdefault(name, free_port())
-        for name in SERVICES:
+        for name in only:
             self.start_service(name)
-        for name in SERVICES:
+        for name in only:
             self.wait_ready(name)
         return self
 
@@ -123,7 +123,7 @@ class Stack:
                 proc.wait(5)
 
     def stop(self) -> None:
-        for name in SERVICES:
+        for name in self.processes:
             self.stop_service(name)
         if self.broker:
             self.broker.stop()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, exists, or_, select
+from sqlalchemy import bindparam, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.logging import correlation_id
@@ -97,3 +97,8 @@ async def fire_due_timers(
     )
     await enqueue_many(session, t.runtime, events)
     return len(fired)
+
+
+async def next_due(session: AsyncSession) -> datetime | None:
+    """The earliest pending timer (the partial index makes this one index read)."""
+    return await session.scalar(select(func.min(t.timers.c.due_at)).where(t.timers.c.fired_at.is_(None)))

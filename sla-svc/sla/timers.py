@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from services.database import utcnow
 from services.runtime import Runtime
-from sla.firing import fire_due_timers
+from sla.firing import fire_due_timers, next_due
 from sla.settings import SlaSettings
 
 log = logging.getLogger(__name__)
@@ -22,10 +22,16 @@ async def timer_worker(runtime: Runtime) -> None:
             async with runtime.db.session() as session:
                 fired = await fire_due_timers(session, utcnow(), s.timer_batch_size, tolerance, grace)
                 await session.commit()
-            if fired:
-                log.info("timers fired", extra={"count": fired})
-                if fired >= s.timer_batch_size:
-                    continue
+                if fired:
+                    log.info("timers fired", extra={"count": fired})
+                    if fired >= s.timer_batch_size:
+                        continue
+                upcoming = await next_due(session)
+            # Sleep until the next timer is due (so breaches fire on time, not a poll later),
+            # but at most a poll: timers made meanwhile by consumers are picked up then.
+            wait = s.timer_poll_seconds if upcoming is None else (upcoming - utcnow()).total_seconds()
+            await asyncio.sleep(min(max(wait, 0.005), s.timer_poll_seconds))
+            continue
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - database away: try again next round
