@@ -74,11 +74,11 @@ def due_dates() -> dict[str, float]:
 
 
 async def load_clocks(url: str, total: int, due: int, window: float, lead: float) -> float:
-    """Bulk-load clocks, plans, parties and timers; returns the epoch when the window opens."""
+    """Bulk-load clocks, plans, parties and timers (all due far ahead), then move ``due`` of
+    them into a window opening ``lead`` seconds after loading; returns when it opens."""
     dsn = url.replace("postgresql+asyncpg://", "postgresql://")
     conn = await asyncpg.connect(dsn)
     now = datetime.now(UTC)
-    opens = now + timedelta(seconds=lead)
     spec = json.dumps(
         {
             "name": "closure",
@@ -95,9 +95,7 @@ async def load_clocks(url: str, total: int, due: int, window: float, lead: float
     rng = random.Random(11)
     for i in range(1, total + 1):
         case_id = uuid.uuid4()
-        due_at = (
-            opens + timedelta(seconds=rng.uniform(0, window)) if i <= due else now + timedelta(days=rng.uniform(2, 60))
-        )
+        due_at = now + timedelta(days=rng.uniform(2, 60))
         clocks.append(
             (
                 i,
@@ -153,6 +151,16 @@ async def load_clocks(url: str, total: int, due: int, window: float, lead: float
         "SELECT setval('sla.clocks_id_seq', $1); SELECT setval('sla.timers_id_seq', $1)".replace("$1", str(total))
     )
     await conn.execute("ANALYZE sla.clocks; ANALYZE sla.timers; ANALYZE sla.case_parties")
+    opens = datetime.now(UTC) + timedelta(seconds=lead)
+    await conn.execute(
+        "UPDATE sla.timers SET due_at = $1::timestamptz + make_interval(secs => random() * $2::float8) WHERE id <= $3",
+        opens,
+        window,
+        due,
+    )
+    await conn.execute(
+        "UPDATE sla.clocks c SET due_at = t.due_at FROM sla.timers t WHERE t.clock_id = c.id AND t.id <= $1", due
+    )
     await conn.close()
     return opens.timestamp()
 
@@ -174,7 +182,7 @@ def timers_at_scale(total: int, due: int, window: float) -> dict[str, object]:
         stack.start(only=("sla-svc",))
         tap = TopicTap(stack.bootstrap or "", [Topics.case_overdue]).start()
         t0 = time.perf_counter()
-        lead = 30.0 + total / 50_000  # loading takes a while; the window opens after it
+        lead = 10.0  # seconds between the end of loading and the first due timer
         opens = asyncio.run(load_clocks(url, total, due, window, lead))
         loaded_in = time.perf_counter() - t0
         print(

@@ -56,6 +56,17 @@ class RecordOpinion(ActionBody):
     department: Ref
 
 
+class StartAppraisal(ActionBody):
+    """External appraisal, testing or assessment starts; its time is not counted."""
+
+    reason: Text200
+    complainant_informed: Literal[True] = Field(description="the complainant must be told the time is not counted")
+
+
+class EndAppraisal(ActionBody):
+    """The appraisal's result is in; the clocks run again."""
+
+
 class RecordContact(ActionBody):
     outcome: Literal["reached", "no_answer", "left_message"]
 

@@ -33,6 +33,8 @@ class ClockSpec(Strict):
     start: list[str] = Field(min_length=1, description="created | assigned | transferred:<kind> | updated:<action>")
     stop: list[str] = Field(min_length=1)
     restart_on: list[str] = Field(default_factory=list)
+    pause_on: list[str] = Field(default_factory=list, description="events that pause it (time not counted)")
+    resume_on: list[str] = Field(default_factory=list)
     target: Target
     after_transfer: Target | None = Field(
         default=None, description="the target once the case is transferred to another department"
@@ -44,7 +46,7 @@ class ClockSpec(Strict):
     )
     channels: list[Channel] | None = Field(default=None, description="only for cases from these channels")
 
-    @field_validator("start", "stop", "restart_on")
+    @field_validator("start", "stop", "restart_on", "pause_on", "resume_on")
     @classmethod
     def _known_events(cls, events: list[str]) -> list[str]:
         for event in events:

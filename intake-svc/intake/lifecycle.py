@@ -119,6 +119,10 @@ async def _opinion(session: AsyncSession, row: Row, body: a.RecordOpinion, now: 
     return Outcome(S.in_progress, details={"department": body.department})
 
 
+async def _appraisal(session: AsyncSession, row: Row, body: a.ActionBody, now: datetime) -> Outcome:  # type: ignore[type-arg]
+    return Outcome(S(row.status), details={"reason": getattr(body, "reason", None)})
+
+
 async def _request_approval(session: AsyncSession, row: Row, body: a.RequestApproval, now: datetime) -> Outcome:  # type: ignore[type-arg]
     amount = str(body.amount) if body.amount is not None else None
     await session.execute(
@@ -248,6 +252,22 @@ ACTIONS: dict[str, Action] = {
             "record the customer's identity check",
         ),
         Action("record-contact", a.RecordContact, OPEN, _contact, None, "the customer was called back or visited"),
+        Action(
+            "start-appraisal",
+            a.StartAppraisal,
+            OPEN,
+            _appraisal,
+            frozenset({CaseKind.complaint}),
+            "external appraisal starts: time not counted",
+        ),
+        Action(
+            "end-appraisal",
+            a.EndAppraisal,
+            OPEN,
+            _appraisal,
+            frozenset({CaseKind.complaint}),
+            "external appraisal ends: the clocks run again",
+        ),
         Action(
             "record-opinion",
             a.RecordOpinion,

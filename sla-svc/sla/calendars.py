@@ -159,3 +159,20 @@ def parse_ical(raw: bytes) -> dict[int, YearSchedule]:
     if not years:
         raise DomainError(422, [{"loc": ["body"], "field": "body", "msg": "the file has no all-day events"}])
     return years
+
+
+async def delete_calendar(session: AsyncSession, name: str, default: str) -> None:
+    if name == default:
+        raise DomainError(409, "the default calendar cannot be deleted")
+    in_use = await session.scalar(
+        select(t.clock_plans.c.clock_id)
+        .join(t.clocks, t.clocks.c.id == t.clock_plans.c.clock_id)
+        .where(t.clock_plans.c.calendar == name, t.clocks.c.stopped_at.is_(None))
+        .limit(1)
+    )
+    if in_use is not None:
+        raise DomainError(409, "running clocks use this calendar")
+    if (await session.execute(delete(t.calendars).where(t.calendars.c.name == name))).rowcount == 0:
+        raise DomainError(404, "no such calendar")
+    await session.execute(delete(t.holidays).where(t.holidays.c.calendar == name))
+    await session.execute(delete(t.calendar_years).where(t.calendar_years.c.calendar == name))

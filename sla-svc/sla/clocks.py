@@ -170,6 +170,10 @@ async def _apply(
                 await _restart(session, ctx, case, clock, spec, at)
             elif name == "transferred:transfer" and spec.after_transfer and clock.stopped_at is None:
                 await retarget(session, ctx, clock, spec.after_transfer, "transferred to another department", at)
+            elif name in spec.pause_on and clock.state == ClockState.running:
+                await _pause(session, clock, at, name.removeprefix("updated:"), "intake-svc")
+            elif name in spec.resume_on and clock.state == ClockState.paused:
+                await _resume(session, ctx, clock, at, "intake-svc")
         elif clock is None and name in spec.start:
             start = case.received_at if name == "created" else at
             await _start(session, ctx, case, policy, spec, start)
@@ -358,13 +362,16 @@ async def pause(session: AsyncSession, ctx: Context, case_id: uuid.UUID, name: s
     clock = await _clock(session, case_id, name)
     if clock.state != ClockState.running:
         raise DomainError(409, f"only a running clock can be paused; this one is {clock.state}")
-    now = utcnow()
-    entry = {"start": now.isoformat(), "end": None, "reason": body.reason, "by": body.by}
+    await _pause(session, clock, utcnow(), body.reason, body.by)
+
+
+async def _pause(session: AsyncSession, clock: Row, at: datetime, reason: str, by: str) -> None:  # type: ignore[type-arg]
+    entry = {"start": at.isoformat(), "end": None, "reason": reason, "by": by}
     await session.execute(t.clocks.update().where(t.clocks.c.id == clock.id).values(state=ClockState.paused))
     await session.execute(
         t.clock_plans.update()
         .where(t.clock_plans.c.clock_id == clock.id)
-        .values(paused_at=now, pauses=[*clock.pauses, entry])
+        .values(paused_at=at, pauses=[*clock.pauses, entry])
     )
     await session.execute(delete(t.timers).where(t.timers.c.clock_id == clock.id, t.timers.c.fired_at.is_(None)))
 
@@ -373,16 +380,19 @@ async def resume(session: AsyncSession, ctx: Context, case_id: uuid.UUID, name: 
     clock = await _clock(session, case_id, name)
     if clock.state != ClockState.paused:
         raise DomainError(409, f"only a paused clock can be resumed; this one is {clock.state}")
-    now = utcnow()
+    await _resume(session, ctx, clock, utcnow(), body.by)
+
+
+async def _resume(session: AsyncSession, ctx: Context, clock: Row, at: datetime, by: str) -> None:  # type: ignore[type-arg]
     cal = ctx.calendar(clock.calendar)
-    gone = plan.measure(cal, clock.unit, _epoch(now)) - plan.measure(cal, clock.unit, _epoch(clock.paused_at))
-    pauses = [*clock.pauses[:-1], {**clock.pauses[-1], "end": now.isoformat(), "resumed_by": body.by}]
+    gone = max(plan.measure(cal, clock.unit, _epoch(at)) - plan.measure(cal, clock.unit, _epoch(clock.paused_at)), 0)
+    pauses = [*clock.pauses[:-1], {**clock.pauses[-1], "end": at.isoformat(), "resumed_by": by}]
     await session.execute(t.clocks.update().where(t.clocks.c.id == clock.id).values(state=ClockState.running))
     await session.execute(
         t.clock_plans.update().where(t.clock_plans.c.clock_id == clock.id).values(paused_at=None, pauses=pauses)
     )
-    clock = await _clock(session, case_id, name)
-    change = {"at": now.isoformat(), "change": "resumed after a pause", "paused_seconds": gone}
+    clock = (await session.execute(_clock_query(clock.case_id).where(t.clocks.c.id == clock.id))).one()
+    change = {"at": at.isoformat(), "change": "resumed after a pause", "paused_seconds": gone}
     await _replan(session, ctx, clock, Target(unit=clock.unit, amount=clock.amount), clock.paused_total + gone, change)
 
 

@@ -135,6 +135,14 @@ async def put_calendar(name: str, body: CalendarIn, session: SessionDep, runtime
     return await calendars.describe(session)
 
 
+@admin_router.delete("/calendars/{name}", status_code=204)
+async def delete_calendar(name: str, session: SessionDep, runtime: RuntimeDep) -> Response:
+    await calendars.delete_calendar(session, name, ctx(runtime).default_calendar)
+    await session.commit()
+    await _reload(runtime)
+    return Response(status_code=204)
+
+
 @admin_router.get("/calendars/{name}/due")
 async def compute_due(
     name: str, start: AwareDatetime, unit: Unit, amount: Annotated[float, Query(ge=0, le=10000)], runtime: RuntimeDep

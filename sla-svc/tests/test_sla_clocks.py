@@ -263,3 +263,34 @@ async def test_policies_are_data(sla: InProcess) -> None:
     )
     assert bad.status_code == 422
     assert (await sla.client.delete("/v1/policies/inquiry-grievance")).status_code == 409
+
+
+async def test_appraisal_recorded_in_intake_pauses_the_regulatory_clock(sla: InProcess) -> None:
+    case = await Case(sla, received_at=at("2026-03-02 09:00")).create()
+    before = due((await case.clocks())["regulatory"])
+    await case.act("start-appraisal", at=at("2026-03-03 10:00"))
+    paused = (await case.clocks())["regulatory"]
+    assert paused["state"] == "paused" and paused["pauses"][0]["reason"] == "start-appraisal"
+    assert (await case.clocks())["closure"]["state"] == "running"  # only the regulatory clock pauses
+    await case.act("end-appraisal", at=at("2026-03-13 10:00"))
+    resumed = (await case.clocks())["regulatory"]
+    assert resumed["state"] == "running" and due(resumed) == before + timedelta(days=10)
+
+
+async def test_regional_calendar_crud(sla: InProcess) -> None:
+    body = {
+        "timezone": "Asia/Shanghai",
+        "business_hours": [["09:00", "12:00"], ["14:00", "18:00"]],
+        "branch_prefixes": ["BJ"],
+        "description": "北京分公司 hours",
+    }
+    assert (await sla.client.put("/v1/calendars/CN-BJ", json=body)).status_code == 200
+    schedule = {"off": {"2026-10-01": "国庆节"}, "work": {}, "source": "test"}
+    assert (await sla.client.put("/v1/calendars/CN-BJ/years/2026", json=schedule)).status_code == 200
+    case = await Case(sla, branch_code="BJ", received_at=at("2026-03-02 09:00")).create()
+    assert due((await case.clocks())["closure"]) == at("2026-03-16 18:00")  # Beijing's close of business
+    assert (await case.clocks())["closure"]["calendar"] == "CN-BJ"
+    assert (await sla.client.delete("/v1/calendars/CN-BJ")).status_code == 409  # clocks use it
+    assert (await sla.client.delete("/v1/calendars/CN")).status_code == 409  # the default
+    bad = await sla.client.put("/v1/calendars/X", json={**body, "timezone": "Mars/Olympus"})
+    assert bad.status_code == 422
