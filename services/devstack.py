@@ -79,12 +79,18 @@ class Stack:
             env.pop("DATABASE_URL", None)
         return env
 
-    def start_service(self, name: str) -> None:
-        log = open(self.var_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
-        self.processes[name] = subprocess.Popen(
+    def start_service(self, name: str, replica: str | None = None) -> None:
+        """Start a service; ``replica`` names a further process of it (e.g. ``sla-svc#2``) on its own port."""
+        key = replica or name
+        if replica:
+            self.ports.setdefault(replica, free_port())
+        log = open(self.var_dir / f"{key}.log", "ab")  # noqa: SIM115 - owned by the child
+        env = self.service_env(name)
+        env["PORT"] = str(self.ports[key])
+        self.processes[key] = subprocess.Popen(
             [sys.executable, "-m", "services.serve", name],
             cwd=ROOT,
-            env=self.service_env(name),
+            env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -196,3 +196,44 @@ def test_webhook_retried_until_delivered(pg_system: System) -> None:
         assert len({r.headers["x-event-id"] for r in receiver.requests}) == len(rows)
     finally:
         receiver.stop()
+
+
+def test_two_sla_replicas_fire_each_timer_once(pg_system: System) -> None:
+    system = pg_system
+    system.stack.start_service("sla-svc", replica="sla-svc#2")
+    try:
+        system.stack.wait_ready("sla-svc#2")
+        cases = [post_case(system, complaint(days_ago=35, category="service_attitude")) for _ in range(6)]
+        for case_id in cases:
+            key = case_id.encode()
+            system.tap.wait_for(
+                lambda s, k=key: s.topic == Topics.case_overdue and s.key == k and b"escalation-2" in (s.value or b""),
+                timeout=90,
+            )
+        time.sleep(2)  # more rounds of both replicas: nothing fires again
+        for case_id in cases:
+            alerts = [
+                s.json()
+                for s in system.tap.matching(
+                    lambda s, k=case_id.encode(): s.topic == Topics.case_overdue and s.key == k
+                )
+            ]
+            unique = {
+                a["event_id"]: a for a in alerts
+            }.values()  # a re-published batch repeats an event id, never a new alert
+            levels = sorted((a["payload"]["clock"], a["payload"]["level"]) for a in unique)
+            assert levels == sorted(
+                [
+                    ("closure", "warning"),
+                    ("closure", "warning"),
+                    ("closure", "breach"),
+                    ("closure", "escalation-1"),
+                    ("closure", "escalation-2"),
+                    ("regulatory", "warning"),
+                    ("regulatory", "warning"),
+                    ("regulatory", "breach"),
+                    ("regulatory", "escalation-1"),
+                ]
+            ), levels
+    finally:
+        system.stack.stop_service("sla-svc#2")
