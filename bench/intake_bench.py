@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import platform
+import random
 import statistics
 import tempfile
 import time
@@ -54,6 +55,12 @@ async def load(base_url: str, seconds: float, concurrency: int) -> tuple[list[fl
             while time.monotonic() < deadline:
                 i += 1
                 body = complaint() if i % 3 == 0 else inquiry(source_ref=f"CALL-{n}-{i}-{uuid.uuid4().hex[:6]}")
+                # Many customers, as a hotline sees them (each with a phone and an ID number of their own).
+                body["customer"] = {
+                    **body["customer"],
+                    "phone": f"139{random.randrange(10**8):08d}",
+                    "id_number": f"{random.randrange(10**17):017d}X",
+                }
                 started = time.monotonic()
                 response = await client.post("/v1/cases", json=body)
                 if response.status_code != 201:

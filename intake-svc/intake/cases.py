@@ -17,7 +17,7 @@ from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, or_, select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake import history
@@ -181,23 +181,32 @@ def _tier(body: CaseCreate, major: bool) -> CaseTier | None:
 async def find_repeat_of(
     session: AsyncSession, phone_hash: str, id_hash: str | None, policy_no: str | None, received_at: datetime
 ) -> uuid.UUID | None:
-    """The latest complaint of the same customer about the same policy within the window."""
-    same_customer = t.cases.c.phone_hash == phone_hash
-    if id_hash:
-        same_customer = or_(same_customer, t.cases.c.id_number_hash == id_hash)
+    """The latest complaint of the same customer about the same policy within the window.
+
+    One probe per identifier, each an index walk newest-first that stops at the first
+    match, so a customer with a long history costs no more than a new one."""
     same_policy = t.cases.c.policy_no == policy_no if policy_no else t.cases.c.policy_no.is_(None)
-    return await session.scalar(
-        select(t.cases.c.id)
-        .where(
-            same_customer,
-            same_policy,
-            t.cases.c.kind == CaseKind.complaint,
-            t.cases.c.received_at >= received_at - REPEAT_WINDOW,
-            t.cases.c.received_at <= received_at,
-        )
-        .order_by(t.cases.c.received_at.desc())
-        .limit(1)
-    )
+    found: list[tuple[datetime, uuid.UUID]] = []
+    for column, value in ((t.cases.c.phone_hash, phone_hash), (t.cases.c.id_number_hash, id_hash)):
+        if value is None:
+            continue
+        row = (
+            await session.execute(
+                select(t.cases.c.received_at, t.cases.c.id)
+                .where(
+                    column == value,
+                    same_policy,
+                    t.cases.c.kind == CaseKind.complaint,
+                    t.cases.c.received_at >= received_at - REPEAT_WINDOW,
+                    t.cases.c.received_at <= received_at,
+                )
+                .order_by(t.cases.c.received_at.desc())
+                .limit(1)
+            )
+        ).first()
+        if row is not None:
+            found.append((row.received_at, row.id))
+    return max(found)[1] if found else None
 
 
 async def _next_case_no(session: AsyncSession, branch_code: str, local_received: datetime) -> str:

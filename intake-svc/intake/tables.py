@@ -76,8 +76,9 @@ cases = Table(
 )
 Index("ix_cases_received", cases.c.received_at.desc(), cases.c.id.desc())
 Index("ix_cases_branch_received", cases.c.branch_code, cases.c.received_at.desc())
-Index("ix_cases_phone_hash", cases.c.phone_hash)
-Index("ix_cases_id_number_hash", cases.c.id_number_hash)
+# The repeat-complaint lookup walks these newest first (intake/cases.py:find_repeat_of).
+Index("ix_cases_phone_received", cases.c.phone_hash, cases.c.received_at)
+Index("ix_cases_id_number_received", cases.c.id_number_hash, cases.c.received_at)
 Index("ix_cases_status_received", cases.c.status, cases.c.received_at.desc())
 Index("ix_cases_agent_code", cases.c.agent_code)
 
