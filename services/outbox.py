@@ -38,16 +38,26 @@ COALESCE_SECONDS = 0.01
 
 async def enqueue(session: AsyncSession, tables: RuntimeTables, envelope: Envelope) -> None:
     """Stage an event in the caller's transaction; it is published only if that commits."""
+    await enqueue_many(session, tables, [envelope])
+
+
+async def enqueue_many(session: AsyncSession, tables: RuntimeTables, envelopes: list[Envelope]) -> None:
+    """Stage many events in one statement (a timer round may fire thousands)."""
+    if not envelopes:
+        return
     session.sync_session.info["outbox_dirty"] = True
-    await session.execute(
-        tables.outbox.insert().values(
-            event_id=str(envelope.event_id),
-            topic=envelope.type,
-            key=str(envelope.case_id),
-            value=encode(envelope).decode(),
-            created_at=utcnow(),
-        )
-    )
+    now = utcnow()
+    rows = [
+        {
+            "event_id": str(e.event_id),
+            "topic": e.type,
+            "key": str(e.case_id),
+            "value": encode(e).decode(),
+            "created_at": now,
+        }
+        for e in envelopes
+    ]
+    await session.execute(tables.outbox.insert(), rows)
 
 
 class OutboxRelay:
@@ -155,24 +165,3 @@ async def backlog(db: Database, tables: RuntimeTables) -> int:
     async with db.session() as session:
         count = await session.scalar(select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None)))
         return int(count or 0)
-
-
-async def enqueue_many(session: AsyncSession, tables: RuntimeTables, envelopes: list[Envelope]) -> None:
-    """Stage many events in one statement (a timer round that fires thousands)."""
-    if not envelopes:
-        return
-    session.sync_session.info["outbox_dirty"] = True
-    now = utcnow()
-    await session.execute(
-        tables.outbox.insert(),
-        [
-            {
-                "event_id": str(e.event_id),
-                "topic": e.type,
-                "key": str(e.case_id),
-                "value": encode(e).decode(),
-                "created_at": now,
-            }
-            for e in envelopes
-        ],
-    )

@@ -30,7 +30,6 @@ from shared.enums import (
     CaseTier,
     Category,
     Channel,
-    ClockState,
     DocumentType,
     LineOfBusiness,
     TransferKind,
@@ -272,34 +271,6 @@ class AssignmentOut(BaseModel):
     priority: int
     rule_id: str | None
     history: list[TransferOut]
-
-
-class ClockOut(BaseModel):
-    clock: str
-    policy: str
-    state: ClockState
-    started_at: datetime
-    due_at: datetime
-    stopped_at: datetime | None
-    breached_at: datetime | None
-    rule: str = Field(description="how the due time is counted")
-
-
-class CaseSlaOut(BaseModel):
-    case_id: uuid.UUID
-    branch_code: str
-    clocks: list[ClockOut]
-
-
-class OverdueOut(BaseModel):
-    case_id: uuid.UUID
-    branch_code: str
-    clock: str
-    policy: str
-    due_at: datetime
-    breached_at: datetime
-    owner: str | None
-    assignee: str | None
 
 
 class SubscriptionCreate(Strict):

@@ -12,7 +12,7 @@ import pytest
 from intake.service import SPEC
 from tests.support.cases import complaint
 from tests.support.inprocess import InProcess, running
-from tests.support.intake import act, emitted, new_case
+from tests.support.intake import act, new_case
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ async def test_regulator_referral_keeps_its_receipt_time_and_reference(intake: I
     assert datetime.fromisoformat(case["received_at"]) == datetime.fromisoformat(received)
     assert case["tier"] == "major" and case["major_reasons"] == ["channel: regulator"]
     assert case["case_no"].startswith("GD-SZ-20261009-")
-    [created] = await emitted(intake, "case.created")
+    [created] = await intake.emitted("case.created")
     assert datetime.fromisoformat(created["payload"]["received_at"]) == datetime.fromisoformat(received)
 
 
@@ -39,7 +39,7 @@ async def test_letter_without_a_named_receiver_leaves_it_to_routing(intake: InPr
     letter = await new_case(intake, complaint(channel="letter"))
     counter = await new_case(intake, complaint(channel="counter", received_by="u-sz-cs-2", source_ref=None))
     assert (letter["received_by"], counter["received_by"]) == (None, "u-sz-cs-2")
-    events = await emitted(intake, "case.created")
+    events = await intake.emitted("case.created")
     assert [e["payload"]["received_by"] for e in events] == [None, "u-sz-cs-2"]
 
 

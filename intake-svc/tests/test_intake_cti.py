@@ -12,7 +12,6 @@ import pytest
 
 from intake.service import SPEC
 from tests.support.inprocess import InProcess, running
-from tests.support.intake import emitted
 
 T0 = datetime(2026, 11, 23, 9, 31, 7, tzinfo=UTC)
 WRAP_UP = {
@@ -79,7 +78,7 @@ async def test_answered_and_logged_call_becomes_one_case(intake: InProcess) -> N
     # The phone system resends everything: nothing new.
     replay = [await post(intake, e) for e in recorded_call("CALL-0001")]
     assert replay[2]["case_id"] == answers[2]["case_id"] and replay[2]["case_created"] is False
-    assert len(await emitted(intake, "case.created")) == 1
+    assert len(await intake.emitted("case.created")) == 1
 
 
 async def test_missed_call_is_not_a_case(intake: InProcess) -> None:
@@ -88,7 +87,7 @@ async def test_missed_call_is_not_a_case(intake: InProcess) -> None:
     assert (missed["state"], missed["case_id"]) == ("missed", None)
     refused = await post(intake, {"event": "hangup", "call_id": "CALL-M", "wrap_up": WRAP_UP}, expect=409)
     assert "missed call" in refused["detail"]["message"]
-    assert await emitted(intake, "case.created") == []
+    assert await intake.emitted("case.created") == []
 
 
 async def test_ivr_message_becomes_a_case_without_an_agent(intake: InProcess) -> None:
@@ -140,7 +139,7 @@ async def test_same_call_posted_twenty_times_at_once_makes_one_case(intake: InPr
     assert {r.status_code for r in responses} == {200}
     assert len({r.json()["case_id"] for r in responses}) == 1
     assert sum(r.json()["case_created"] for r in responses) == 1
-    assert len(await emitted(intake, "case.created")) == 1
+    assert len(await intake.emitted("case.created")) == 1
 
 
 def zammad_form(**fields: str) -> str:

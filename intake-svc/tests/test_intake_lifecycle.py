@@ -11,7 +11,7 @@ import pytest
 from intake.service import SPEC
 from tests.support.cases import complaint, inquiry
 from tests.support.inprocess import InProcess, running
-from tests.support.intake import act, emitted, new_case
+from tests.support.intake import act, new_case
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ async def test_a_complaint_from_registration_to_follow_up(intake: InProcess) -> 
         "record-satisfaction",
         "reopen",
     ]
-    updates = await emitted(intake, "case.updated")
+    updates = await intake.emitted("case.updated")
     assert [u["payload"]["action"] for u in updates] == [h["action"] for h in history[1:]]
     close_event = next(u for u in updates if u["payload"]["action"] == "close")["payload"]
     assert close_event["details"]["finding"] == "misconduct_found" and close_event["previous_status"] == "replied"
@@ -132,13 +132,13 @@ async def test_illegal_transitions_are_409_with_the_allowed_ones(
     case = await new_case(intake, body)
     for name, extra in before:
         await act(intake, case["id"], name, **extra)
-    count = len(await emitted(intake, "case.updated"))
+    count = len(await intake.emitted("case.updated"))
     refused = await act(intake, case["id"], action, expect=409, **args)
     current = (await intake.client.get(f"/v1/cases/{case['id']}")).json()
     assert refused["detail"]["status"] == current["status"]
     assert refused["detail"]["allowed_actions"] == current["allowed_actions"]
     assert action not in current["allowed_actions"]
-    assert len(await emitted(intake, "case.updated")) == count  # nothing published
+    assert len(await intake.emitted("case.updated")) == count  # nothing published
 
 
 async def test_reopen_only_within_the_window(backend: tuple[Path, str | None]) -> None:
@@ -156,7 +156,7 @@ async def test_concurrent_actions_apply_once(intake: InProcess) -> None:
         *(intake.client.post(f"/v1/cases/{case['id']}/actions/register", json={"actor": "u-1"}) for _ in range(5))
     )
     assert sorted(r.status_code for r in responses) == [200, 409, 409, 409, 409]
-    assert [u["payload"]["action"] for u in await emitted(intake, "case.updated")] == ["register"]
+    assert [u["payload"]["action"] for u in await intake.emitted("case.updated")] == ["register"]
 
 
 async def test_unknown_case_and_bad_bodies(intake: InProcess) -> None:

@@ -43,10 +43,6 @@ def first_responder(case: CaseCreated, org: Org, assignee: str | None) -> str | 
     return assignee
 
 
-def facts_of(row: Row) -> CaseFacts:  # type: ignore[type-arg]
-    return CaseFacts.of(row)
-
-
 async def _place(
     session: AsyncSession, org: Org, unit: str, facts: CaseFacts, now: datetime, person: str | None = None
 ) -> tuple[str | None, int]:
@@ -137,7 +133,7 @@ async def transfer(session: AsyncSession, case_id: uuid.UUID, body: TransferCrea
         raise _field("to_assignee", f"{to_assignee} is not a member of {to_unit}")
     now = utcnow()
     await capacity.release(session, current.assignee, current.weight)
-    assignee, w = await _place(session, org, to_unit, facts_of(current), now, to_assignee)
+    assignee, w = await _place(session, org, to_unit, CaseFacts.of(current), now, to_assignee)
     owner = assignee if (body.hand_over_ownership or current.owner is None) else current.owner
     await session.execute(
         t.assignments.update()

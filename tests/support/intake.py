@@ -18,7 +18,3 @@ async def act(intake: InProcess, case_id: str, action: str, expect: int = 200, *
     response = await intake.client.post(f"/v1/cases/{case_id}/actions/{action}", json=body)
     assert response.status_code == expect, (action, response.status_code, response.text)
     return response.json()  # type: ignore[no-any-return]
-
-
-async def emitted(intake: InProcess, topic: str) -> list[dict[str, Any]]:
-    return await intake.emitted(topic)
