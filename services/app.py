@@ -78,6 +78,8 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            for close in runtime.closers:
+                await close()
             await db.dispose()
             log.info("service stopped")
 

@@ -194,6 +194,10 @@ class ConsumerRunner:
                     )
                 await asyncio.sleep(min(self.retry_base * 2 ** min(attempt, 6), 10.0))
 
+    async def apply(self, envelope: Envelope) -> bool:
+        """Apply one event as if it came from the bus (inbox included); for tools and tests."""
+        return await self._apply(envelope.type, envelope, envelope.typed_payload())
+
     async def _apply(self, topic: str, envelope: Envelope, payload: object) -> bool:
         """Apply once in a transaction of its own; False when the inbox shows it was applied before."""
         async with self.db.session() as session:

@@ -73,6 +73,14 @@ class Stack:
             KAFKA_BOOTSTRAP_SERVERS=self.bootstrap or "",
             PYTHONUNBUFFERED="1",
         )
+        # Services that call each other's APIs (notify-svc) find them where this stack put them.
+        env.update(
+            {
+                f"{other.split('-')[0].upper()}_URL": f"http://127.0.0.1:{port}"
+                for other, port in self.ports.items()
+                if other in DEFAULT_PORTS
+            }
+        )
         if self.database_url:
             env["DATABASE_URL"] = self.database_url
         else:

@@ -48,6 +48,8 @@ def configure(service: str, level: str = "INFO") -> None:
     # Access logs would print paths and query strings; our middleware logs requests instead.
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    # httpx logs every request URL at INFO; robot URLs carry their access tokens.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def new_correlation_id() -> str:

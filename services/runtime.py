@@ -6,6 +6,7 @@ dependencies, consumers and workers receive it instead of reaching for globals.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,8 @@ class Runtime:
     consumer: ConsumerRunner | None = None
     #: Per-service objects built at start-up (e.g. a field cipher, an HTTP client).
     extras: dict[str, Any] = field(default_factory=dict)
+    #: Called at shutdown, after the workers stopped (e.g. closing HTTP clients).
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @property
     def tables(self) -> RuntimeTables:

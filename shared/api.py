@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import (
-    AnyHttpUrl,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -57,6 +56,15 @@ class CustomerIn(Strict):
     id_number: IdNumber | None = None
     policy_no: Ref | None = Field(default=None, description="the policy the request is about")
     policy_nos: list[Ref] = Field(default_factory=list, max_length=20, description="other policies of the customer")
+
+
+class ContactOut(BaseModel):
+    """A customer's contact details in clear, for telling them about their case (notify-svc)."""
+
+    case_id: uuid.UUID
+    case_no: str
+    name: str
+    phone: str = Field(description="unmasked: only for callers allowed to read personal data")
 
 
 class IdentityIn(Strict):
@@ -271,46 +279,3 @@ class AssignmentOut(BaseModel):
     priority: int
     rule_id: str | None
     history: list[TransferOut]
-
-
-class SubscriptionCreate(Strict):
-    channel: Literal["webhook"] = Field(description="webhook (e-mail, WeCom, DingTalk, SMS follow)")
-    target: AnyHttpUrl
-    events: list[Annotated[str, StringConstraints(pattern=r"^case\.(overdue|created|transferred|updated)$")]] = Field(
-        min_length=1
-    )
-    branch_code: BranchCode | None = Field(default=None, description="only cases of this branch")
-    levels: list[str] | None = Field(default=None, description="only these overdue levels")
-    secret: Annotated[str, StringConstraints(min_length=16, max_length=200)] | None = None
-
-
-class SubscriptionOut(BaseModel):
-    id: uuid.UUID
-    channel: str
-    target: str
-    events: list[str]
-    branch_code: str | None
-    levels: list[str] | None
-    active: bool
-    created_at: datetime
-    secret: str | None = Field(default=None, description="returned once, when the subscription is created")
-
-
-class AttemptOut(BaseModel):
-    attempt_no: int
-    at: datetime
-    status_code: int | None
-    error: str | None
-    latency_ms: int
-
-
-class DeliveryOut(BaseModel):
-    id: uuid.UUID
-    subscription_id: uuid.UUID
-    event_id: uuid.UUID
-    event_type: str
-    case_id: uuid.UUID
-    status: str
-    attempts: list[AttemptOut]
-    next_attempt_at: datetime | None
-    created_at: datetime

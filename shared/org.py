@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from shared.api import BranchCode, Ref, Strict, Text200
 from shared.enums import CaseKind, CaseTier, Category, Channel, LineOfBusiness
 
 Team = str
+WorkEmail = Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 
 
 class BranchIn(Strict):
@@ -23,6 +24,7 @@ class BranchIn(Strict):
     name: Text200
     parent: BranchCode | None = None
     kind: Literal["head_office", "provincial", "city", "sub_branch", "call_centre", "branch"] = "branch"
+    head: Ref | None = Field(default=None, description="staff id of the branch head (told at escalation level 2)")
 
 
 class UnitIn(Strict):
@@ -50,6 +52,7 @@ class StaffIn(Strict):
     capacity_points: int | None = Field(default=None, ge=1, le=100000)
     skills: Skills = Field(default_factory=Skills)
     designated_receiver: bool = False
+    email: WorkEmail | None = Field(default=None, description="work address notify-svc writes to")
 
 
 class StaffPatch(Strict):
@@ -58,6 +61,7 @@ class StaffPatch(Strict):
     capacity_points: int | None = Field(default=None, ge=1, le=100000)
     skills: Skills | None = None
     designated_receiver: bool | None = None
+    email: WorkEmail | None = None
 
 
 class RuleIn(Strict):

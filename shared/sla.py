@@ -170,3 +170,12 @@ class TimelinessRow(BaseModel):
     running: int
     timeliness_rate: float | None = Field(description="met / (met + breached) of finished clocks")
     average_hours: float | None = Field(description="average clock hours from start to stop, finished clocks")
+
+
+class WorkingDays(BaseModel):
+    """The working days of a branch's calendar from a date on (notify-svc plans digests with it)."""
+
+    calendar: str
+    timezone: str
+    business_hours: list[tuple[str, str]] = Field(description="opening and closing times, e.g. 08:30-12:00")
+    working_days: list[date]

@@ -183,7 +183,8 @@ def test_webhook_retried_until_delivered(pg_system: System) -> None:
         alerts = len(system.tap.events(Topics.case_overdue, case_id))
 
         def all_delivered() -> list | None:  # type: ignore[type-arg]
-            rows = httpx.get(f"{notify}/v1/deliveries", params={"case_id": case_id}, timeout=10).json()
+            params = {"case_id": case_id, "subscription_id": created.json()["id"]}  # not the built-in chain's
+            rows = httpx.get(f"{notify}/v1/deliveries", params=params, timeout=10).json()
             return rows if len(rows) == alerts and all(d["status"] == "delivered" for d in rows) else None
 
         rows = eventually(all_delivered, timeout=60, what="every alert delivered after retries")

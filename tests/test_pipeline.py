@@ -156,7 +156,8 @@ def test_complaint_received_long_ago_reaches_ops_alert(system: System) -> None:
         with system.client("notify-svc") as notify:
 
             def all_delivered() -> list | None:  # type: ignore[type-arg]
-                rows = notify.get("/v1/deliveries", params={"case_id": case_id}).json()
+                params = {"case_id": case_id, "subscription_id": sub.json()["id"]}
+                rows = notify.get("/v1/deliveries", params=params).json()
                 done = len(rows) == len(system.tap.events(Topics.case_overdue, case_id)) and all(
                     d["status"] == "delivered" for d in rows
                 )
@@ -164,6 +165,16 @@ def test_complaint_received_long_ago_reaches_ops_alert(system: System) -> None:
 
             deliveries = eventually(all_delivered, what="every alert delivered")
             assert {len(d["attempts"]) for d in deliveries} == {1}
+
+            # The default chain, with people resolved from routing-svc's organisation over
+            # HTTP: the breach goes to the assignee and the owner (by e-mail, which this
+            # system has no SMTP server for, so the deliveries say so instead of retrying).
+            def chain() -> set[str] | None:
+                rows = notify.get("/v1/deliveries", params={"case_id": case_id, "event_type": "sla.breach"}).json()
+                done = [d for d in rows if d["status"] == "skipped"]
+                return {d["recipient"] for d in done} if len(done) == len(rows) >= 2 else None
+
+            assert eventually(chain, what="breach told to assignee and owner") == {"staff:u-sz-cl-1", "staff:u-sz-cs-2"}
     finally:
         receiver.stop()
 

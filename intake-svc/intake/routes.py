@@ -20,7 +20,7 @@ from intake import tables as t
 from services.database import utcnow
 from services.deps import RuntimeDep, SessionDep
 from services.errors import DomainError
-from shared.api import AttachmentIn, CaseCreate, CaseDetailOut, CaseOut, CasePage, HistoryEntry, NoteIn
+from shared.api import AttachmentIn, CaseCreate, CaseDetailOut, CaseOut, CasePage, ContactOut, HistoryEntry, NoteIn
 from shared.enums import CaseKind, CaseStatus, CaseTier, Category, Channel
 
 router = APIRouter(prefix="/v1", tags=["cases"])
@@ -77,6 +77,14 @@ async def _case_or_404(session: Any, case_id: uuid.UUID) -> Any:
 async def get_case(case_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep) -> CaseDetailOut:
     row = await _case_or_404(session, case_id)
     return await queries.to_detail(session, row, lifecycle.allowed(row, reopen_window(runtime)))
+
+
+@router.get("/cases/{case_id}/contact", response_model=ContactOut)
+async def get_contact(case_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep) -> ContactOut:
+    """The customer's name and phone number in clear: what notify-svc needs to send an SMS."""
+    row = await _case_or_404(session, case_id)
+    phone = runtime.extras["cipher"].decrypt(row.phone_enc)
+    return ContactOut(case_id=row.id, case_no=row.case_no, name=row.customer_name, phone=phone)
 
 
 @router.get("/cases", response_model=CasePage)

@@ -1,17 +1,14 @@
-"""notify-svc's event handlers: each runs in the consumer's transaction."""
+"""notify-svc's event handlers: each runs in the consumer's transaction.
+
+notify takes in every topic: ``case.created``, ``case.transferred`` and
+``case.updated`` keep its view of each case (who holds it, how serious it is) and
+trigger their own notifications; ``case.overdue`` drives the escalation chain.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from notify import deliveries
+from notify.fanout import handle
 from services.consumer import Subscription
-from services.runtime import Runtime
-from shared.events import CaseOverdue, Envelope, Topics
+from shared.events import Topics
 
-
-async def on_case_overdue(session: AsyncSession, envelope: Envelope, payload: CaseOverdue, runtime: Runtime) -> None:
-    await deliveries.fan_out(session, envelope, payload.branch_code, payload.level)
-
-
-SUBSCRIPTIONS = [Subscription(Topics.case_overdue, on_case_overdue)]
+SUBSCRIPTIONS = [Subscription(topic, handle) for topic in Topics.all]

@@ -1,9 +1,10 @@
-"""Deliveries: one per (subscription, event), tried until delivered or dead.
+"""Deliveries: one per (event, recipient, channel), tried until delivered or dead.
 
-``fan_out`` runs in the consumer's transaction, so an event is turned into its
-deliveries exactly once. The worker claims due deliveries with a lease (``FOR
-UPDATE SKIP LOCKED`` on Postgres, so replicas never send one twice at once),
-sends outside any transaction, then records the attempt.
+They are written by ``fanout`` in the consumer's transaction. The worker claims
+due deliveries with a lease (``FOR UPDATE SKIP LOCKED`` on Postgres, so replicas
+never send one twice at once), sends outside any transaction, then records the
+attempt. Digest deliveries of one recipient and channel that fall due together
+are claimed and sent as one message; each keeps its own attempt record.
 """
 
 from __future__ import annotations
@@ -12,75 +13,120 @@ import random
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notify import subscriptions
 from notify import tables as t
-from services.database import insert_ignoring_conflicts, utcnow
-from shared.api import AttemptOut, DeliveryOut
-from shared.events import Envelope
+from services.database import utcnow
+from services.errors import DomainError
+from shared.notify import AttemptOut, DeliveryOut
 
-PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
-
-
-async def fan_out(session: AsyncSession, envelope: Envelope, branch_code: str | None, level: str | None) -> int:
-    subs = await subscriptions.matching(session, envelope.type, branch_code, level)
-    now = utcnow()
-    body = envelope.model_dump_json()
-    for sub in subs:
-        await session.execute(
-            insert_ignoring_conflicts(session, t.deliveries, ["subscription_id", "event_id"]).values(
-                id=uuid.uuid4(),
-                subscription_id=sub.id,
-                event_id=envelope.event_id,
-                event_type=envelope.type,
-                case_id=envelope.case_id,
-                body=body,
-                status=PENDING,
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-    return len(subs)
+PENDING, DELIVERED, DEAD, SUPPRESSED, SKIPPED = "pending", "delivered", "dead", "suppressed", "skipped"
 
 
 @dataclass(frozen=True)
 class Claimed:
     id: uuid.UUID
     attempt_no: int
-    target: str
-    secret_enc: str
-    body: str
+    budget_from: int
+    event_type: str
     event_id: uuid.UUID
+    case_id: uuid.UUID
+    channel: str
+    recipient: str
+    mode: str
+    body: str
+    facts: dict[str, Any]
+    target: str | None
+    secret_enc: str | None
+    locale: str
 
 
 async def claim_due(session: AsyncSession, now: datetime, batch: int, lease: timedelta) -> list[Claimed]:
+    d = t.deliveries.c
     rows = (
         await session.execute(
             select(
-                t.deliveries.c.id,
-                t.deliveries.c.attempts,
-                t.deliveries.c.body,
-                t.deliveries.c.event_id,
+                d.id,
+                d.attempts,
+                d.budget_from,
+                d.event_type,
+                d.event_id,
+                d.case_id,
+                d.channel,
+                d.recipient,
+                d.mode,
+                d.body,
+                d.facts,
                 t.subscriptions.c.target,
                 t.subscriptions.c.secret_enc,
+                t.subscriptions.c.locale,
             )
-            .join(t.subscriptions, t.subscriptions.c.id == t.deliveries.c.subscription_id)
-            .where(t.deliveries.c.status == PENDING, t.deliveries.c.next_attempt_at <= now)
-            .order_by(t.deliveries.c.next_attempt_at)
+            .join(t.subscriptions, t.subscriptions.c.id == d.subscription_id)
+            .where(d.status == PENDING, d.next_attempt_at <= now)
+            .order_by(d.next_attempt_at)
             .limit(batch)
             .with_for_update(skip_locked=True, of=t.deliveries)
         )
     ).all()
     if rows:
         await session.execute(
-            t.deliveries.update().where(t.deliveries.c.id.in_([r.id for r in rows])).values(next_attempt_at=now + lease)
+            t.deliveries.update().where(d.id.in_([r.id for r in rows])).values(next_attempt_at=now + lease)
         )
-    return [Claimed(r.id, r.attempts + 1, r.target, r.secret_enc, r.body, r.event_id) for r in rows]
+    return [
+        Claimed(
+            r.id,
+            r.attempts + 1,
+            r.budget_from,
+            r.event_type,
+            r.event_id,
+            r.case_id,
+            r.channel,
+            r.recipient,
+            r.mode,
+            r.body,
+            r.facts or {},
+            r.target,
+            r.secret_enc,
+            r.locale,
+        )
+        for r in rows
+    ]
+
+
+def groups(claimed: list[Claimed]) -> list[list[Claimed]]:
+    """Immediate deliveries alone; digest deliveries together per recipient, channel and locale."""
+    out: list[list[Claimed]] = []
+    digests: dict[tuple[str, str, str], list[Claimed]] = {}
+    for c in claimed:
+        if c.mode == "digest":
+            digests.setdefault((c.recipient, c.channel, c.locale), []).append(c)
+        else:
+            out.append([c])
+    return out + list(digests.values())
+
+
+async def defer(session: AsyncSession, ids: list[uuid.UUID], until: datetime) -> None:
+    """Put deliveries back without using an attempt (their target's circuit is open)."""
+    await session.execute(t.deliveries.update().where(t.deliveries.c.id.in_(ids)).values(next_attempt_at=until))
+
+
+async def settle(session: AsyncSession, ids: list[uuid.UUID], status: str, error: str) -> None:
+    """Close deliveries that will never be sent (opted out, channel not configured), with the reason."""
+    now = utcnow()
+    await session.execute(
+        t.deliveries.update()
+        .where(t.deliveries.c.id.in_(ids))
+        .values(status=status, next_attempt_at=None, updated_at=now)
+    )
+    for delivery_id in ids:
+        await session.execute(
+            t.attempts.insert().values(
+                delivery_id=delivery_id, attempt_no=0, at=now, status_code=None, error=error[:500], latency_ms=0
+            )
+        )
 
 
 def backoff(attempt_no: int, base: float, cap: float) -> timedelta:
@@ -104,7 +150,7 @@ async def record_attempt(
     ok = status_code is not None and 200 <= status_code < 300
     if ok:
         status, next_at = DELIVERED, None
-    elif claimed.attempt_no >= max_attempts:
+    elif claimed.attempt_no - claimed.budget_from >= max_attempts:
         status, next_at = DEAD, None
     else:
         status, next_at = PENDING, now + backoff(claimed.attempt_no, retry_base, retry_cap)
@@ -128,15 +174,19 @@ async def record_attempt(
 
 @dataclass(frozen=True)
 class DeliveryFilters:
+    id: uuid.UUID | None = None
     status: str | None = None
     event_id: uuid.UUID | None = None
     case_id: uuid.UUID | None = None
     subscription_id: uuid.UUID | None = None
+    channel: str | None = None
+    recipient: str | None = None
+    event_type: str | None = None
 
 
 async def list_deliveries(session: AsyncSession, filters: DeliveryFilters, limit: int) -> list[DeliveryOut]:
     query = select(t.deliveries).order_by(t.deliveries.c.created_at.desc()).limit(limit)
-    for name in ("status", "event_id", "case_id", "subscription_id"):
+    for name in ("id", "status", "event_id", "case_id", "subscription_id", "channel", "recipient", "event_type"):
         value = getattr(filters, name)
         if value is not None:
             query = query.where(t.deliveries.c[name] == value)
@@ -157,6 +207,9 @@ async def list_deliveries(session: AsyncSession, filters: DeliveryFilters, limit
             event_id=r.event_id,
             event_type=r.event_type,
             case_id=r.case_id,
+            channel=r.channel,
+            recipient=r.recipient,
+            mode=r.mode,
             status=r.status,
             next_attempt_at=r.next_attempt_at,
             created_at=r.created_at,
@@ -169,3 +222,17 @@ async def list_deliveries(session: AsyncSession, filters: DeliveryFilters, limit
         )
         for r in rows
     ]
+
+
+async def resend(session: AsyncSession, delivery_id: uuid.UUID) -> None:
+    """A dead (or skipped) delivery gets a fresh set of attempts, the first one now."""
+    row = (await session.execute(select(t.deliveries).where(t.deliveries.c.id == delivery_id))).first()
+    if row is None:
+        raise DomainError(404, "no such delivery")
+    if row.status not in (DEAD, SKIPPED):
+        raise DomainError(409, f"only dead or skipped deliveries are resent; this one is {row.status}")
+    await session.execute(
+        t.deliveries.update()
+        .where(t.deliveries.c.id == delivery_id)
+        .values(status=PENDING, budget_from=row.attempts, next_attempt_at=utcnow(), updated_at=utcnow())
+    )

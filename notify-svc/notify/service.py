@@ -2,19 +2,41 @@
 
 from pathlib import Path
 
-from notify import tables
+import httpx
+
+from notify import subscriptions, tables
+from notify.breaker import Breakers
+from notify.channels import Senders
 from notify.consumers import SUBSCRIPTIONS
+from notify.digest import DigestPlanner
+from notify.peers import Peers, directory_worker, load_directory
 from notify.routes import router
 from notify.settings import NotifySettings
-from notify.webhook import delivery_worker
+from notify.worker import delivery_worker
 from services.app import ServiceSpec
 from services.crypto import cipher_from_settings
 from services.runtime import Runtime
 
 
 async def _start(runtime: Runtime) -> None:
-    s = runtime.settings
+    s: NotifySettings = runtime.settings  # type: ignore[assignment]
     runtime.extras["cipher"] = cipher_from_settings(s.field_encryption_key, s.field_hash_key, runtime.name)
+    # One client for the process, closed with it (``Runtime.closers``); no redirects: a
+    # webhook target that redirects is misconfigured, and following could leak the body.
+    client = httpx.AsyncClient(timeout=s.delivery_timeout_seconds, follow_redirects=False)
+    peer_client = httpx.AsyncClient(timeout=s.peer_timeout_seconds)
+    runtime.closers += [client.aclose, peer_client.aclose]
+    peers = Peers(s, peer_client)
+    runtime.extras.update(
+        peers=peers,
+        senders=Senders(s, client),
+        breakers=Breakers(s.breaker_failures, s.breaker_cooldown_seconds, s.breaker_max_cooldown_seconds),
+        digest=DigestPlanner(peers, s.digest_times),
+    )
+    async with runtime.db.session() as session:
+        await subscriptions.ensure_default_chain(session)
+        await session.commit()
+        runtime.extras["directory"] = await load_directory(session)
 
 
 SPEC = ServiceSpec(
@@ -25,7 +47,7 @@ SPEC = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations",
     routers=[router],
     subscriptions=SUBSCRIPTIONS,
-    workers=[delivery_worker],
+    workers=[delivery_worker, directory_worker],
     on_startup=_start,
     description="Tells people: ops alerts, assignees, customers.",
 )

@@ -1,3 +1,5 @@
+from pydantic import Field
+
 from services.settings import ServiceSettings
 
 
@@ -12,3 +14,33 @@ class NotifySettings(ServiceSettings):
     delivery_retry_max_seconds: float = 600.0
     #: A claimed delivery not finished by then (e.g. the process died) is tried again.
     delivery_lease_seconds: float = 60.0
+    #: Circuit breaker per target: this many failures in a row open it for the cool-down,
+    #: which doubles on each failed probe up to the maximum.
+    breaker_failures: int = 5
+    breaker_cooldown_seconds: float = 30.0
+    breaker_max_cooldown_seconds: float = 600.0
+
+    #: The other services, read over their HTTP APIs (never their tables).
+    routing_url: str = "http://127.0.0.1:8002"
+    intake_url: str = "http://127.0.0.1:8001"
+    sla_url: str = "http://127.0.0.1:8003"
+    peer_timeout_seconds: float = 5.0
+    directory_refresh_seconds: float = 60.0
+
+    #: Digests go out at these local times on working days of the case's branch calendar.
+    digest_times: str = Field(default="09:00,11:00,14:00,16:00", description="comma-separated HH:MM")
+    #: The clocks whose due time is the date promised to a customer, first running one wins.
+    customer_promise_clocks: str = "closure,reply"
+
+    smtp_host: str | None = Field(default=None, description="unset: e-mail deliveries are skipped, not retried")
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "notify@insurer.example"
+
+    sms_gateway_url: str | None = Field(default=None, description="unset: SMS deliveries are skipped")
+    sms_gateway_token: str | None = None
+    sms_sign_name: str = "客服中心"
+
+    console_url: str = Field(default="http://127.0.0.1:8001/v1/cases/", description="case links in messages")

@@ -68,6 +68,10 @@ def _check_references(doc: OrgDocument) -> None:
     problems += [
         f"staff {s.id} names unknown unit {s.unit_code}" for s in doc.staff if units and s.unit_code not in units
     ]
+    staff = {s.id for s in doc.staff}
+    problems += [
+        f"branch {b.code} names unknown head {b.head}" for b in doc.branches if b.head and staff and b.head not in staff
+    ]
     if problems:
         raise DomainError(422, [{"loc": ["body"], "field": "body", "msg": p} for p in problems])
 

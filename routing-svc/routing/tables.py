@@ -23,6 +23,7 @@ branches = Table(
         server_default="branch",
         comment="head_office | provincial | city | sub_branch | call_centre",
     ),
+    Column("head", String(64), comment="staff id of the branch head"),
 )
 
 #: Teams within a branch; code is ``<branch>.<team>``, e.g. ``GD-SZ.claims``.
@@ -57,6 +58,7 @@ staff = Table(
         server_default=false(),
         comment="owns letters and online complaints that name no receiver (DOMAIN.md section 3)",
     ),
+    Column("email", String(254), comment="work e-mail address (notifications)"),
 )
 
 rules = Table(

@@ -4,7 +4,7 @@ clock actions (pause, resume, extend), and calendars and policies."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -24,6 +24,7 @@ from shared.sla import (
     ResumeIn,
     TimelinessRow,
     Unit,
+    WorkingDays,
     YearSchedule,
 )
 from sla import calendars, clocks, policies, reports
@@ -158,6 +159,25 @@ async def compute_due(
         "rule": cal.describe(unit, amount),
         "warning": f"no official schedule for {unknown}: weekends only" if unknown else "",
     }
+
+
+@admin_router.get("/working-days", response_model=WorkingDays)
+async def working_days(
+    branch_code: Annotated[str, Query(min_length=1, max_length=32)],
+    start: date,
+    runtime: RuntimeDep,
+    days: Annotated[int, Query(ge=1, le=370)] = 31,
+) -> WorkingDays:
+    """The working days among ``days`` days from ``start``, on the calendar that covers the branch."""
+    c = ctx(runtime)
+    cal = calendars.for_branch(c.calendars, branch_code, c.default_calendar)
+    span = (start + timedelta(days=i) for i in range(days))
+    return WorkingDays(
+        calendar=cal.name,
+        timezone=str(cal.tz),
+        business_hours=[(a.strftime("%H:%M"), b.strftime("%H:%M")) for a, b in cal.business_hours],
+        working_days=[d for d in span if cal.is_working_day(d)],
+    )
 
 
 async def _year_changed(session: SessionDep, runtime: RuntimeDep, name: str) -> dict[str, int]:

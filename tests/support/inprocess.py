@@ -15,12 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
 from sqlalchemy import func, select
 
 from services.app import ServiceSpec, create_app
+from services.consumer import ConsumerRunner
 from services.database import resolve_url
 from services.migrate import upgrade
 from services.runtime import Runtime
+from tests.support.receiver import free_port
 
 UNREACHABLE_BROKER = "127.0.0.1:9"
 
@@ -37,6 +40,10 @@ class InProcess:
     client: httpx.AsyncClient
     runtime: Runtime
 
+    @property
+    def url(self) -> str:
+        return str(self.client.base_url).rstrip("/")
+
     async def count(self, table: Any) -> int:
         async with self.runtime.db.session() as session:
             return int(await session.scalar(select(func.count()).select_from(table)) or 0)
@@ -50,11 +57,24 @@ class InProcess:
             ).all()
         return [json.loads(r.value) for r in rows]
 
+    def feeder(self) -> ConsumerRunner:
+        """The service's consumer logic without a broker: ``await feeder.apply(envelope)``."""
+        rt = self.runtime
+        return ConsumerRunner(
+            rt.name,
+            rt.db,
+            rt.tables,
+            None,  # type: ignore[arg-type]
+            None,  # type: ignore[arg-type]
+            rt.spec.subscriptions,
+            rt.status,
+            context=rt,
+            max_attempts=1,
+            retry_base=0.0,
+        )
 
-@asynccontextmanager
-async def running(
-    spec: ServiceSpec, var_dir: Path, database_url: str | None, **overrides: Any
-) -> AsyncIterator[InProcess]:
+
+async def _migrated_app(spec: ServiceSpec, var_dir: Path, database_url: str | None, overrides: dict[str, Any]) -> Any:
     settings = spec.settings_class(
         environment="test",
         var_dir=var_dir,
@@ -64,8 +84,37 @@ async def running(
     )
     url = resolve_url(settings.database_url, settings.var_dir, spec.name)
     await asyncio.to_thread(upgrade, spec.migrations_dir, url, spec.schema)
-    app = create_app(spec, settings)
+    return create_app(spec, settings)
+
+
+@asynccontextmanager
+async def running(
+    spec: ServiceSpec, var_dir: Path, database_url: str | None, **overrides: Any
+) -> AsyncIterator[InProcess]:
+    app = await _migrated_app(spec, var_dir, database_url, overrides)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield InProcess(client, app.state.runtime)
+
+
+@asynccontextmanager
+async def serving(
+    spec: ServiceSpec, var_dir: Path, database_url: str | None, **overrides: Any
+) -> AsyncIterator[InProcess]:
+    """Like ``running``, but listening on a real port (``.url``), for peers that call it
+    over HTTP and for streaming responses."""
+    port = free_port()
+    app = await _migrated_app(spec, var_dir, database_url, {**overrides, "port": port})
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=15) as client:
+            yield InProcess(client, app.state.runtime)
+    finally:
+        server.should_exit = True
+        await task

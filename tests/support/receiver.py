@@ -1,11 +1,20 @@
-"""A local webhook receiver that checks signatures as a subscriber would."""
+"""Local receivers for what notify-svc sends: an HTTP endpoint (webhook, robot, SMS
+gateway) that checks signatures as a subscriber would, and an SMTP server."""
 
 from __future__ import annotations
 
+import email
+import email.policy
+import json
+import socket
 import threading
 from dataclasses import dataclass
+from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from aiosmtpd.controller import Controller
 
 from notify.signing import verify
 
@@ -15,14 +24,24 @@ class Received:
     body: bytes
     headers: dict[str, str]
     signature_ok: bool
+    path: str = "/"
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def query(self) -> dict[str, str]:
+        return {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
 
 
 class WebhookReceiver:
-    """Answers ``fail_first`` requests with 500, then 200; records every request."""
+    """Answers the first ``fail_first`` requests with 500 (all, with ``fail_first=-1``),
+    then 200 with ``reply`` as JSON body; records every request."""
 
-    def __init__(self, secret: str | None = None, fail_first: int = 0) -> None:
+    def __init__(self, secret: str | None = None, fail_first: int = 0, reply: Any = None) -> None:
         self.secret = secret
         self.fail_first = fail_first
+        self.reply = reply
         self.requests: list[Received] = []
         receiver = self
 
@@ -31,10 +50,14 @@ class WebhookReceiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 ok = bool(receiver.secret) and verify(receiver.secret or "", body, headers.get("x-signature", ""))
-                receiver.requests.append(Received(body, headers, ok))
-                failing = len(receiver.requests) <= receiver.fail_first
+                receiver.requests.append(Received(body, headers, ok, self.path))
+                failing = receiver.fail_first < 0 or len(receiver.requests) <= receiver.fail_first
+                payload = b"" if receiver.reply is None else json.dumps(receiver.reply).encode()
                 self.send_response(500 if failing else 200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
+                self.wfile.write(payload)
 
             def log_message(self, *_: Any) -> None:
                 pass
@@ -43,8 +66,12 @@ class WebhookReceiver:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}"
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}/hooks/overdue"
+        return f"{self.base}/hooks/overdue"
 
     def start(self) -> WebhookReceiver:
         self.thread.start()
@@ -53,3 +80,33 @@ class WebhookReceiver:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class SmtpReceiver:
+    """A real SMTP server (aiosmtpd) on a free port; keeps each message parsed."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        receiver = self
+
+        class Handler:
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+                message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+                receiver.messages.append(message)  # type: ignore[arg-type]
+                return "250 OK"
+
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+
+    def start(self) -> SmtpReceiver:
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()

@@ -1,0 +1,195 @@
+"""The delivery worker: claims due deliveries, works out address and wording, sends.
+
+Per group of claimed deliveries (one, or a recipient's digest):
+
+1. the address: a subscription's fixed target, a staff member's e-mail from the
+   organisation, or the customer's phone number read from intake-svc at this
+   moment (never stored here, never logged); an opted-out customer is
+   ``suppressed``;
+2. the message: the envelope for webhooks, a rendered template otherwise;
+3. the target's circuit: while open, the deliveries wait without using attempts;
+4. one attempt, recorded on every delivery of the group.
+
+Anything that stops step 1 or 2 for now (intake or sla not answering) is recorded
+as a failed attempt and retried with backoff like a failed send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from jinja2 import TemplateError
+from sqlalchemy import select
+
+from notify import deliveries, templates
+from notify import tables as t
+from notify.breaker import Breakers
+from notify.channels import Outcome, Outgoing, Senders
+from notify.deliveries import Claimed
+from notify.directory import Directory
+from notify.peers import PeerError, Peers
+from notify.settings import NotifySettings
+from services.crypto import FieldCipher
+from services.database import utcnow
+from services.runtime import Runtime
+
+log = logging.getLogger(__name__)
+TEAM = {"zh-CN": "各位同事", "en": "Team"}
+
+
+@dataclass(frozen=True)
+class Settle:
+    status: str
+    reason: str
+
+
+async def delivery_worker(runtime: Runtime) -> None:
+    s: NotifySettings = runtime.settings  # type: ignore[assignment]
+    while True:
+        try:
+            async with runtime.db.session() as session:
+                claimed = await deliveries.claim_due(
+                    session, utcnow(), s.delivery_batch_size, timedelta(seconds=s.delivery_lease_seconds)
+                )
+                await session.commit()
+            if claimed:
+                await asyncio.gather(*(_deliver(runtime, g) for g in deliveries.groups(claimed)))
+                continue
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - database away: next round
+            log.warning("delivery round failed", exc_info=True)
+        await asyncio.sleep(s.delivery_poll_seconds)
+
+
+async def _deliver(runtime: Runtime, group: list[Claimed]) -> None:
+    breakers: Breakers = runtime.extras["breakers"]
+    ids = [c.id for c in group]
+    try:
+        prepared = await prepare(runtime, group)
+    except (PeerError, TemplateError) as exc:
+        await _record(runtime, group, Outcome(None, f"{type(exc).__name__}: {exc}", 0))
+        return
+    if isinstance(prepared, Settle):
+        async with runtime.db.session() as session:
+            await deliveries.settle(session, ids, prepared.status, prepared.reason)
+            await session.commit()
+        return
+    key = breakers.key(prepared.channel, prepared.address)
+    if wait := breakers.acquire(key):
+        async with runtime.db.session() as session:
+            await deliveries.defer(session, ids, utcnow() + timedelta(seconds=wait))
+            await session.commit()
+        return
+    senders: Senders = runtime.extras["senders"]
+    outcome = await senders.send(prepared)
+    if outcome.skipped:
+        async with runtime.db.session() as session:
+            await deliveries.settle(session, ids, deliveries.SKIPPED, outcome.error or "skipped")
+            await session.commit()
+        return
+    breakers.record(key, outcome.ok)
+    await _record(runtime, group, outcome)
+
+
+async def _record(runtime: Runtime, group: list[Claimed], outcome: Outcome) -> None:
+    s: NotifySettings = runtime.settings  # type: ignore[assignment]
+    status = ""
+    async with runtime.db.session() as session:
+        for claimed in group:
+            status = await deliveries.record_attempt(
+                session,
+                claimed,
+                outcome.status_code,
+                outcome.error,
+                outcome.latency_ms,
+                max_attempts=s.delivery_max_attempts,
+                retry_base=s.delivery_retry_base_seconds,
+                retry_cap=s.delivery_retry_max_seconds,
+            )
+        await session.commit()
+    first = group[0]
+    log.info(
+        "delivery attempt",
+        extra={
+            "delivery_id": str(first.id),
+            "group_size": len(group),
+            "channel": first.channel,
+            "attempt": first.attempt_no,
+            "outcome": status,
+            "status_code": outcome.status_code,
+        },
+    )
+
+
+async def prepare(runtime: Runtime, group: list[Claimed]) -> Outgoing | Settle:
+    """Address and wording for a group; raises ``PeerError`` when another service must answer first."""
+    first = group[0]
+    cipher: FieldCipher = runtime.extras["cipher"]
+    directory: Directory | None = runtime.extras.get("directory")
+    secret = cipher.decrypt(first.secret_enc) if first.secret_enc else None
+    recipient_name = TEAM.get(first.locale, "")
+    if first.recipient.startswith("subscription:"):
+        address = first.target or ""
+    elif first.recipient.startswith("staff:"):
+        staff_id = first.recipient.removeprefix("staff:")
+        if directory is None:
+            raise PeerError("the organisation has not been read from routing-svc yet")
+        address, recipient_name = directory.email(staff_id) or "", directory.name(staff_id)
+        if not address:
+            return Settle(deliveries.SKIPPED, f"staff {staff_id} has no e-mail address in the organisation")
+    else:
+        peers: Peers = runtime.extras["peers"]
+        contact = await peers.contact(first.case_id)
+        if await _opted_out(runtime, cipher.lookup_hash(contact.phone)):
+            return Settle(deliveries.SUPPRESSED, "the customer asked not to receive SMS")
+        address, recipient_name = contact.phone, ""
+    if first.channel == "webhook":
+        return Outgoing("webhook", address, "", "", first.body.encode(), str(first.event_id), secret)
+    subject, text = await _wording(runtime, group, recipient_name)
+    return Outgoing(first.channel, address, subject, text, b"", str(first.event_id), secret)
+
+
+async def _wording(runtime: Runtime, group: list[Claimed], recipient_name: str) -> tuple[str, str]:
+    first = group[0]
+    rendered = [await _render_one(runtime, c, recipient_name) for c in group]
+    if first.mode != "digest":
+        return rendered[0]
+    async with runtime.db.session() as session:
+        template = await templates.lookup(session, "digest", first.channel, first.locale)
+    items = [{"subject": subj, "body": body} for subj, body in rendered]
+    return templates.render(template, {"items": items, "recipient_name": recipient_name})
+
+
+async def _render_one(runtime: Runtime, c: Claimed, recipient_name: str) -> tuple[str, str]:
+    s: NotifySettings = runtime.settings  # type: ignore[assignment]
+    envelope = json.loads(c.body)
+    context: dict[str, Any] = {
+        "case": c.facts,
+        "level": c.facts.get("level"),
+        "notification": c.event_type,
+        "payload": envelope.get("payload", {}),
+        "event": {k: envelope.get(k) for k in ("event_id", "type", "occurred_at")},
+        "recipient_name": recipient_name,
+        "link": f"{s.console_url}{c.case_id}",
+        "sign_name": s.sms_sign_name,
+    }
+    if c.event_type == "case.registered":
+        promised = await runtime.extras["peers"].promised_by(c.case_id)
+        if promised is None:
+            raise PeerError("sla-svc has no running reply clock for the case yet")
+        context["promised_by"] = promised
+    async with runtime.db.session() as session:
+        template = await templates.lookup(session, c.event_type, c.channel, c.locale)
+    return templates.render(template, context)
+
+
+async def _opted_out(runtime: Runtime, phone_hash: str) -> bool:
+    async with runtime.db.session() as session:
+        found = await session.scalar(select(t.opt_outs.c.phone_hash).where(t.opt_outs.c.phone_hash == phone_hash))
+    return found is not None
