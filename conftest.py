@@ -11,8 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.devstack import Stack
+from services.devissuer import mint, mint_user
+from services.devstack import Stack, dev_secrets
 from services.registry import add_service_paths
+from shared.auth import Role
 from shared.events import Topics
 from tests.support.postgres import create_database, drop_database
 from tests.support.tap import TopicTap
@@ -40,9 +42,16 @@ class System:
     stack: Stack
     tap: TopicTap
     backend: str
+    db_name: str | None = None
 
-    def client(self, service: str) -> httpx.Client:
-        return httpx.Client(base_url=self.stack.url(service), timeout=15)
+    def client(self, service: str, user: str | None = None) -> httpx.Client:
+        """A client of a service, signed in (as a sample user, or with every role at head office)."""
+        return httpx.Client(base_url=self.stack.url(service), timeout=15, headers=self.headers(user))
+
+    def headers(self, user: str | None = None, sub: str = "test-superuser") -> dict[str, str]:
+        key = dev_secrets(self.stack.var_dir)["DEV_ISSUER_KEY"]
+        signed = mint_user(key, user) if user else mint(key, sub, [r.value for r in Role], "HO")
+        return {"Authorization": f"Bearer {signed}"}
 
     def readyz(self, service: str) -> dict:  # type: ignore[type-arg]
         return httpx.get(f"{self.stack.url(service)}/readyz", timeout=10).json()  # type: ignore[no-any-return]
@@ -59,7 +68,7 @@ def start_system(tmp: Path, backend: str) -> tuple[System, str | None]:
         if db_name:
             drop_database(db_name)
         raise
-    return System(stack, tap, backend), db_name
+    return System(stack, tap, backend, db_name), db_name
 
 
 def stop_system(system: System, db_name: str | None) -> None:

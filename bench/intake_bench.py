@@ -25,7 +25,8 @@ from pathlib import Path
 
 import httpx
 
-from services.devstack import Stack
+from services.devissuer import mint_user
+from services.devstack import Stack, dev_secrets
 from shared.events import Topics
 from tests.support.cases import complaint, inquiry
 from tests.support.postgres import create_database, drop_database
@@ -41,13 +42,20 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-async def load(base_url: str, seconds: float, concurrency: int) -> tuple[list[float], dict[str, float], int]:
+def signed_in(stack: Stack) -> dict[str, str]:
+    """A hotline agent's token from the stack's development issuer."""
+    return {"Authorization": f"Bearer {mint_user(dev_secrets(stack.var_dir)['DEV_ISSUER_KEY'], 'agent-ho')}"}
+
+
+async def load(
+    base_url: str, seconds: float, concurrency: int, headers: dict[str, str]
+) -> tuple[list[float], dict[str, float], int]:
     latencies: list[float] = []
     sent_at: dict[str, float] = {}
     errors = 0
     deadline = time.monotonic() + seconds
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits, headers=headers) as client:
 
         async def worker(n: int) -> None:
             nonlocal errors
@@ -89,7 +97,9 @@ def main() -> None:
             f"system up on Postgres + local broker; loading for {args.seconds:.0f}s at concurrency {args.concurrency} ..."
         )
         started = time.monotonic()
-        latencies, sent_at, errors = asyncio.run(load(stack.url("intake-svc"), args.seconds, args.concurrency))
+        latencies, sent_at, errors = asyncio.run(
+            load(stack.url("intake-svc"), args.seconds, args.concurrency, signed_in(stack))
+        )
         elapsed = time.monotonic() - started
         # Wait for routing to assign every accepted case.
         wanted = {k.encode() for k in sent_at}

@@ -28,7 +28,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from bench.intake_bench import RESULTS, percentile
+from bench.intake_bench import RESULTS, percentile, signed_in
 from services.devstack import Stack
 from shared.events import Topics
 from tests.support.postgres import create_database, drop_database
@@ -165,8 +165,8 @@ async def load_clocks(url: str, total: int, due: int, window: float, lead: float
     return opens.timestamp()
 
 
-def api_load(base: str, stop: threading.Event, latencies: list[float]) -> None:
-    with httpx.Client(base_url=base, timeout=10) as client:
+def api_load(base: str, stop: threading.Event, latencies: list[float], headers: dict[str, str]) -> None:
+    with httpx.Client(base_url=base, timeout=10, headers=headers) as client:
         while not stop.is_set():
             t0 = time.perf_counter()
             client.get("/v1/overdue", params={"limit": 20, "branch_code": "GD"})
@@ -189,7 +189,9 @@ def timers_at_scale(total: int, due: int, window: float) -> dict[str, object]:
             f"loaded {total} clocks in {loaded_in:.1f}s; {due} fall due over {window:.0f}s from now+{opens - time.time():.0f}s"
         )
         stop, api = threading.Event(), []
-        worker = threading.Thread(target=api_load, args=(stack.url("sla-svc"), stop, api), daemon=True)
+        worker = threading.Thread(
+            target=api_load, args=(stack.url("sla-svc"), stop, api, signed_in(stack)), daemon=True
+        )
         worker.start()
         deadline = opens + window + 60
         while time.time() < deadline and len(tap.seen) < due:

@@ -12,23 +12,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from services import logging as service_logging
+from services.audit import AuditMiddleware
+from services.audit import router as audit_router
+from services.auth import Authenticator, check_routes
 from services.consumer import ConsumerRunner, Subscription
 from services.database import Database, resolve_url
 from services.errors import install_error_handlers
 from services.health import router as health_router
 from services.kafka import ensure_topics, make_consumer, make_producer
+from services.keys import router as keys_router
 from services.middleware import RequestContextMiddleware
 from services.outbox import OutboxRelay
 from services.runtime import Runtime
+from services.security import SecurityHeadersMiddleware, check_production_settings
 from services.settings import ServiceSettings
 from services.tables import RuntimeTables
 from shared.events import Topics
@@ -52,6 +60,9 @@ class ServiceSpec:
     subscriptions: list[Subscription] = field(default_factory=list)
     workers: list[Worker] = field(default_factory=list)
     on_startup: Callable[[Runtime], Awaitable[None]] | None = None
+    #: (branch, assignee, owner) of a case as this service knows it, or None: every route
+    #: under ``/cases/{case_id}`` is then refused (404) to callers who may not see the case.
+    case_scope: Callable[[Any, uuid.UUID], Awaitable[tuple[str | None, ...] | None]] | None = None
     description: str = ""
 
 
@@ -66,6 +77,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
         )
         await db.wait_until_up(settings.db_wait_seconds)
         runtime = Runtime(spec=spec, settings=settings, db=db)
+        runtime.extras["auth"] = Authenticator(runtime)
         app.state.runtime = runtime
         if spec.on_startup:
             await spec.on_startup(runtime)
@@ -83,13 +95,41 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
             await db.dispose()
             log.info("service stopped")
 
+    check_production_settings(settings)
     app = FastAPI(title=spec.name, description=spec.description, lifespan=lifespan)
+    app.add_middleware(AuditMiddleware)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Correlation-Id", "Last-Event-ID"],
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     app.include_router(health_router)
-    for router in spec.routers:
+    for router in [*spec.routers, audit_router, keys_router]:
         app.include_router(router)
+    check_routes(app.routes, spec.name)
     return app
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(service: str) -> AsyncIterator[Runtime]:
+    """A service's runtime (settings from env, database, auth) without serving it: for
+    command-line tools such as ``services.keys``."""
+    from services.registry import load_spec
+
+    spec = load_spec(service)
+    settings = spec.settings_class()
+    db = Database(resolve_url(settings.database_url, settings.var_dir, spec.name), spec.schema, 2)
+    runtime = Runtime(spec=spec, settings=settings, db=db)
+    runtime.extras["auth"] = Authenticator(runtime)
+    try:
+        yield runtime
+    finally:
+        await db.dispose()
 
 
 async def _supervised(worker: Worker, runtime: Runtime) -> None:

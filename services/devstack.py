@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from services.broker import LocalBroker, free_port
+from services.devissuer import generate_key
 from services.registry import ROOT, SERVICES
 
 DEFAULT_PORTS = {"intake-svc": 8001, "routing-svc": 8002, "sla-svc": 8003, "notify-svc": 8004}
@@ -34,7 +35,12 @@ def dev_secrets(var_dir: Path) -> dict[str, str]:
         fernet_key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
         path.write_text(f"FIELD_ENCRYPTION_KEY={fernet_key}\nFIELD_HASH_KEY={secrets.token_urlsafe(32)}\n")
         print(f"generated development secrets in {path} (development only)", file=sys.stderr)
-    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    values = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    if "DEV_ISSUER_KEY" not in values:  # a var/ from before the development token issuer
+        values["DEV_ISSUER_KEY"] = generate_key()
+        with path.open("a") as f:
+            f.write(f"DEV_ISSUER_KEY={values['DEV_ISSUER_KEY']}\n")
+    return values
 
 
 @dataclass

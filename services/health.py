@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
+from services.auth import Allow
 from services.deps import RuntimeDep
 from services.outbox import backlog
+from shared.auth import PUBLIC
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], dependencies=[Depends(Allow(PUBLIC))])
 
 
 @router.get("/healthz")

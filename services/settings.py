@@ -44,6 +44,18 @@ class ServiceSettings(BaseSettings):
     field_encryption_key: str | None = Field(default=None, description="Fernet key(s), comma-separated, newest first")
     field_hash_key: str | None = Field(default=None, description="key of the keyed hash used to find personal data")
     max_body_bytes: int = 256 * 1024
+
+    #: Staff tokens: the identity provider's issuer and keys (a JWKS URL or the JWKS itself).
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_jwks_url: str | None = None
+    jwt_jwks: str | None = None
+    #: Development token issuer's key (``make run`` generates it); refused outside development.
+    dev_issuer_key: str | None = None
+    #: Staff whose token names this branch see every branch.
+    head_office_branch: str = "HO"
+    #: Origins allowed to call from a browser; none by default (CORS closed).
+    cors_origins: list[str] = Field(default_factory=list)
     log_level: str = "INFO"
 
     @property

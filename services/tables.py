@@ -1,4 +1,5 @@
-"""Tables every service has in its own schema: the outbox and the inbox.
+"""Tables every service has in its own schema: the outbox and the inbox, the API
+keys of its machine clients and its append-only audit log.
 
 ``runtime_tables(metadata)`` adds them to a service's ``MetaData`` so that they
 live in that service's schema and its Alembic migrations create them.
@@ -23,6 +24,8 @@ BigId = BigInteger().with_variant(sqlite.INTEGER(), "sqlite")
 class RuntimeTables:
     outbox: Table
     inbox: Table
+    api_keys: Table
+    audit_log: Table
 
 
 def runtime_tables(metadata: MetaData) -> RuntimeTables:
@@ -51,7 +54,39 @@ def runtime_tables(metadata: MetaData) -> RuntimeTables:
         Column("topic", String(100), nullable=False),
         Column("processed_at", UTCDateTime(), nullable=False),
     )
-    return RuntimeTables(outbox=outbox, inbox=inbox)
+    api_keys = Table(
+        "api_keys",
+        metadata,
+        Column("id", String(32), primary_key=True, comment="public part of the key"),
+        Column("secret_hash", String(64), nullable=False, comment="HMAC-SHA256 of the secret part; never the key"),
+        Column("client", String(64), nullable=False),
+        Column("roles", sa.JSON, nullable=False),
+        Column("channels", sa.JSON, nullable=False),
+        Column("branches", sa.JSON, nullable=False),
+        Column("rate_per_minute", Integer, nullable=False),
+        Column("note", String(200)),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Column("revoked_at", UTCDateTime()),
+        Column("last_used_at", UTCDateTime()),
+    )
+    audit_log = Table(
+        "audit_log",
+        metadata,
+        Column("id", BigId, primary_key=True, autoincrement=True),
+        Column("at", UTCDateTime(), nullable=False),
+        Column("actor", String(100), nullable=False),
+        Column("actor_kind", String(16), nullable=False, comment="staff | client | anonymous"),
+        Column("roles", sa.JSON, nullable=False),
+        Column("action", String(200), nullable=False, comment="e.g. POST /v1/cases/{case_id}/actions/close"),
+        Column("target", String(100), comment="the case or resource acted on"),
+        Column("status", Integer, nullable=False),
+        Column("source_ip", String(64)),
+        Column("correlation_id", String(100)),
+        Column("details", sa.JSON, nullable=False),
+    )
+    for column in ("at", "actor", "target"):
+        Index(f"ix_audit_log_{column}", audit_log.c[column])
+    return RuntimeTables(outbox=outbox, inbox=inbox, api_keys=api_keys, audit_log=audit_log)
 
 
 def create_runtime_tables_v1(op: Any, schema: str) -> None:
@@ -93,3 +128,70 @@ def drop_runtime_tables_v1(op: Any, schema: str) -> None:
     op.drop_index("ix_outbox_unpublished", table_name="outbox", schema=schema)
     op.drop_table("outbox", schema=schema)
     op.drop_table("inbox", schema=schema)
+
+
+APPEND_ONLY_TRIGGER = (
+    "CREATE OR REPLACE FUNCTION {schema}.audit_log_append_only() RETURNS trigger AS $$ "
+    "BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$ LANGUAGE plpgsql",
+    "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON {schema}.audit_log "
+    "FOR EACH ROW EXECUTE FUNCTION {schema}.audit_log_append_only()",
+)
+
+
+def create_runtime_tables_v2(op: Any, schema: str | None) -> None:
+    """Migration step adding API keys and the audit log; frozen, like any migration.
+
+    On Postgres a trigger refuses UPDATE and DELETE on the audit log, so not even a
+    bug in the service can rewrite history (only a schema owner dropping the trigger).
+    """
+    op.create_table(
+        "api_keys",
+        sa.Column("id", sa.String(length=32), nullable=False, comment="public part of the key"),
+        sa.Column(
+            "secret_hash", sa.String(length=64), nullable=False, comment="HMAC-SHA256 of the secret part; never the key"
+        ),
+        sa.Column("client", sa.String(length=64), nullable=False),
+        sa.Column("roles", sa.JSON(), nullable=False),
+        sa.Column("channels", sa.JSON(), nullable=False),
+        sa.Column("branches", sa.JSON(), nullable=False),
+        sa.Column("rate_per_minute", sa.Integer(), nullable=False),
+        sa.Column("note", sa.String(length=200), nullable=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("revoked_at", UTCDateTime(), nullable=True),
+        sa.Column("last_used_at", UTCDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        schema=schema,
+    )
+    op.create_table(
+        "audit_log",
+        sa.Column("id", BigId, autoincrement=True, nullable=False),
+        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.Column("actor", sa.String(length=100), nullable=False),
+        sa.Column("actor_kind", sa.String(length=16), nullable=False, comment="staff | client | anonymous"),
+        sa.Column("roles", sa.JSON(), nullable=False),
+        sa.Column(
+            "action", sa.String(length=200), nullable=False, comment="e.g. POST /v1/cases/{case_id}/actions/close"
+        ),
+        sa.Column("target", sa.String(length=100), nullable=True, comment="the case or resource acted on"),
+        sa.Column("status", sa.Integer(), nullable=False),
+        sa.Column("source_ip", sa.String(length=64), nullable=True),
+        sa.Column("correlation_id", sa.String(length=100), nullable=True),
+        sa.Column("details", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        schema=schema,
+    )
+    for column in ("at", "actor", "target"):
+        op.create_index(f"ix_audit_log_{column}", "audit_log", [column], unique=False, schema=schema)
+    if schema and op.get_bind().dialect.name == "postgresql":
+        for statement in APPEND_ONLY_TRIGGER:
+            op.execute(statement.format(schema=schema))
+
+
+def drop_runtime_tables_v2(op: Any, schema: str | None) -> None:
+    if schema and op.get_bind().dialect.name == "postgresql":
+        op.execute(f"DROP TRIGGER IF EXISTS audit_log_append_only ON {schema}.audit_log")
+        op.execute(f"DROP FUNCTION IF EXISTS {schema}.audit_log_append_only()")
+    for column in ("at", "actor", "target"):
+        op.drop_index(f"ix_audit_log_{column}", table_name="audit_log", schema=schema)
+    op.drop_table("audit_log", schema=schema)
+    op.drop_table("api_keys", schema=schema)

@@ -23,13 +23,15 @@ pytestmark = pytest.mark.stack
 
 
 def post_case(system: System, body: dict) -> str:  # type: ignore[type-arg]
-    response = httpx.post(f"{system.stack.url('intake-svc')}/v1/cases", json=body, timeout=15)
+    response = httpx.post(f"{system.stack.url('intake-svc')}/v1/cases", json=body, timeout=15, headers=system.headers())
     assert response.status_code == 201, response.text
     return response.json()["id"]  # type: ignore[no-any-return]
 
 
 def assignment(system: System, case_id: str) -> dict | None:  # type: ignore[type-arg]
-    response = httpx.get(f"{system.stack.url('routing-svc')}/v1/cases/{case_id}/assignment", timeout=10)
+    response = httpx.get(
+        f"{system.stack.url('routing-svc')}/v1/cases/{case_id}/assignment", timeout=10, headers=system.headers()
+    )
     return response.json() if response.status_code == 200 else None
 
 
@@ -114,7 +116,8 @@ def test_event_delivered_twice_has_effect_once(pg_system: System) -> None:
     eventually(lambda: system.readyz("sla-svc")["outbox_backlog"] == 0, what="sla outbox drained")
     sla_url = f"{system.stack.url('sla-svc')}/v1/cases/{case_id}/sla"
     clocks_before = [
-        (c["clock"], c["started_at"], c["due_at"]) for c in httpx.get(sla_url, timeout=10).json()["clocks"]
+        (c["clock"], c["started_at"], c["due_at"])
+        for c in httpx.get(sla_url, timeout=10, headers=system.headers()).json()["clocks"]
     ]
     alerts_before = {
         s.json()["event_id"] for s in system.tap.matching(lambda s: s.topic == Topics.case_overdue and s.key == key)
@@ -130,7 +133,10 @@ def test_event_delivered_twice_has_effect_once(pg_system: System) -> None:
     )
     eventually(lambda: system.readyz("sla-svc")["consumer"]["duplicates"] == dup_sla + 1, what="sla skipped it")
     assert_assigned_once(system, [case_id])
-    clocks = [(c["clock"], c["started_at"], c["due_at"]) for c in httpx.get(sla_url, timeout=10).json()["clocks"]]
+    clocks = [
+        (c["clock"], c["started_at"], c["due_at"])
+        for c in httpx.get(sla_url, timeout=10, headers=system.headers()).json()["clocks"]
+    ]
     assert clocks == clocks_before
     time.sleep(1.5)  # a few timer rounds: nothing fires again
     alerts = {
@@ -173,6 +179,7 @@ def test_webhook_retried_until_delivered(pg_system: System) -> None:
                 "secret": secret,
             },
             timeout=10,
+            headers=system.headers(),
         )
         assert created.status_code == 201
         case_id = post_case(system, complaint(days_ago=40, branch_code="BJ", category="product"))
@@ -184,7 +191,7 @@ def test_webhook_retried_until_delivered(pg_system: System) -> None:
 
         def all_delivered() -> list | None:  # type: ignore[type-arg]
             params = {"case_id": case_id, "subscription_id": created.json()["id"]}  # not the built-in chain's
-            rows = httpx.get(f"{notify}/v1/deliveries", params=params, timeout=10).json()
+            rows = httpx.get(f"{notify}/v1/deliveries", params=params, timeout=10, headers=system.headers()).json()
             return rows if len(rows) == alerts and all(d["status"] == "delivered" for d in rows) else None
 
         rows = eventually(all_delivered, timeout=60, what="every alert delivered after retries")

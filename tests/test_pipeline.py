@@ -4,6 +4,7 @@ over the real broker, on Postgres and on the embedded SQLite default."""
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -192,7 +193,11 @@ def test_closing_a_case_in_intake_frees_capacity_in_routing(system: System) -> N
 
         before = load()
         for action, body in (("register", {}), ("reply", {}), ("close", {"customer_accepted": True})):
-            response = intake.post(f"/v1/cases/{case_id}/actions/{action}", json={"actor": assigned, **body})
+            response = intake.post(
+                f"/v1/cases/{case_id}/actions/{action}",
+                json={"actor": assigned, **body},
+                headers=system.headers(sub=assigned),
+            )
             assert response.status_code == 200, response.text
         eventually(
             lambda: routing.get(f"/v1/cases/{case_id}/assignment").json()["status"] == "closed",
@@ -201,3 +206,29 @@ def test_closing_a_case_in_intake_frees_capacity_in_routing(system: System) -> N
         assert load() == before - 50
         updates = system.tap.wait_for(lambda s: s.topic == Topics.case_updated and s.key == case_id.encode(), count=3)
         assert [u.json()["payload"]["action"] for u in updates] == ["register", "reply", "close"]
+
+
+def test_no_raw_personal_data_in_databases_logs_or_topics(system: System) -> None:
+    """After this module's runs (cases through all four services, customer notices, an
+    unmasked read), the raw phone and ID numbers are in no table, log line or event."""
+    with system.client("intake-svc") as intake:
+        case = intake.post("/v1/cases", json=complaint()).json()
+        shown = intake.get(f"/v1/cases/{case['id']}", params={"reveal": "pii"}).json()["customer"]
+        assert (shown["phone"], shown["id_number"]) == RAW_PERSONAL  # the data is there, in clear only on request
+    system.tap.wait_for(lambda s: s.topic == Topics.case_transferred and s.key == case["id"].encode())
+    var_dir = system.stack.var_dir
+    places: dict[str, bytes] = {"topics": b"\n".join(s.value or b"" for s in system.tap.matching(lambda s: True))}
+    for log in var_dir.glob("*.log"):
+        places[log.name] = log.read_bytes()
+    if system.db_name:
+        dump = subprocess.run(
+            ["pg_dump", "-h", "127.0.0.1", "-U", "postgres", "--data-only", system.db_name],
+            capture_output=True,
+            check=True,
+        )
+        places["postgres"] = dump.stdout
+    else:
+        places.update({db.name: db.read_bytes() for db in var_dir.glob("*.db*")})
+    assert len(places) >= 5 and all(places.values())
+    found = [(where, raw) for where, blob in places.items() for raw in RAW_PERSONAL if raw.encode() in blob]
+    assert not found

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake import history
+from intake import tables as t
 from services.consumer import Subscription
 from services.runtime import Runtime
 from shared.events import CaseOverdue, CaseTransferred, Envelope, Topics
@@ -17,6 +18,12 @@ async def on_case_transferred(
         mode="json", include={"from_unit", "to_unit", "to_assignee", "owner", "reason", "rule_id"}
     )
     await history.record_event(session, envelope, str(payload.transfer_kind), details)
+    # Who holds the case decides who may see it (an assignee sees the cases assigned to them).
+    await session.execute(
+        t.cases.update()
+        .where(t.cases.c.id == envelope.case_id)
+        .values(assignee=payload.to_assignee, owner=payload.owner or t.cases.c.owner)
+    )
 
 
 async def on_case_overdue(session: AsyncSession, envelope: Envelope, payload: CaseOverdue, runtime: Runtime) -> None:

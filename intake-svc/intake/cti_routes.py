@@ -7,18 +7,20 @@ from typing import Any
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from intake import cti
 from intake import tables as t
+from services.auth import Allow
 from services.deps import RuntimeDep, SessionDep
 from services.errors import DomainError
+from shared.auth import CASE_CREATE
 from shared.cti import CallEvent, CallOut
 
-router = APIRouter(prefix="/v1/cti", tags=["cti"])
+router = APIRouter(prefix="/v1/cti", tags=["cti"], dependencies=[Depends(Allow(CASE_CREATE))])
 
 
 async def _apply(session: Any, runtime: Any, event: CallEvent) -> CallOut:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, or_, select
+from sqlalchemy import Row, and_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake import tables as t
@@ -37,6 +37,7 @@ class CaseFilters:
     category: str | None = None
     channel: str | None = None
     branch_code: str | None = None
+    scope: Any = field(default_factory=true)  # the caller's branch scope (services.auth.scope_clause)
     agent_code: str | None = None
     received_from: datetime | None = None
     received_to: datetime | None = None
@@ -51,7 +52,7 @@ async def list_cases(
     session: AsyncSession, filters: CaseFilters, limit: int, cursor: str | None
 ) -> tuple[list[Row], str | None]:  # type: ignore[type-arg]
     """Newest received first; keyset pagination on (received_at, id) so pages never shift."""
-    query = select(t.cases)
+    query = select(t.cases).where(filters.scope)
     for name in EQUALITY_FILTERS:
         value = getattr(filters, name)
         if value is not None:
@@ -93,9 +94,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise DomainError(422, [{"loc": ["query", "cursor"], "field": "cursor", "msg": "invalid cursor"}]) from exc
 
 
-def to_out(row: Any) -> CaseOut:
-    """The case as shown to staff: personal data masked, policies withheld until verified."""
+def to_out(row: Any, reveal: Any = None) -> CaseOut:
+    """The case as shown to staff: personal data masked (in clear only with ``reveal``,
+    the cipher, for a caller allowed and asking), policies withheld until verified."""
     verified = row.identity_verified_at is not None
+    phone = reveal.decrypt(row.phone_enc) if reveal else row.phone_masked
+    id_number = reveal.decrypt(row.id_number_enc) if reveal and row.id_number_enc else row.id_number_masked
     return CaseOut(
         id=row.id,
         case_no=row.case_no,
@@ -110,8 +114,8 @@ def to_out(row: Any) -> CaseOut:
         description=row.description,
         customer=CustomerOut(
             name=row.customer_name,
-            phone=row.phone_masked,
-            id_number=row.id_number_masked,
+            phone=phone,
+            id_number=id_number,
             policy_no=row.policy_no if verified else None,
             policy_nos=list(row.policy_nos or []) if verified else [],
             policy_details_withheld=not verified and bool(row.policy_no or row.policy_nos),
@@ -141,7 +145,7 @@ def to_out(row: Any) -> CaseOut:
     )
 
 
-async def to_detail(session: AsyncSession, row: Any, allowed_actions: list[str]) -> CaseDetailOut:
+async def to_detail(session: AsyncSession, row: Any, allowed_actions: list[str], reveal: Any = None) -> CaseDetailOut:
     notes = (await session.execute(select(t.notes).where(t.notes.c.case_id == row.id).order_by(t.notes.c.id))).all()
     files = (
         await session.execute(
@@ -152,7 +156,7 @@ async def to_detail(session: AsyncSession, row: Any, allowed_actions: list[str])
         await session.execute(select(t.approvals).where(t.approvals.c.case_id == row.id).order_by(t.approvals.c.id))
     ).all()
     return CaseDetailOut(
-        **to_out(row).model_dump(),
+        **to_out(row, reveal).model_dump(),
         notes=[NoteOut(id=n.id, author=n.author, text=n.text, at=n.at) for n in notes],
         attachments=[
             AttachmentOut(
@@ -184,3 +188,10 @@ async def to_detail(session: AsyncSession, row: Any, allowed_actions: list[str])
         ],
         allowed_actions=allowed_actions,
     )
+
+
+async def case_scope(session: AsyncSession, case_id: uuid.UUID) -> tuple[str | None, ...] | None:
+    """(branch, assignee, owner): who may see the case (``ServiceSpec.case_scope``)."""
+    c = t.cases.c
+    row = (await session.execute(select(c.branch_code, c.assignee, c.owner).where(c.id == case_id))).first()
+    return tuple(row) if row else None

@@ -7,23 +7,28 @@ loop and FastAPI must see each body model as a real class.
 
 import uuid
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 from sqlalchemy.exc import IntegrityError
 
 from intake import cases, history, lifecycle, queries
 from intake import tables as t
+from services.audit import mark_pii_read
+from services.auth import Allow, Principal, scope_clause
 from services.database import utcnow
 from services.deps import RuntimeDep, SessionDep
 from services.errors import DomainError
 from shared.api import AttachmentIn, CaseCreate, CaseDetailOut, CaseOut, CasePage, ContactOut, HistoryEntry, NoteIn
+from shared.auth import CASE_ACT, CASE_APPROVE, CASE_CREATE, CASE_READ, PII_READ
 from shared.enums import CaseKind, CaseStatus, CaseTier, Category, Channel
 
 router = APIRouter(prefix="/v1", tags=["cases"])
+#: Actions that decide on a case rather than work it: a lead's or head's.
+APPROVALS = ("approve", "reject")
 actions_router = APIRouter(prefix="/v1", tags=["lifecycle"])
 
 IdempotencyKey = Annotated[
@@ -43,8 +48,13 @@ def reopen_window(runtime: Any) -> timedelta:
     responses={200: {"model": CaseOut, "description": "the case an earlier attempt of this request made"}},
 )
 async def create_case(
-    body: CaseCreate, session: SessionDep, runtime: RuntimeDep, idempotency_key: IdempotencyKey = None
+    body: CaseCreate,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    who: Annotated[Principal, Depends(Allow(CASE_CREATE))],
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
+    check_may_create(who, body.branch_code, body.channel)
     accepted = await accept(session, runtime, body, idempotency_key)
     out = queries.to_out(accepted.case)
     return JSONResponse(out.model_dump(mode="json"), status_code=201 if accepted.created else 200)
@@ -66,23 +76,62 @@ async def accept(session: Any, runtime: Any, body: CaseCreate, idempotency_key: 
         return cases.Accepted(existing, created=False)
 
 
+def check_may_create(who: Principal, branch_code: str, channel: str) -> None:
+    """A clerk creates cases for their own branch subtree; a client key only on its channels."""
+    if not who.sees_branch(branch_code):
+        raise DomainError(403, f"branch {branch_code} is outside your scope")
+    if who.channels and channel not in who.channels:
+        raise DomainError(403, f"this API key may not create cases on channel {channel}")
+
+
 async def _case_or_404(session: Any, case_id: uuid.UUID) -> Any:
+    """(Whether the caller may see it, ``Allow`` decided before: ``ServiceSpec.case_scope``.)"""
     row = await cases.get_case_row(session, case_id)
     if row is None:
         raise DomainError(404, "case not found")
     return row
 
 
+def _reveal(request: Request, who: Principal, runtime: Any, reveal: str | None, case_id: uuid.UUID) -> Any:
+    """The cipher when the caller asked for personal data in clear and may have it (audited)."""
+    if reveal is None:
+        return None
+    if not who.can(PII_READ):
+        raise DomainError(403, "your roles do not allow reading personal data in clear")
+    mark_pii_read(request, f"customer phone and ID number of case {case_id}")
+    return runtime.extras["cipher"]
+
+
+Reveal = Annotated[
+    Literal["pii"] | None, Query(description="pii: phone and ID number in clear (needs pii:read; audited)")
+]
+
+
 @router.get("/cases/{case_id}", response_model=CaseDetailOut)
-async def get_case(case_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep) -> CaseDetailOut:
+async def get_case(
+    case_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    who: Annotated[Principal, Depends(Allow(CASE_READ))],
+    reveal: Reveal = None,
+) -> CaseDetailOut:
     row = await _case_or_404(session, case_id)
-    return await queries.to_detail(session, row, lifecycle.allowed(row, reopen_window(runtime)))
+    cipher = _reveal(request, who, runtime, reveal, case_id)
+    return await queries.to_detail(session, row, lifecycle.allowed(row, reopen_window(runtime)), cipher)
 
 
 @router.get("/cases/{case_id}/contact", response_model=ContactOut)
-async def get_contact(case_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep) -> ContactOut:
-    """The customer's name and phone number in clear: what notify-svc needs to send an SMS."""
+async def get_contact(
+    case_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    who: Annotated[Principal, Depends(Allow(PII_READ))],
+) -> ContactOut:
+    """The customer's name and phone number in clear: what notify-svc needs to send an SMS (audited)."""
     row = await _case_or_404(session, case_id)
+    mark_pii_read(request, f"customer phone of case {case_id}")
     phone = runtime.extras["cipher"].decrypt(row.phone_enc)
     return ContactOut(case_id=row.id, case_no=row.case_no, name=row.customer_name, phone=phone)
 
@@ -90,6 +139,7 @@ async def get_contact(case_id: uuid.UUID, session: SessionDep, runtime: RuntimeD
 @router.get("/cases", response_model=CasePage)
 async def list_cases(
     session: SessionDep,
+    who: Annotated[Principal, Depends(Allow(CASE_READ))],
     status: CaseStatus | None = None,
     kind: CaseKind | None = None,
     tier: CaseTier | None = None,
@@ -116,19 +166,28 @@ async def list_cases(
         received_to=received_to,
         is_repeat=is_repeat,
         q=q,
+        scope=scope_clause(who, t.cases.c.branch_code, t.cases.c.assignee, t.cases.c.owner),
     )
     rows, next_cursor = await queries.list_cases(session, filters, limit, cursor)
     return CasePage(items=[queries.to_out(r) for r in rows], next_cursor=next_cursor)
 
 
 @router.get("/cases/{case_id}/history", response_model=list[HistoryEntry])
-async def get_history(case_id: uuid.UUID, session: SessionDep) -> list[HistoryEntry]:
+async def get_history(
+    case_id: uuid.UUID, session: SessionDep, who: Annotated[Principal, Depends(Allow(CASE_READ))]
+) -> list[HistoryEntry]:
     await _case_or_404(session, case_id)
     return await history.entries(session, case_id)
 
 
 @router.post("/cases/{case_id}/notes", status_code=201, response_model=CaseDetailOut)
-async def add_note(case_id: uuid.UUID, body: NoteIn, session: SessionDep, runtime: RuntimeDep) -> CaseDetailOut:
+async def add_note(
+    case_id: uuid.UUID,
+    body: NoteIn,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    who: Annotated[Principal, Depends(Allow(CASE_ACT))],
+) -> CaseDetailOut:
     row = await _case_or_404(session, case_id)
     now = utcnow()
     await session.execute(t.notes.insert().values(case_id=case_id, author=body.author, text=body.text, at=now))
@@ -139,7 +198,11 @@ async def add_note(case_id: uuid.UUID, body: NoteIn, session: SessionDep, runtim
 
 @router.post("/cases/{case_id}/attachments", status_code=201, response_model=CaseDetailOut)
 async def add_attachment(
-    case_id: uuid.UUID, body: AttachmentIn, session: SessionDep, runtime: RuntimeDep
+    case_id: uuid.UUID,
+    body: AttachmentIn,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    who: Annotated[Principal, Depends(Allow(CASE_ACT))],
 ) -> CaseDetailOut:
     row = await _case_or_404(session, case_id)
     if body.added_by is None:
@@ -159,8 +222,19 @@ async def add_attachment(
 def _action_route(action: lifecycle.Action) -> None:
     body_model = action.body
 
-    async def route(case_id: uuid.UUID, body: body_model, session: SessionDep, runtime: RuntimeDep) -> CaseDetailOut:  # type: ignore[valid-type]
+    permission = CASE_APPROVE if action.name in APPROVALS else CASE_ACT
+
+    async def route(
+        case_id: uuid.UUID,
+        body: body_model,  # type: ignore[valid-type]
+        session: SessionDep,
+        runtime: RuntimeDep,
+        who: Annotated[Principal, Depends(Allow(permission))],
+    ) -> CaseDetailOut:
         window = reopen_window(runtime)
+        await _case_or_404(session, case_id)
+        if who.kind == "staff":  # the actor is who is signed in, not what the body says
+            body = body.model_copy(update={"actor": who.subject})  # type: ignore[attr-defined]
         row = await lifecycle.act(session, case_id, action.name, body, window)
         await session.commit()
         return await queries.to_detail(session, row, lifecycle.allowed(row, window))

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from intake import tables
+from intake import queries, tables
 from intake.consumers import SUBSCRIPTIONS
 from intake.cti_routes import router as cti_router
 from intake.routes import actions_router, router
@@ -28,5 +28,6 @@ SPEC = ServiceSpec(
     produces=[Topics.case_created, Topics.case_updated],
     subscriptions=SUBSCRIPTIONS,
     on_startup=_start,
+    case_scope=queries.case_scope,
     description="Accepts cases from every channel; the system of record for a case and its lifecycle.",
 )

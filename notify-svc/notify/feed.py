@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from notify import tables as t
 from notify.directory import Directory
+from services.auth import Principal
 from services.runtime import Runtime
 
 KEEPALIVE_SECONDS = 15.0
@@ -30,6 +31,7 @@ async def stream(
     branch_code: str | None,
     events: list[str],
     disconnected: Callable[[], Awaitable[bool]],
+    who: Principal,
 ) -> AsyncIterator[str]:
     yield "retry: 2000\n\n"
     idle = 0.0
@@ -41,6 +43,9 @@ async def stream(
         for row in rows:
             after = row.id
             if events and not set(events) & set(row.data.get("notifications", [])):
+                continue
+            case = row.data.get("case", {})
+            if not who.sees_case(row.branch_code, case.get("assignee"), case.get("owner")):
                 continue
             if branch_code and not (
                 directory.in_subtree(row.branch_code, branch_code) if directory else row.branch_code == branch_code

@@ -7,15 +7,17 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from jinja2 import TemplateError
 
 from notify import deliveries, feed, subscriptions, templates
 from notify import tables as t
+from services.auth import Allow, Principal
 from services.database import insert_ignoring_conflicts, utcnow
 from services.deps import RuntimeDep, SessionDep
 from services.errors import DomainError
+from shared.auth import CASE_ACT, DELIVERIES_READ, NOTIFY_MANAGE, REPORTS_READ
 from shared.notify import (
     Channel,
     DeliveryOut,
@@ -36,19 +38,23 @@ TemplateChannel = Channel | Literal["*"]
 TemplateEvent = EventName | Literal["digest", "default"]
 
 
-@router.post("/subscriptions", status_code=201, response_model=SubscriptionOut)
+@router.post(
+    "/subscriptions", status_code=201, response_model=SubscriptionOut, dependencies=[Depends(Allow(NOTIFY_MANAGE))]
+)
 async def create_subscription(body: SubscriptionCreate, session: SessionDep, runtime: RuntimeDep) -> SubscriptionOut:
     out = await subscriptions.create(session, body, runtime.extras["cipher"])
     await session.commit()
     return out
 
 
-@router.get("/subscriptions", response_model=list[SubscriptionOut])
+@router.get("/subscriptions", response_model=list[SubscriptionOut], dependencies=[Depends(Allow(NOTIFY_MANAGE))])
 async def list_subscriptions(session: SessionDep) -> list[SubscriptionOut]:
     return await subscriptions.list_all(session)
 
 
-@router.patch("/subscriptions/{subscription_id}", response_model=SubscriptionOut)
+@router.patch(
+    "/subscriptions/{subscription_id}", response_model=SubscriptionOut, dependencies=[Depends(Allow(NOTIFY_MANAGE))]
+)
 async def patch_subscription(
     subscription_id: uuid.UUID, body: SubscriptionPatch, session: SessionDep
 ) -> SubscriptionOut:
@@ -57,7 +63,7 @@ async def patch_subscription(
     return out
 
 
-@router.delete("/subscriptions/{subscription_id}", status_code=204)
+@router.delete("/subscriptions/{subscription_id}", status_code=204, dependencies=[Depends(Allow(NOTIFY_MANAGE))])
 async def delete_subscription(subscription_id: uuid.UUID, session: SessionDep) -> Response:
     """Turns the subscription off for good; its deliveries stay listed."""
     await subscriptions.delete(session, subscription_id)
@@ -65,7 +71,7 @@ async def delete_subscription(subscription_id: uuid.UUID, session: SessionDep) -
     return Response(status_code=204)
 
 
-@router.get("/deliveries", response_model=list[DeliveryOut])
+@router.get("/deliveries", response_model=list[DeliveryOut], dependencies=[Depends(Allow(DELIVERIES_READ))])
 async def list_deliveries(
     session: SessionDep,
     status: Literal["pending", "delivered", "dead", "suppressed", "skipped"] | None = None,
@@ -89,7 +95,12 @@ async def list_deliveries(
     return await deliveries.list_deliveries(session, filters, limit)
 
 
-@router.post("/deliveries/{delivery_id}/resend", status_code=202, response_model=list[DeliveryOut])
+@router.post(
+    "/deliveries/{delivery_id}/resend",
+    status_code=202,
+    response_model=list[DeliveryOut],
+    dependencies=[Depends(Allow(NOTIFY_MANAGE))],
+)
 async def resend_delivery(delivery_id: uuid.UUID, session: SessionDep) -> list[DeliveryOut]:
     """A dead delivery tries again now, with a fresh set of attempts."""
     await deliveries.resend(session, delivery_id)
@@ -97,14 +108,18 @@ async def resend_delivery(delivery_id: uuid.UUID, session: SessionDep) -> list[D
     return await deliveries.list_deliveries(session, deliveries.DeliveryFilters(id=delivery_id), 1)
 
 
-@router.get("/templates/{event}/{channel}/{locale}", response_model=TemplateOut)
+@router.get(
+    "/templates/{event}/{channel}/{locale}", response_model=TemplateOut, dependencies=[Depends(Allow(NOTIFY_MANAGE))]
+)
 async def get_template(
     event: TemplateEvent, channel: TemplateChannel, locale: Locale, session: SessionDep
 ) -> TemplateOut:
     return await templates.lookup(session, event, channel, locale)
 
 
-@router.put("/templates/{event}/{channel}/{locale}", response_model=TemplateOut)
+@router.put(
+    "/templates/{event}/{channel}/{locale}", response_model=TemplateOut, dependencies=[Depends(Allow(NOTIFY_MANAGE))]
+)
 async def put_template(
     event: TemplateEvent, channel: TemplateChannel, locale: Locale, body: TemplateIn, session: SessionDep
 ) -> TemplateOut:
@@ -114,7 +129,7 @@ async def put_template(
     return out
 
 
-@router.delete("/templates/{event}/{channel}/{locale}", status_code=204)
+@router.delete("/templates/{event}/{channel}/{locale}", status_code=204, dependencies=[Depends(Allow(NOTIFY_MANAGE))])
 async def reset_template(
     event: TemplateEvent, channel: TemplateChannel, locale: Locale, session: SessionDep
 ) -> Response:
@@ -124,7 +139,7 @@ async def reset_template(
     return Response(status_code=204)
 
 
-@router.post("/templates/preview", response_model=PreviewOut)
+@router.post("/templates/preview", response_model=PreviewOut, dependencies=[Depends(Allow(NOTIFY_MANAGE))])
 async def preview_template(body: PreviewIn, session: SessionDep) -> PreviewOut:
     """Render a template (the stored one, or a draft) with a sample case and your overrides."""
     template = body.template or await templates.lookup(session, body.event, body.channel, body.locale)
@@ -136,7 +151,7 @@ async def preview_template(body: PreviewIn, session: SessionDep) -> PreviewOut:
     return PreviewOut(subject=subject, body=text)
 
 
-@router.post("/opt-outs", status_code=204)
+@router.post("/opt-outs", status_code=204, dependencies=[Depends(Allow(CASE_ACT))])
 async def opt_out(body: OptOutIn, session: SessionDep, runtime: RuntimeDep) -> Response:
     """The customer asked for no more SMS; kept as a keyed hash, never the number."""
     phone_hash = runtime.extras["cipher"].lookup_hash(body.phone)
@@ -147,7 +162,7 @@ async def opt_out(body: OptOutIn, session: SessionDep, runtime: RuntimeDep) -> R
     return Response(status_code=204)
 
 
-@router.post("/opt-ins", status_code=204)
+@router.post("/opt-ins", status_code=204, dependencies=[Depends(Allow(CASE_ACT))])
 async def opt_in(body: OptOutIn, session: SessionDep, runtime: RuntimeDep) -> Response:
     """The customer wants SMS again."""
     phone_hash = runtime.extras["cipher"].lookup_hash(body.phone)
@@ -160,6 +175,7 @@ async def opt_in(body: OptOutIn, session: SessionDep, runtime: RuntimeDep) -> Re
 async def live_feed(
     request: Request,
     runtime: RuntimeDep,
+    who: Annotated[Principal, Depends(Allow(REPORTS_READ))],
     branch_code: Annotated[str | None, Query(max_length=32, description="a branch and every branch under it")] = None,
     events: Annotated[list[EventName] | None, Query(description="only these notifications")] = None,
     last_event_id: Annotated[int | None, Header(ge=0)] = None,
@@ -167,12 +183,12 @@ async def live_feed(
 ) -> StreamingResponse:
     """Server-Sent Events: every event from the one after ``Last-Event-ID`` on, then live."""
     start = last_event_id if last_event_id is not None else (after or 0)
-    body = feed.stream(runtime, start, branch_code, list(events or []), request.is_disconnected)
+    body = feed.stream(runtime, start, branch_code, list(events or []), request.is_disconnected, who)
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(body, media_type="text/event-stream", headers=headers)
 
 
-@router.get("/circuits", response_model=dict[str, float])
+@router.get("/circuits", response_model=dict[str, float], dependencies=[Depends(Allow(DELIVERIES_READ))])
 async def open_circuits(runtime: RuntimeDep) -> dict[str, float]:
     """Targets whose circuit is open, with the seconds until the next probe."""
     return runtime.extras["breakers"].open_circuits()  # type: ignore[no-any-return]

@@ -15,7 +15,16 @@ from notify.settings import NotifySettings
 from notify.worker import delivery_worker
 from services.app import ServiceSpec
 from services.crypto import cipher_from_settings
+from services.devissuer import mint
 from services.runtime import Runtime
+
+
+def peer_headers(s: NotifySettings) -> dict[str, str]:
+    """notify-svc's own credentials towards the other services (role ``service``)."""
+    token = s.peer_token
+    if token is None and s.dev_issuer_key and s.is_development:
+        token = mint(s.dev_issuer_key, "notify-svc", ["service"], s.head_office_branch, ttl_seconds=30 * 86400)
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 async def _start(runtime: Runtime) -> None:
@@ -24,7 +33,7 @@ async def _start(runtime: Runtime) -> None:
     # One client for the process, closed with it (``Runtime.closers``); no redirects: a
     # webhook target that redirects is misconfigured, and following could leak the body.
     client = httpx.AsyncClient(timeout=s.delivery_timeout_seconds, follow_redirects=False)
-    peer_client = httpx.AsyncClient(timeout=s.peer_timeout_seconds)
+    peer_client = httpx.AsyncClient(timeout=s.peer_timeout_seconds, headers=peer_headers(s))
     runtime.closers += [client.aclose, peer_client.aclose]
     peers = Peers(s, peer_client)
     runtime.extras.update(

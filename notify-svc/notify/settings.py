@@ -25,6 +25,9 @@ class NotifySettings(ServiceSettings):
     intake_url: str = "http://127.0.0.1:8001"
     sla_url: str = "http://127.0.0.1:8003"
     peer_timeout_seconds: float = 5.0
+    #: notify's bearer token for them (role ``service``), issued by the identity provider;
+    #: in development mode notify signs one itself with the development issuer's key.
+    peer_token: str | None = None
     directory_refresh_seconds: float = 60.0
 
     #: Digests go out at these local times on working days of the case's branch calendar.

@@ -111,7 +111,8 @@ async def _row(session: AsyncSession, sub_id: uuid.UUID) -> Row:  # type: ignore
 
 async def patch(session: AsyncSession, sub_id: uuid.UUID, body: SubscriptionPatch) -> SubscriptionOut:
     await _row(session, sub_id)
-    values = body.model_dump(exclude_unset=True, mode="json")
+    # An explicit null changes nothing (every field here has a value).
+    values = {k: v for k, v in body.model_dump(exclude_unset=True, mode="json").items() if v is not None}
     if "filters" in values:
         values["filters"] = body.filters.model_dump(mode="json", exclude_defaults=True) if body.filters else {}
     if values:

@@ -19,7 +19,7 @@ from notify.peers import Peers
 from notify.settings import NotifySettings
 from services.database import utcnow
 from sla.service import SPEC as SLA
-from tests.support.inprocess import InProcess, serving
+from tests.support.inprocess import InProcess, auth_headers, serving
 from tests.support.receiver import SmtpReceiver, WebhookReceiver
 from tests.support.wait import until
 
@@ -129,7 +129,7 @@ async def sla(tmp_path: Path) -> Any:
 
 
 async def test_digest_times_follow_the_official_calendar(sla: InProcess) -> None:
-    async with httpx.AsyncClient(timeout=5) as client:
+    async with httpx.AsyncClient(timeout=5, headers=auth_headers(["service"])) as client:
         planner = DigestPlanner(Peers(NotifySettings(sla_url=sla.url), client), "09:00,14:00")
         saturday_3am = datetime(2026, 11, 28, 3, 0, tzinfo=CN)
         assert await planner.next_slot("GD-SZ", saturday_3am) == datetime(2026, 11, 30, 9, 0, tzinfo=CN)

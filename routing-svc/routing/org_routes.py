@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 
 from routing import assignment, orgadmin, views
 from routing.routes import org_cache
+from services.auth import Allow
 from services.deps import RuntimeDep, SessionDep
+from shared.auth import ORG_MANAGE, ORG_READ, RULES_MANAGE
 from shared.org import OrgDocument, RuleIn, RuleOut, StaffPatch, WorkloadOut
 
 router = APIRouter(prefix="/v1", tags=["organisation"])
@@ -21,12 +23,12 @@ async def _changed(session: SessionDep, runtime: RuntimeDep, units: list[str] | 
         await assignment.drain_queue(session, unit, org)
 
 
-@router.get("/org", response_model=OrgDocument)
+@router.get("/org", response_model=OrgDocument, dependencies=[Depends(Allow(ORG_READ))])
 async def get_org(session: SessionDep) -> OrgDocument:
     return await orgadmin.export_document(session)
 
 
-@router.put("/org", response_model=OrgDocument)
+@router.put("/org", response_model=OrgDocument, dependencies=[Depends(Allow(ORG_MANAGE))])
 async def put_org(body: OrgDocument, session: SessionDep, runtime: RuntimeDep) -> OrgDocument:
     """Load branches, units, staff and rules (upserted by id; rules replaced as a set when given)."""
     await orgadmin.import_document(session, body)
@@ -35,7 +37,7 @@ async def put_org(body: OrgDocument, session: SessionDep, runtime: RuntimeDep) -
     return await orgadmin.export_document(session)
 
 
-@router.patch("/staff/{staff_id}", response_model=list[WorkloadOut])
+@router.patch("/staff/{staff_id}", response_model=list[WorkloadOut], dependencies=[Depends(Allow(ORG_MANAGE))])
 async def patch_staff(staff_id: str, body: StaffPatch, session: SessionDep, runtime: RuntimeDep) -> list[WorkloadOut]:
     """On or off duty, capacity, skills, role; a person coming on duty takes waiting cases."""
     unit = await orgadmin.patch_staff(session, staff_id, body)
@@ -44,12 +46,12 @@ async def patch_staff(staff_id: str, body: StaffPatch, session: SessionDep, runt
     return await views.workload(session, unit)
 
 
-@router.get("/rules", response_model=list[RuleOut])
+@router.get("/rules", response_model=list[RuleOut], dependencies=[Depends(Allow(ORG_READ))])
 async def list_rules(session: SessionDep) -> list[RuleOut]:
     return await orgadmin.list_rules(session)
 
 
-@router.put("/rules/{rule_id}", response_model=RuleOut)
+@router.put("/rules/{rule_id}", response_model=RuleOut, dependencies=[Depends(Allow(RULES_MANAGE))])
 async def put_rule(rule_id: str, body: RuleIn, session: SessionDep, runtime: RuntimeDep) -> RuleOut:
     out = await orgadmin.put_rule(session, rule_id, body)
     await _changed(session, runtime, [])
@@ -57,7 +59,7 @@ async def put_rule(rule_id: str, body: RuleIn, session: SessionDep, runtime: Run
     return out
 
 
-@router.delete("/rules/{rule_id}", status_code=204)
+@router.delete("/rules/{rule_id}", status_code=204, dependencies=[Depends(Allow(RULES_MANAGE))])
 async def delete_rule(rule_id: str, session: SessionDep, runtime: RuntimeDep) -> Response:
     await orgadmin.delete_rule(session, rule_id)
     await _changed(session, runtime, [])

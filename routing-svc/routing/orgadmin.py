@@ -107,7 +107,11 @@ async def patch_staff(session: AsyncSession, staff_id: str, patch: StaffPatch) -
     unit = await session.scalar(select(t.staff.c.unit_code).where(t.staff.c.id == staff_id))
     if unit is None:
         raise DomainError(404, "no such staff member")
-    values = patch.model_dump(exclude_unset=True, mode="json")
+    # An explicit null clears what may be empty (capacity, e-mail) and is ignored for the rest.
+    nullable = {"capacity_points", "email"}
+    values = {
+        k: v for k, v in patch.model_dump(exclude_unset=True, mode="json").items() if v is not None or k in nullable
+    }
     if values:
         await session.execute(t.staff.update().where(t.staff.c.id == staff_id).values(**values))
     return str(unit)

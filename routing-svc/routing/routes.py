@@ -5,13 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from routing import assignment, views
 from routing.org import CaseFacts, OrgCache
+from services.auth import Allow, Principal
 from services.deps import RuntimeDep, SessionDep
 from services.errors import DomainError
 from shared.api import AssignmentOut, TransferCreate
+from shared.auth import CASE_READ, CASE_TRANSFER, REPORTS_READ
 from shared.enums import CaseKind, CaseTier, Category, Channel, LineOfBusiness
 from shared.org import ExplainOut, QueueItemOut, WorkloadOut
 
@@ -22,7 +24,7 @@ def org_cache(runtime: RuntimeDep) -> OrgCache:
     return runtime.extras["org"]  # type: ignore[no-any-return]
 
 
-@router.get("/cases/{case_id}/assignment", response_model=AssignmentOut)
+@router.get("/cases/{case_id}/assignment", response_model=AssignmentOut, dependencies=[Depends(Allow(CASE_READ))])
 async def get_assignment(case_id: uuid.UUID, session: SessionDep) -> AssignmentOut:
     found = await views.get_assignment(session, case_id)
     if found is None:
@@ -32,7 +34,11 @@ async def get_assignment(case_id: uuid.UUID, session: SessionDep) -> AssignmentO
 
 @router.post("/cases/{case_id}/transfers", status_code=201, response_model=AssignmentOut)
 async def create_transfer(
-    case_id: uuid.UUID, body: TransferCreate, session: SessionDep, runtime: RuntimeDep
+    case_id: uuid.UUID,
+    body: TransferCreate,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    who: Annotated[Principal, Depends(Allow(CASE_TRANSFER))],  # noqa: ARG001 - the permission, and the scope
 ) -> AssignmentOut:
     """Transfer, work order, escalation (to the higher unit when no ``to_unit``) or return (to the sender)."""
     org = await org_cache(runtime).get(session)
@@ -45,9 +51,11 @@ async def create_transfer(
 
 
 @router.get("/queues/{unit}", response_model=list[QueueItemOut])
-async def get_queue(unit: str, session: SessionDep, runtime: RuntimeDep) -> list[QueueItemOut]:
+async def get_queue(
+    unit: str, session: SessionDep, runtime: RuntimeDep, who: Annotated[Principal, Depends(Allow(REPORTS_READ))]
+) -> list[QueueItemOut]:
     """Cases waiting in a unit (e.g. ``GD-SZ.cs``) for someone with capacity, most urgent first."""
-    if unit not in (await org_cache(runtime).get(session)).units:
+    if unit not in (await org_cache(runtime).get(session)).units or not who.sees_branch(unit.split(".")[0]):
         raise DomainError(404, "no such unit")
     return await views.queue(session, unit)
 
@@ -55,14 +63,16 @@ async def get_queue(unit: str, session: SessionDep, runtime: RuntimeDep) -> list
 @router.get("/workload", response_model=list[WorkloadOut])
 async def get_workload(
     session: SessionDep,
+    who: Annotated[Principal, Depends(Allow(REPORTS_READ))],
     unit: Annotated[str | None, Query(max_length=100)] = None,
     branch_code: Annotated[str | None, Query(max_length=32)] = None,
 ) -> list[WorkloadOut]:
-    """Per person: open cases and effort used against capacity."""
-    return await views.workload(session, unit, branch_code)
+    """Per person: open cases and effort used against capacity (of the caller's branches)."""
+    rows = await views.workload(session, unit, branch_code)
+    return [r for r in rows if who.sees_branch(r.unit_code.split(".")[0])]
 
 
-@router.get("/routing/explain", response_model=ExplainOut)
+@router.get("/routing/explain", response_model=ExplainOut, dependencies=[Depends(Allow(REPORTS_READ))])
 async def explain(
     session: SessionDep,
     runtime: RuntimeDep,

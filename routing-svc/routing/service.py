@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from routing import orgadmin, tables
+from routing import orgadmin, tables, views
 from routing.consumers import SUBSCRIPTIONS
 from routing.org import OrgCache
 from routing.org_routes import router as org_router
@@ -25,6 +25,7 @@ async def _start(runtime: Runtime) -> None:
 
 
 SPEC = ServiceSpec(
+    case_scope=views.case_scope,
     name="routing-svc",
     schema=tables.SCHEMA,
     settings_class=RoutingSettings,

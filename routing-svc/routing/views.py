@@ -125,3 +125,10 @@ async def explain(session: AsyncSession, org: Org, facts: CaseFacts, default_uni
         candidates=[_workload(p, names[p.id], roles[p.id], counts[p.id]) for p in ranked],
         owner_if_unattended=org.designated_receiver(facts.branch_code),
     )
+
+
+async def case_scope(session: AsyncSession, case_id: uuid.UUID) -> tuple[str | None, ...] | None:
+    """(branch, assignee, owner): who may see the case (``ServiceSpec.case_scope``)."""
+    a = t.assignments.c
+    row = (await session.execute(select(a.branch_code, a.assignee, a.owner).where(a.case_id == case_id))).first()
+    return tuple(row) if row else None

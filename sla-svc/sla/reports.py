@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.auth import Principal, scope_clause
 from services.database import utcnow
 from shared.enums import ClockState
 from shared.sla import CaseSla, ClockView, DueItem, PauseOut, Target, TimelinessRow
@@ -127,19 +128,31 @@ async def _items(
     ]
 
 
+def scope_of(who: Principal) -> Any:
+    """The caller's branch subtree, or the cases they hold (services.auth)."""
+    return scope_clause(who, t.clocks.c.branch_code, t.case_parties.c.assignee, t.case_parties.c.owner)
+
+
 async def overdue(
-    session: AsyncSession, branch: str | None, team: str | None, level: str | None, limit: int
+    session: AsyncSession, branch: str | None, team: str | None, level: str | None, limit: int, scope: Any = True
 ) -> list[DueItem]:
     """Breached clocks still running: the case is still open at that stage."""
-    where = [t.clocks.c.state == ClockState.breached, t.clocks.c.stopped_at.is_(None)]
+    where = [t.clocks.c.state == ClockState.breached, t.clocks.c.stopped_at.is_(None), scope]
     return await _items(session, where, branch, team, level, t.clocks.c.due_at, limit)
 
 
 async def due_soon(
-    session: AsyncSession, within: timedelta, branch: str | None, team: str | None, level: str | None, limit: int
+    session: AsyncSession,
+    within: timedelta,
+    branch: str | None,
+    team: str | None,
+    level: str | None,
+    limit: int,
+    scope: Any = True,
 ) -> list[DueItem]:
     now = utcnow()
-    where = [t.clocks.c.state == ClockState.running, t.clocks.c.due_at > now, t.clocks.c.due_at <= now + within]
+    c = t.clocks.c
+    where = [c.state == ClockState.running, c.due_at > now, c.due_at <= now + within, scope]
     return await _items(session, where, branch, team, level, t.clocks.c.due_at, limit)
 
 
@@ -154,13 +167,18 @@ GROUPS = {
 
 
 async def timeliness(
-    session: AsyncSession, group_by: str, since: datetime | None, until: datetime | None, branch: str | None
+    session: AsyncSession,
+    group_by: str,
+    since: datetime | None,
+    until: datetime | None,
+    branch: str | None,
+    scope: Any = True,
 ) -> list[TimelinessRow]:
     query = (
         select(t.clocks, t.cases.c.category, t.case_parties.c.unit)
         .join(t.cases, t.cases.c.case_id == t.clocks.c.case_id)
         .outerjoin(t.case_parties, t.case_parties.c.case_id == t.clocks.c.case_id)
-        .where(t.clocks.c.state != "cancelled")
+        .where(t.clocks.c.state != "cancelled", scope)
     )
     if since:
         query = query.where(t.clocks.c.started_at >= since)
@@ -198,3 +216,15 @@ async def timeliness(
             )
         )
     return out
+
+
+async def case_scope(session: AsyncSession, case_id: uuid.UUID) -> tuple[str | None, ...] | None:
+    """(branch, assignee, owner): who may see the case (``ServiceSpec.case_scope``)."""
+    row = (
+        await session.execute(
+            select(t.cases.c.branch_code, t.case_parties.c.assignee, t.case_parties.c.owner)
+            .outerjoin(t.case_parties, t.case_parties.c.case_id == t.cases.c.case_id)
+            .where(t.cases.c.case_id == case_id)
+        )
+    ).first()
+    return tuple(row) if row else None

@@ -7,11 +7,13 @@ import uuid
 from datetime import date, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AwareDatetime
 
+from services.auth import Allow, Principal
 from services.deps import RuntimeDep, SessionDep
 from services.errors import DomainError
+from shared.auth import CASE_APPROVE, CASE_READ, ORG_READ, REPORTS_READ, SLA_MANAGE
 from shared.sla import (
     CalendarIn,
     CalendarOut,
@@ -31,6 +33,8 @@ from sla import calendars, clocks, policies, reports
 from sla.clocks import Context
 
 router = APIRouter(prefix="/v1", tags=["sla"])
+Reporter = Annotated[Principal, Depends(Allow(REPORTS_READ))]
+Approver = Annotated[Principal, Depends(Allow(CASE_APPROVE))]  # the permission, and the case's scope
 admin_router = APIRouter(prefix="/v1", tags=["calendars and policies"])
 Branch = Annotated[str | None, Query(max_length=32, description="a branch and every branch under it")]
 Team = Annotated[str | None, Query(max_length=100, description="the unit holding the case, e.g. GD-SZ.claims")]
@@ -41,7 +45,7 @@ def ctx(runtime: RuntimeDep) -> Context:
     return runtime.extras["sla"]  # type: ignore[no-any-return]
 
 
-@router.get("/cases/{case_id}/sla", response_model=CaseSla)
+@router.get("/cases/{case_id}/sla", response_model=CaseSla, dependencies=[Depends(Allow(CASE_READ))])
 async def get_case_sla(case_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep) -> CaseSla:
     found = await reports.case_sla(session, ctx(runtime), case_id)
     if found is None:
@@ -52,36 +56,40 @@ async def get_case_sla(case_id: uuid.UUID, session: SessionDep, runtime: Runtime
 @router.get("/overdue", response_model=list[DueItem])
 async def list_overdue(
     session: SessionDep,
+    who: Reporter,
     branch_code: Branch = None,
     team: Team = None,
     level: Level = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[DueItem]:
-    return await reports.overdue(session, branch_code, team, level, limit)
+    return await reports.overdue(session, branch_code, team, level, limit, reports.scope_of(who))
 
 
 @router.get("/due-soon", response_model=list[DueItem])
 async def list_due_soon(
     session: SessionDep,
+    who: Reporter,
     within_hours: Annotated[float, Query(gt=0, le=24 * 31)] = 24,
     branch_code: Branch = None,
     team: Team = None,
     level: Level = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[DueItem]:
-    return await reports.due_soon(session, timedelta(hours=within_hours), branch_code, team, level, limit)
+    within = timedelta(hours=within_hours)
+    return await reports.due_soon(session, within, branch_code, team, level, limit, reports.scope_of(who))
 
 
 @router.get("/timeliness", response_model=list[TimelinessRow])
 async def get_timeliness(
     session: SessionDep,
+    who: Reporter,
     group_by: Literal["branch", "category", "team", "clock", "policy", "month"] = "branch",
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
     branch_code: Branch = None,
 ) -> list[TimelinessRow]:
     """Timeliness rate (及时率), breaches and average time per group, for clocks started in the period."""
-    return await reports.timeliness(session, group_by, since, until, branch_code)
+    return await reports.timeliness(session, group_by, since, until, branch_code, reports.scope_of(who))
 
 
 async def _clock_action(
@@ -96,7 +104,7 @@ async def _clock_action(
 
 @router.post("/cases/{case_id}/clocks/{clock}/pause", response_model=CaseSla)
 async def pause_clock(
-    case_id: uuid.UUID, clock: str, body: PauseIn, session: SessionDep, runtime: RuntimeDep
+    case_id: uuid.UUID, clock: str, body: PauseIn, session: SessionDep, runtime: RuntimeDep, who: Approver
 ) -> CaseSla:
     """External appraisal, testing or assessment: the time is not counted (the complainant is told)."""
     return await _clock_action(session, runtime, case_id, clocks.pause, clock, body)
@@ -104,14 +112,14 @@ async def pause_clock(
 
 @router.post("/cases/{case_id}/clocks/{clock}/resume", response_model=CaseSla)
 async def resume_clock(
-    case_id: uuid.UUID, clock: str, body: ResumeIn, session: SessionDep, runtime: RuntimeDep
+    case_id: uuid.UUID, clock: str, body: ResumeIn, session: SessionDep, runtime: RuntimeDep, who: Approver
 ) -> CaseSla:
     return await _clock_action(session, runtime, case_id, clocks.resume, clock, body)
 
 
 @router.post("/cases/{case_id}/clocks/{clock}/extend", response_model=CaseSla)
 async def extend_clock(
-    case_id: uuid.UUID, clock: str, body: ExtendIn, session: SessionDep, runtime: RuntimeDep
+    case_id: uuid.UUID, clock: str, body: ExtendIn, session: SessionDep, runtime: RuntimeDep, who: Approver
 ) -> CaseSla:
     """A complex case: the next target the policy allows, with who approved and why."""
     return await _clock_action(session, runtime, case_id, clocks.extend, clock, body)
@@ -123,12 +131,12 @@ async def _reload(runtime: RuntimeDep) -> None:
     runtime.extras["sla"] = await load_context(runtime)
 
 
-@admin_router.get("/calendars", response_model=list[CalendarOut])
+@admin_router.get("/calendars", response_model=list[CalendarOut], dependencies=[Depends(Allow(ORG_READ))])
 async def list_calendars(session: SessionDep) -> list[CalendarOut]:
     return await calendars.describe(session)
 
 
-@admin_router.put("/calendars/{name}", response_model=list[CalendarOut])
+@admin_router.put("/calendars/{name}", response_model=list[CalendarOut], dependencies=[Depends(Allow(SLA_MANAGE))])
 async def put_calendar(name: str, body: CalendarIn, session: SessionDep, runtime: RuntimeDep) -> list[CalendarOut]:
     await calendars.put_calendar(session, name, body)
     await session.commit()
@@ -136,7 +144,7 @@ async def put_calendar(name: str, body: CalendarIn, session: SessionDep, runtime
     return await calendars.describe(session)
 
 
-@admin_router.delete("/calendars/{name}", status_code=204)
+@admin_router.delete("/calendars/{name}", status_code=204, dependencies=[Depends(Allow(SLA_MANAGE))])
 async def delete_calendar(name: str, session: SessionDep, runtime: RuntimeDep) -> Response:
     await calendars.delete_calendar(session, name, ctx(runtime).default_calendar)
     await session.commit()
@@ -144,7 +152,7 @@ async def delete_calendar(name: str, session: SessionDep, runtime: RuntimeDep) -
     return Response(status_code=204)
 
 
-@admin_router.get("/calendars/{name}/due")
+@admin_router.get("/calendars/{name}/due", dependencies=[Depends(Allow(ORG_READ))])
 async def compute_due(
     name: str, start: AwareDatetime, unit: Unit, amount: Annotated[float, Query(ge=0, le=10000)], runtime: RuntimeDep
 ) -> dict[str, str]:
@@ -161,7 +169,7 @@ async def compute_due(
     }
 
 
-@admin_router.get("/working-days", response_model=WorkingDays)
+@admin_router.get("/working-days", response_model=WorkingDays, dependencies=[Depends(Allow(ORG_READ))])
 async def working_days(
     branch_code: Annotated[str, Query(min_length=1, max_length=32)],
     start: date,
@@ -187,7 +195,7 @@ async def _year_changed(session: SessionDep, runtime: RuntimeDep, name: str) -> 
     return {"replanned_clocks": replanned}
 
 
-@admin_router.put("/calendars/{name}/years/{year}")
+@admin_router.put("/calendars/{name}/years/{year}", dependencies=[Depends(Allow(SLA_MANAGE))])
 async def put_year(
     name: str, year: int, body: YearSchedule, session: SessionDep, runtime: RuntimeDep
 ) -> dict[str, int]:
@@ -199,7 +207,7 @@ async def put_year(
     return await _year_changed(session, runtime, name)
 
 
-@admin_router.post("/calendars/{name}/ical")
+@admin_router.post("/calendars/{name}/ical", dependencies=[Depends(Allow(SLA_MANAGE))])
 async def import_ical(name: str, request: Request, session: SessionDep, runtime: RuntimeDep) -> dict[str, int]:
     """An iCal file of all-day events: days off, and make-up working days (班/上班/补班)."""
     years = calendars.parse_ical(await request.body())
@@ -209,12 +217,12 @@ async def import_ical(name: str, request: Request, session: SessionDep, runtime:
     return {"years": len(years), **(await _year_changed(session, runtime, name))}
 
 
-@admin_router.get("/policies", response_model=list[PolicyOut])
+@admin_router.get("/policies", response_model=list[PolicyOut], dependencies=[Depends(Allow(ORG_READ))])
 async def list_policies(session: SessionDep) -> list[PolicyOut]:
     return await policies.all_policies(session)
 
 
-@admin_router.put("/policies/{policy_id}", response_model=PolicyOut)
+@admin_router.put("/policies/{policy_id}", response_model=PolicyOut, dependencies=[Depends(Allow(SLA_MANAGE))])
 async def put_policy(policy_id: str, body: PolicyIn, session: SessionDep, runtime: RuntimeDep) -> PolicyOut:
     """New cases follow it; running clocks keep their plan until their case is reclassified."""
     out = await policies.put(session, policy_id, body)
@@ -223,7 +231,7 @@ async def put_policy(policy_id: str, body: PolicyIn, session: SessionDep, runtim
     return out
 
 
-@admin_router.delete("/policies/{policy_id}", status_code=204)
+@admin_router.delete("/policies/{policy_id}", status_code=204, dependencies=[Depends(Allow(SLA_MANAGE))])
 async def delete_policy(policy_id: str, session: SessionDep, runtime: RuntimeDep) -> Response:
     await policies.delete_policy(session, policy_id)
     await session.commit()

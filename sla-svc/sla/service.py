@@ -5,7 +5,7 @@ from pathlib import Path
 from services.app import ServiceSpec
 from services.runtime import Runtime
 from shared.events import Topics
-from sla import calendars, policies, tables
+from sla import calendars, policies, reports, tables
 from sla.clocks import Context
 from sla.consumers import SUBSCRIPTIONS
 from sla.routes import admin_router, router
@@ -33,6 +33,7 @@ async def _start(runtime: Runtime) -> None:
 
 
 SPEC = ServiceSpec(
+    case_scope=reports.case_scope,
     name="sla-svc",
     schema=tables.SCHEMA,
     settings_class=SlaSettings,

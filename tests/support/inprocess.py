@@ -21,17 +21,37 @@ from sqlalchemy import func, select
 from services.app import ServiceSpec, create_app
 from services.consumer import ConsumerRunner
 from services.database import resolve_url
+from services.devissuer import generate_key, mint
 from services.migrate import upgrade
 from services.runtime import Runtime
+from shared.auth import Role
 from tests.support.receiver import free_port
 
 UNREACHABLE_BROKER = "127.0.0.1:9"
+
+
+#: One development issuer key for every service a test runs in-process, so that a
+#: token works across them (as in ``make run``).
+DEV_KEY = generate_key()
+ALL_ROLES = [r.value for r in Role]
+
+
+def token(roles: list[str] | None = None, branch: str | None = "HO", sub: str = "test-superuser") -> str:
+    """A bearer token of the development issuer; by default every role, head office."""
+    return mint(DEV_KEY, sub, ALL_ROLES if roles is None else roles, branch)
+
+
+def auth_headers(
+    roles: list[str] | None = None, branch: str | None = "HO", sub: str = "test-superuser"
+) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(roles, branch, sub)}"}
 
 
 def test_secrets() -> dict[str, str]:
     return {
         "field_encryption_key": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         "field_hash_key": secrets.token_urlsafe(16),
+        "dev_issuer_key": DEV_KEY,
     }
 
 
@@ -94,7 +114,7 @@ async def running(
     app = await _migrated_app(spec, var_dir, database_url, overrides)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=auth_headers()) as client:
             yield InProcess(client, app.state.runtime)
 
 
@@ -113,7 +133,7 @@ async def serving(
             task.result()
         await asyncio.sleep(0.02)
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=15) as client:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=15, headers=auth_headers()) as client:
             yield InProcess(client, app.state.runtime)
     finally:
         server.should_exit = True

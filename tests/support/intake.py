@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support.inprocess import InProcess
+from tests.support.inprocess import InProcess, auth_headers
 
 
 async def new_case(intake: InProcess, body: dict[str, Any]) -> dict[str, Any]:
@@ -15,6 +15,8 @@ async def new_case(intake: InProcess, body: dict[str, Any]) -> dict[str, Any]:
 
 async def act(intake: InProcess, case_id: str, action: str, expect: int = 200, **body: Any) -> dict[str, Any]:
     body.setdefault("actor", "u-sz-cs-1")
-    response = await intake.client.post(f"/v1/cases/{case_id}/actions/{action}", json=body)
+    # Signed in as the actor: a staff member acts as themself (the body's actor must be them).
+    headers = auth_headers(sub=body["actor"])
+    response = await intake.client.post(f"/v1/cases/{case_id}/actions/{action}", json=body, headers=headers)
     assert response.status_code == expect, (action, response.status_code, response.text)
     return response.json()  # type: ignore[no-any-return]

@@ -1,0 +1,253 @@
+"""Who is calling, and may they: the one way every endpoint is protected.
+
+Every route declares its permission with ``Allow(...)`` (``dependencies=[...]`` or
+a parameter); ``create_app`` refuses to start a service with a route that has none
+(``check_routes``). ``Allow`` authenticates the caller once per request:
+
+- ``Authorization: Bearer <JWT>``: staff. Verified against ``JWT_ISSUER`` with the
+  keys of ``JWT_JWKS_URL`` (fetched and cached) or ``JWT_JWKS`` (inline); in
+  development mode also against the development issuer's key. Claims: ``sub``,
+  ``roles``, ``branch``.
+- ``X-API-Key: <id>.<secret>``: machine clients. Looked up in the service's
+  ``api_keys`` table on every request (a revoked key fails at once), the secret
+  compared as a keyed hash, ``last_used_at`` kept to the minute, and a rate limit
+  per key (token bucket, per process).
+
+Then the permission: missing, 403. Whether the caller may see a particular case is
+a separate check (``Principal.sees_case``), answered with 404 so case ids cannot
+be probed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import jwt
+from fastapi import Request
+from fastapi.routing import APIRoute
+from sqlalchemy import or_, select, true
+
+from services.database import utcnow
+from services.devissuer import DEV_ISSUER, DEV_KID, public_key
+from services.errors import DomainError
+from services.runtime import Runtime
+from shared.auth import PUBLIC, permissions_of
+
+ALGORITHMS = ["RS256", "RS384", "ES256", "ES384", "PS256"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    kind: str  # staff | client
+    roles: tuple[str, ...]
+    permissions: frozenset[str]
+    scope: tuple[str, ...] | None  # branch subtrees; None: every branch
+    channels: tuple[str, ...] = ()
+    key_id: str | None = None
+
+    def can(self, permission: str) -> bool:
+        return permission in self.permissions
+
+    def sees_branch(self, branch: str | None) -> bool:
+        """Branch codes nest by prefix (GD, GD-SZ, GD-SZ-NS): a scope covers its subtree."""
+        if self.scope is None:
+            return True
+        return bool(branch) and any(branch == b or branch.startswith(f"{b}-") for b in self.scope)  # type: ignore[union-attr]
+
+    def sees_case(self, branch: str | None, *people: str | None) -> bool:
+        """Own branch subtree, or a case assigned to (or owned by) the caller."""
+        return self.sees_branch(branch) or (self.kind == "staff" and self.subject in people)
+
+
+class Authenticator:
+    """Built once per service (``runtime.extras['auth']``)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        s = runtime.settings
+        self.runtime = runtime
+        self.head_office = s.head_office_branch
+        self.issuer = s.jwt_issuer
+        self.audience = s.jwt_audience
+        self.keys: dict[str, Any] = {}
+        if s.jwt_jwks:
+            for jwk in jwt.PyJWKSet.from_json(s.jwt_jwks).keys:
+                self.keys[jwk.key_id or ""] = jwk.key
+        self.jwks_client = jwt.PyJWKClient(s.jwt_jwks_url, lifespan=300) if s.jwt_jwks_url else None
+        self.dev_key = public_key(s.dev_issuer_key) if s.dev_issuer_key and s.is_development else None
+        self.pepper = (s.field_hash_key or "").encode()
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    async def principal(self, request: Request) -> Principal:
+        cached = getattr(request.state, "principal", None)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        authorization = request.headers.get("authorization", "")
+        api_key = request.headers.get("x-api-key")
+        if authorization.lower().startswith("bearer "):
+            principal = self._from_token(authorization[7:].strip())
+        elif api_key:
+            principal = await self._from_key(api_key)
+        else:
+            raise DomainError(401, "authentication required: a bearer token or an X-API-Key")
+        request.state.principal = principal
+        return principal
+
+    def _from_token(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
+            issuer = unverified.get("iss")
+            if self.dev_key is not None and issuer == DEV_ISSUER and header.get("kid") == DEV_KID:
+                key, expected_issuer = self.dev_key, DEV_ISSUER
+            else:
+                key, expected_issuer = self._issuer_key(header), self.issuer
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=ALGORITHMS,
+                issuer=expected_issuer,
+                audience=self.audience if expected_issuer != DEV_ISSUER else None,
+                options={"require": ["exp", "sub", "iss"], "verify_aud": bool(self.audience)},
+                leeway=30,
+            )
+        except (jwt.PyJWTError, ValueError) as exc:
+            raise DomainError(401, f"invalid token: {exc}") from exc
+        roles = tuple(str(r) for r in claims.get("roles") or [])
+        branch = claims.get("branch")
+        scope = None if not branch or branch == self.head_office else (str(branch),)
+        return Principal(str(claims["sub"]), "staff", roles, permissions_of(roles), scope)
+
+    def _issuer_key(self, header: dict[str, Any]) -> Any:
+        kid = header.get("kid") or ""
+        if kid in self.keys:
+            return self.keys[kid]
+        if self.jwks_client is not None:
+            return self.jwks_client.get_signing_key(kid).key
+        raise jwt.InvalidKeyError("no key for this token (JWT_JWKS or JWT_JWKS_URL)")
+
+    def hash_secret(self, secret: str) -> str:
+        return hmac.new(self.pepper, secret.encode(), hashlib.sha256).hexdigest()
+
+    async def _from_key(self, raw: str) -> Principal:
+        key_id, _, secret = raw.partition(".")
+        table = self.runtime.tables.api_keys
+        async with self.runtime.db.session() as session:
+            row = (await session.execute(select(table).where(table.c.id == key_id[:32]))).first()
+            if (
+                row is None
+                or row.revoked_at is not None
+                or not hmac.compare_digest(row.secret_hash, self.hash_secret(secret))
+            ):
+                raise DomainError(401, "unknown or revoked API key")
+            now = utcnow()
+            if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
+                await session.execute(table.update().where(table.c.id == row.id).values(last_used_at=now))
+                await session.commit()
+        self._rate_limit(row.id, row.rate_per_minute)
+        roles = tuple(row.roles)
+        scope = tuple(row.branches) if row.branches else None
+        return Principal(row.client, "client", roles, permissions_of(roles), scope, tuple(row.channels), row.id)
+
+    def _rate_limit(self, key_id: str, per_minute: int) -> None:
+        """Token bucket: bursts up to a minute's allowance, refilled continuously."""
+        now = time.monotonic()
+        tokens, last = self._buckets.get(key_id, (float(per_minute), now))
+        tokens = min(float(per_minute), tokens + (now - last) * per_minute / 60.0)
+        if tokens < 1.0:
+            self._buckets[key_id] = (tokens, now)
+            wait = int((1.0 - tokens) * 60.0 / per_minute) + 1
+            raise DomainError(429, {"msg": "rate limit of this API key exceeded", "retry_after_seconds": wait})
+        self._buckets[key_id] = (tokens - 1.0, now)
+
+
+@dataclass(frozen=True)
+class Allow:
+    """A route's permission; as a dependency it returns the caller (``Principal``)."""
+
+    permission: str
+    audit: bool = field(default=False, compare=False)
+
+    async def __call__(self, request: Request) -> Principal | None:
+        if self.permission == PUBLIC:
+            return None
+        runtime: Runtime = request.app.state.runtime
+        auth: Authenticator = runtime.extras["auth"]
+        principal = await auth.principal(request)
+        if not principal.can(self.permission):
+            raise DomainError(403, f"your roles do not allow {self.permission}")
+        case_id = request.path_params.get("case_id")
+        if case_id is not None and runtime.spec.case_scope is not None:
+            await _ensure_case_visible(runtime, principal, str(case_id))
+        return principal
+
+
+async def _ensure_case_visible(runtime: Runtime, principal: Principal, case_id: str) -> None:
+    """Every route under ``/cases/{case_id}``: a case outside the caller's scope is 404,
+    decided before the body is even read, so no answer differs for a case one may not see."""
+    try:
+        key = uuid.UUID(case_id)
+    except ValueError:
+        return  # FastAPI answers 422 for the malformed id, the same for every caller
+    async with runtime.db.session() as session:
+        found = await runtime.spec.case_scope(session, key)  # type: ignore[misc]
+    if found is not None:
+        ensure_sees(principal, *found)
+
+
+def _allow_in(dependencies: list[Any]) -> str | None:
+    stack = list(dependencies)
+    while stack:
+        dep = stack.pop()
+        call = getattr(dep, "call", None) or getattr(dep, "dependency", None)
+        if isinstance(call, Allow):
+            return call.permission
+        stack.extend(getattr(dep, "dependencies", []) or [])
+    return None
+
+
+def routes_with_permissions(routes: list[Any], inherited: str | None = None) -> list[tuple[APIRoute, str | None]]:
+    """Every API route of an app with the permission it declared (its own ``Allow`` or
+    its router's), walking routers included into routers."""
+    found: list[tuple[APIRoute, str | None]] = []
+    for route in routes:
+        original = getattr(route, "original_router", None)
+        if original is not None:
+            found += routes_with_permissions(original.routes, _allow_in(original.dependencies) or inherited)
+        elif isinstance(route, APIRoute):
+            found.append((route, _allow_in(route.dependant.dependencies) or _allow_in(route.dependencies) or inherited))
+    return found
+
+
+def check_routes(routes: list[Any], service: str) -> None:
+    """Refuse to serve a route nobody decided the protection of."""
+    missing = [
+        f"{sorted(r.methods)[0]} {r.path}"
+        for r, permission in routes_with_permissions(routes)
+        if r.include_in_schema and permission is None
+    ]
+    if missing:
+        raise RuntimeError(f"{service}: routes without a permission (use services.auth.Allow): {json.dumps(missing)}")
+
+
+def scope_clause(principal: Principal, branch: Any, *people: Any) -> Any:
+    """The SQL twin of ``Principal.sees_case``, for lists and reports."""
+    if principal.scope is None:
+        return true()
+    conditions = [or_(branch == b, branch.like(f"{b}-%")) for b in principal.scope]
+    if principal.kind == "staff":
+        conditions += [column == principal.subject for column in people]
+    return or_(*conditions)
+
+
+def ensure_sees(principal: Principal, branch: str | None, *people: str | None) -> None:
+    """404, not 403, for a case outside the caller's scope: ids cannot be probed."""
+    if not principal.sees_case(branch, *people):
+        raise DomainError(404, "case not found")

@@ -1,0 +1,259 @@
+"""Access control across the four services (DOMAIN.md section 6).
+
+The matrix: every endpoint of every service × every role × a caller of the
+case's own branch and one of another branch. A role without the permission gets
+403; with it, a case outside the caller's branch answers 404 (ids cannot be
+probed) and one inside does not; and a role that may see a list sees only its
+own branch's cases in it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+
+from intake.service import SPEC as INTAKE
+from notify.service import SPEC as NOTIFY
+from routing.service import SPEC as ROUTING
+from services.app import ServiceSpec, create_app
+from services.auth import routes_with_permissions
+from services.security import InsecureConfiguration
+from shared.auth import ROLE_PERMISSIONS, Role
+from shared.events import Envelope
+from sla.service import SPEC as SLA
+from tests.support.cases import complaint
+from tests.support.inprocess import InProcess, auth_headers, running, test_secrets
+
+OWN, OTHER = "GD-SZ", "BJ"
+
+
+@dataclass
+class Services:
+    by_name: dict[str, InProcess]
+    case_id: str
+
+
+@pytest.fixture
+async def services(tmp_path: Path) -> AsyncIterator[Services]:
+    """All four in-process on SQLite; one complaint of GD-SZ known to each of them."""
+    async with (
+        running(INTAKE, tmp_path, None) as intake,
+        running(ROUTING, tmp_path, None) as routing,
+        running(SLA, tmp_path, None, timer_poll_seconds=3600) as sla,
+        running(NOTIFY, tmp_path, None, directory_refresh_seconds=3600) as notify,
+    ):
+        created = await intake.client.post("/v1/cases", json=complaint(branch_code=OWN))
+        assert created.status_code == 201, created.text
+        case_id = created.json()["id"]
+        [event] = [Envelope.model_validate(e) for e in await intake.emitted("case.created")]
+        for service in (routing, sla, notify):
+            assert await service.feeder().apply(event)
+        by_name = {"intake-svc": intake, "routing-svc": routing, "sla-svc": sla, "notify-svc": notify}
+        yield Services(by_name, case_id)
+
+
+PATH_VALUES = {
+    "unit": "GD-SZ.cs",
+    "staff_id": "u-sz-cs-1",
+    "rule_id": "no-such-rule",
+    "clock": "closure",
+    "name": "no-such-calendar",
+    "year": "2030",
+    "policy_id": "no-such-policy",
+    "event": "sla.breach",
+    "channel": "email",
+    "locale": "zh-CN",
+    "key_id": "no-such-key",
+}
+
+
+def fill(path: str, case_id: str) -> str:
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name == "case_id":
+            return case_id
+        return PATH_VALUES.get(name, str(uuid.uuid4()))
+
+    return re.sub(r"\{(\w+)\}", value, path)
+
+
+async def probe(
+    service: InProcess, label: str, method: str, url: str, case_scoped: bool, role: Role, branch: str, allowed: bool
+) -> str | None:
+    """One call of the matrix; a description of what went wrong, or None."""
+    headers = auth_headers([role.value], branch, sub=f"u-{role.value}")
+    body = {} if method in ("POST", "PUT", "PATCH") else None
+    status = (await service.client.request(method, url, headers=headers, json=body)).status_code
+    if not allowed:
+        ok = status == 403
+    elif case_scoped and branch == OTHER:
+        ok = status == 404
+    else:
+        ok = status not in (401, 403) and not (case_scoped and status == 404)
+    return None if ok else f"{label} {role.value}@{branch}: {status}"
+
+
+async def test_every_endpoint_by_every_role_in_own_and_other_branch(services: Services) -> None:
+    checked = 0
+    problems: list[str] = []
+    for name, service in services.by_name.items():
+        app_routes = routes_with_permissions(create_app(service.runtime.spec, service.runtime.settings).routes)
+        for route, permission in app_routes:
+            if permission in (None, "public"):
+                continue
+            method = sorted(route.methods)[0]
+            url = fill(route.path, services.case_id)
+            case_scoped = "{case_id}" in route.path
+            calls = []
+            for role in Role:
+                allowed = permission in ROLE_PERMISSIONS[role]
+                if route.path == "/v1/feed" and allowed:
+                    continue  # an endless stream; its scoping is tested on its own
+                for branch in (OWN, OTHER) if allowed else (OTHER,):  # refused whatever the branch
+                    calls.append((role, branch, allowed))
+
+            results = await asyncio.gather(
+                *(probe(service, f"{name} {method} {route.path}", method, url, case_scoped, *c) for c in calls)
+            )
+            checked += len(results)
+            problems += [r for r in results if r]
+    assert not problems, "\n".join(problems[:40])
+    assert checked > 700
+
+
+async def test_lists_and_reports_show_only_the_callers_branches(services: Services) -> None:
+    intake, sla = services.by_name["intake-svc"], services.by_name["sla-svc"]
+    own = auth_headers(["branch_specialist"], OWN, sub="u-x")
+    other = auth_headers(["branch_specialist"], OTHER, sub="u-y")
+    lead_other = auth_headers(["team_lead"], OTHER, sub="u-z")
+    assert [c["id"] for c in (await intake.client.get("/v1/cases", headers=own)).json()["items"]] == [services.case_id]
+    assert (await intake.client.get("/v1/cases", headers=other)).json()["items"] == []
+    # Even when asking for the other branch by name.
+    asked = await intake.client.get("/v1/cases", params={"branch_code": OWN}, headers=other)
+    assert asked.json()["items"] == []
+    assert (await sla.client.get("/v1/timeliness", headers=lead_other)).json() == []
+    assert (await sla.client.get("/v1/timeliness", headers=auth_headers(["team_lead"], OWN))).json()
+
+
+async def test_an_assignee_sees_the_case_assigned_to_them(services: Services) -> None:
+    intake = services.by_name["intake-svc"]
+    routing = services.by_name["routing-svc"]
+    assignee = (await routing.client.get(f"/v1/cases/{services.case_id}/assignment")).json()["assignee"]
+    [transferred] = [Envelope.model_validate(e) for e in await routing.emitted("case.transferred")]
+    assert await intake.feeder().apply(transferred)
+    # The same person, signed in from a branch outside the case's: sees it because it is theirs.
+    theirs = auth_headers(["branch_specialist"], OTHER, sub=assignee)
+    assert (await intake.client.get(f"/v1/cases/{services.case_id}", headers=theirs)).status_code == 200
+    someone_else = auth_headers(["branch_specialist"], OTHER, sub="u-not-assigned")
+    assert (await intake.client.get(f"/v1/cases/{services.case_id}", headers=someone_else)).status_code == 404
+
+
+async def test_personal_data_masked_unless_asked_and_allowed_and_every_reveal_audited(services: Services) -> None:
+    intake = services.by_name["intake-svc"]
+    url = f"/v1/cases/{services.case_id}"
+    liaison = auth_headers(["liaison"], OWN, sub="u-liaison")
+    specialist = auth_headers(["branch_specialist"], OWN, sub="u-specialist")
+    assert (await intake.client.get(url, headers=specialist)).json()["customer"]["phone"] == "138****5678"
+    assert (await intake.client.get(url, params={"reveal": "pii"}, headers=liaison)).status_code == 403
+    clear = (await intake.client.get(url, params={"reveal": "pii"}, headers=specialist)).json()["customer"]
+    assert (clear["phone"], clear["id_number"]) == ("13812345678", "110101199003071234")
+
+    auditor = auth_headers(["auditor"], "HO", sub="u-auditor")
+    entries = (await intake.client.get("/v1/audit", params={"pii_reads": "true"}, headers=auditor)).json()
+    assert [(e["actor"], e["target"], e["status"]) for e in entries] == [("u-specialist", services.case_id, 200)]
+    assert "phone" in entries[0]["details"]["pii_read"] and entries[0]["source_ip"]
+    # Only admins and auditors read it; nobody can change it through the API.
+    assert (await intake.client.get("/v1/audit", headers=specialist)).status_code == 403
+    assert (await intake.client.delete("/v1/audit", headers=auditor)).status_code == 405
+    writes = (await intake.client.get("/v1/audit", params={"actor": "test-superuser"}, headers=auditor)).json()
+    assert [e["action"] for e in writes] == ["POST /v1/cases"]
+
+
+async def test_api_keys_bound_to_channels_revoked_at_once_and_rate_limited(services: Services) -> None:
+    intake = services.by_name["intake-svc"]
+    admin = auth_headers(["admin"], "HO", sub="u-admin")
+    made = await intake.client.post(
+        "/v1/api-keys",
+        json={"client": "cti-test", "channels": ["hotline"], "branches": ["GD"], "rate_per_minute": 3},
+        headers=admin,
+    )
+    assert made.status_code == 201, made.text
+    key = made.json()["key"]
+    as_client = {"X-API-Key": key, "Authorization": ""}
+    hotline = complaint(channel="hotline", branch_code="GD-GZ")
+    assert (await intake.client.post("/v1/cases", json=hotline, headers=as_client)).status_code == 201
+    letter = await intake.client.post("/v1/cases", json=complaint(branch_code="GD-GZ"), headers=as_client)
+    assert letter.status_code == 403 and "channel" in letter.text
+    beijing = await intake.client.post(
+        "/v1/cases", json=complaint(channel="hotline", branch_code="BJ"), headers=as_client
+    )
+    assert beijing.status_code == 403
+    listed = (await intake.client.get("/v1/api-keys", headers=admin)).json()
+    assert listed[0]["last_used_at"] and "key" not in listed[0] or listed[0]["key"] is None
+    async with intake.runtime.db.session() as session:
+        stored = (await session.execute(select(intake.runtime.tables.api_keys.c.secret_hash))).scalar_one()
+    assert key.split(".")[1] not in stored
+
+    limited = await intake.client.post("/v1/cases", json=hotline | {"source_ref": "x-2"}, headers=as_client)
+    assert limited.status_code == 429 and "rate limit" in limited.text  # 3 a minute, 3 used
+
+    assert (await intake.client.delete(f"/v1/api-keys/{made.json()['id']}", headers=admin)).status_code == 204
+    revoked = await intake.client.get("/v1/cases", headers=as_client)
+    assert revoked.status_code == 401
+    assert (await intake.client.get("/v1/cases", headers={"Authorization": ""})).status_code == 401
+    assert (await intake.client.get("/v1/cases", headers={"Authorization": "Bearer forged.token.x"})).status_code == 401
+
+
+async def test_audit_log_is_append_only_on_postgres(backend: tuple[Path, str | None]) -> None:
+    var_dir, url = backend
+    if url is None:
+        pytest.skip("the trigger is Postgres's; SQLite has no API path to it either")
+    async with running(INTAKE, var_dir, url) as intake:
+        await intake.client.post("/v1/cases", json=complaint())
+        async with intake.runtime.db.session() as session:
+            with pytest.raises(Exception, match="append-only"):
+                await session.execute(text("UPDATE intake.audit_log SET actor = 'someone else'"))
+
+
+async def test_hardening_headers_cors_closed_no_traces(services: Services) -> None:
+    intake = services.by_name["intake-svc"]
+    response = await intake.client.get("/v1/cases")
+    for header in ("x-content-type-options", "x-frame-options", "content-security-policy", "cache-control"):
+        assert header in response.headers
+    preflight = await intake.client.options(
+        "/v1/cases", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
+    )
+    assert "access-control-allow-origin" not in preflight.headers
+
+
+def test_refuses_to_start_insecurely(tmp_path: Path) -> None:
+    production = {**test_secrets(), "environment": "production", "var_dir": tmp_path}
+    with pytest.raises(InsecureConfiguration, match="DEV_ISSUER_KEY"):
+        create_app(INTAKE, INTAKE.settings_class(**production))
+    without_dev = {**production, "dev_issuer_key": None}
+    with pytest.raises(InsecureConfiguration, match="JWT_ISSUER"):
+        create_app(INTAKE, INTAKE.settings_class(**without_dev))
+    configured = {**without_dev, "jwt_issuer": "https://idp.insurer.example", "jwt_jwks": '{"keys": []}'}
+    create_app(INTAKE, INTAKE.settings_class(**configured))  # starts
+
+
+def test_a_route_without_a_permission_is_refused() -> None:
+    from fastapi import APIRouter
+
+    careless = APIRouter()
+
+    @careless.get("/v1/forgotten")
+    async def forgotten() -> dict[str, Any]:
+        return {}
+
+    spec = ServiceSpec(**{**INTAKE.__dict__, "routers": [*INTAKE.routers, careless]})
+    with pytest.raises(RuntimeError, match="/v1/forgotten"):
+        create_app(spec)
