@@ -35,6 +35,7 @@ from services.kafka import ensure_topics, make_consumer, make_producer
 from services.keys import router as keys_router
 from services.middleware import RequestContextMiddleware
 from services.outbox import OutboxRelay
+from services.rotation import key_rotation_worker
 from services.runtime import Runtime
 from services.security import SecurityHeadersMiddleware, check_production_settings
 from services.settings import ServiceSettings
@@ -62,6 +63,9 @@ class ServiceSpec:
     on_startup: Callable[[Runtime], Awaitable[None]] | None = None
     #: (branch, assignee, owner) of a case as this service knows it, or None: every route
     #: under ``/cases/{case_id}`` is then refused (404) to callers who may not see the case.
+    #: Columns holding values encrypted with the field key: (table, primary key, columns),
+    #: re-encrypted in the background after a key rotation (``services.rotation``).
+    encrypted: list[tuple[Any, str, list[str]]] = field(default_factory=list)
     case_scope: Callable[[Any, uuid.UUID], Awaitable[tuple[str | None, ...] | None]] | None = None
     description: str = ""
 
@@ -82,7 +86,8 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
         if spec.on_startup:
             await spec.on_startup(runtime)
         tasks = [asyncio.create_task(_broker_parts(runtime), name="broker")]
-        tasks += [asyncio.create_task(_supervised(w, runtime), name=w.__name__) for w in spec.workers]
+        workers = [*spec.workers, key_rotation_worker]
+        tasks += [asyncio.create_task(_supervised(w, runtime), name=w.__name__) for w in workers]
         log.info("service started", extra={"port": settings.port, "database": "sqlite" if db.is_sqlite else "postgres"})
         try:
             yield

@@ -93,7 +93,7 @@ async def list_audit(
     actor: Annotated[str | None, Query(max_length=100)] = None,
     target: Annotated[str | None, Query(max_length=100)] = None,
     pii_reads: bool = False,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AuditEntry]:
     """Newest first; page with ``before_id``. Read-only: nothing edits the log."""

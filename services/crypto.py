@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from cryptography.fernet import Fernet, MultiFernet
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 
 class FieldCipher:
@@ -19,7 +19,9 @@ class FieldCipher:
         keys = [k.strip() for k in encryption_keys.split(",") if k.strip()]
         if not keys or not hash_key:
             raise ValueError("FIELD_ENCRYPTION_KEY and FIELD_HASH_KEY must be set")
-        self._fernet = MultiFernet([Fernet(k.encode()) for k in keys])
+        self._primary = Fernet(keys[0].encode())
+        self._fernet = MultiFernet([self._primary, *(Fernet(k.encode()) for k in keys[1:])])
+        self.key_count = len(keys)
         self._hash_key = hash_key.encode()
 
     def encrypt(self, value: str) -> str:
@@ -27,6 +29,18 @@ class FieldCipher:
 
     def decrypt(self, token: str) -> str:
         return self._fernet.decrypt(token.encode()).decode()
+
+    def is_current(self, token: str) -> bool:
+        """Encrypted with the newest key (nothing to rotate)."""
+        try:
+            self._primary.decrypt(token.encode())
+            return True
+        except InvalidToken:
+            return False
+
+    def rotate(self, token: str) -> str:
+        """The same value, encrypted again with the newest key."""
+        return self._fernet.rotate(token.encode()).decode()
 
     def lookup_hash(self, value: str) -> str:
         normalised = "".join(ch for ch in value if ch.isalnum()).upper()

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import secrets
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Response
@@ -120,7 +122,17 @@ async def _cli(args: argparse.Namespace) -> None:
                 print(f"{k.id}  {k.client:24} {','.join(k.roles):20} {state}  last used {k.last_used_at or '-'}")
 
 
+def _development_env() -> None:
+    """Next to ``make run``, use its development secrets (the key hash depends on them)."""
+    dev = Path(os.environ.get("VAR_DIR", "var")) / "dev-secrets.env"
+    if "FIELD_HASH_KEY" not in os.environ and dev.exists():
+        for line in dev.read_text().splitlines():
+            name, _, value = line.partition("=")
+            os.environ.setdefault(name, value)
+
+
 def main() -> None:
+    _development_env()
     parser = argparse.ArgumentParser(prog="python -m services.keys", description=__doc__)
     parser.add_argument("service")
     parser.add_argument("command", choices=["create", "list", "revoke"])

@@ -31,6 +31,7 @@ from shared.events import Envelope
 from sla.service import SPEC as SLA
 from tests.support.cases import complaint
 from tests.support.inprocess import InProcess, auth_headers, running, test_secrets
+from tests.support.wait import until
 
 OWN, OTHER = "GD-SZ", "BJ"
 
@@ -257,3 +258,23 @@ def test_a_route_without_a_permission_is_refused() -> None:
     spec = ServiceSpec(**{**INTAKE.__dict__, "routers": [*INTAKE.routers, careless]})
     with pytest.raises(RuntimeError, match="/v1/forgotten"):
         create_app(spec)
+
+
+async def test_key_rotation_re_encrypts_in_the_background(tmp_path: Path) -> None:
+    old_secrets = test_secrets()
+    async with running(INTAKE, tmp_path, None, **old_secrets) as intake:
+        ids = [(await intake.client.post("/v1/cases", json=complaint())).json()["id"] for _ in range(3)]
+    new_key = test_secrets()["field_encryption_key"]
+    rotated = {**old_secrets, "field_encryption_key": f"{new_key},{old_secrets['field_encryption_key']}"}
+    async with running(INTAKE, tmp_path, None, **rotated) as intake:
+
+        async def done() -> bool:
+            return (await intake.client.get("/readyz")).json().get("key_rotation", {}).get("state") == "done"
+
+        await until(done, what="rotation done")
+        assert (await intake.client.get("/readyz")).json()["key_rotation"]["rows_rotated"] == 3
+    only_new = {**old_secrets, "field_encryption_key": new_key}
+    async with running(INTAKE, tmp_path, None, **only_new) as intake:  # the old key is gone
+        for case_id in ids:
+            shown = (await intake.client.get(f"/v1/cases/{case_id}", params={"reveal": "pii"})).json()
+            assert shown["customer"]["phone"] == "13812345678"

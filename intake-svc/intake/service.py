@@ -29,5 +29,6 @@ SPEC = ServiceSpec(
     subscriptions=SUBSCRIPTIONS,
     on_startup=_start,
     case_scope=queries.case_scope,
+    encrypted=[(tables.cases, "id", ["phone_enc", "id_number_enc"]), (tables.cti_calls, "call_id", ["caller_enc"])],
     description="Accepts cases from every channel; the system of record for a case and its lifecycle.",
 )

@@ -58,5 +58,6 @@ SPEC = ServiceSpec(
     subscriptions=SUBSCRIPTIONS,
     workers=[delivery_worker, directory_worker],
     on_startup=_start,
+    encrypted=[(tables.subscriptions, "id", ["secret_enc"])],
     description="Tells people: ops alerts, assignees, customers.",
 )

@@ -30,6 +30,7 @@ from shared.sla import (
     YearSchedule,
 )
 from sla import calendars, clocks, policies, reports
+from sla.calendar import FIRST, LAST
 from sla.clocks import Context
 
 router = APIRouter(prefix="/v1", tags=["sla"])
@@ -160,7 +161,17 @@ async def compute_due(
     cal = ctx(runtime).calendars.get(name)
     if cal is None:
         raise DomainError(404, "no such calendar")
-    due = cal.due(start, unit, amount)
+    if not FIRST.year <= start.year <= LAST.year - 2:
+        msg = f"start must be between {FIRST.year} and {LAST.year - 2}"
+        raise DomainError(422, [{"loc": ["query", "start"], "field": "start", "msg": msg}])
+    try:
+        due = cal.due(start, unit, amount)
+    except (IndexError, ValueError, OverflowError) as exc:
+        msg = f"the limit would end beyond {LAST.year}, past the calendar's tables"
+        raise DomainError(422, [{"loc": ["query", "amount"], "field": "amount", "msg": msg}]) from exc
+    if due.year > LAST.year - 1:
+        msg = f"the limit would end beyond {LAST.year}, past the calendar's tables"
+        raise DomainError(422, [{"loc": ["query", "amount"], "field": "amount", "msg": msg}])
     unknown = ", ".join(map(str, cal.unknown_years(start, due)))
     return {
         "due_at": due.isoformat(),
