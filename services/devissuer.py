@@ -14,6 +14,7 @@ Services refuse to start with ``DEV_ISSUER_KEY`` set outside development mode.
 from __future__ import annotations
 
 import base64
+import os
 import sys
 import time
 from functools import cache
@@ -83,7 +84,7 @@ def main(argv: list[str]) -> None:
             print(f"{name:16} {u['sub']:16} {','.join(u['roles']):26} {u['branch']}")
         return
     if len(argv) == 2 and argv[0] == "token" and argv[1] in SAMPLE_USERS:
-        print(mint_user(_dev_key_from_var(Path("var")), argv[1]))
+        print(mint_user(_dev_key_from_var(Path(os.environ.get("VAR_DIR", "var"))), argv[1]))
         return
     raise SystemExit("usage: python -m services.devissuer users | token <user>")
 

@@ -165,6 +165,27 @@ def main() -> None:
             for name, port in DEFAULT_PORTS.items()
         },
     )
+    # E-mail from notify-svc lands in a local mailbox unless an SMTP server is configured.
+    mail_sink = None
+    if "SMTP_HOST" not in os.environ:
+        mailbox = var_dir / "mailbox"
+        mailbox.parent.mkdir(parents=True, exist_ok=True)
+        mail_sink = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                "127.0.0.1:8025",
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+                str(mailbox),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        stack.env.update(SMTP_HOST="127.0.0.1", SMTP_PORT="8025")
     stopping = False
 
     def _stop(*_: object) -> None:
@@ -180,7 +201,11 @@ def main() -> None:
         for name in SERVICES:
             print(f"  {name:<12} {stack.url(name)}   docs: {stack.url(name)}/docs")
         print(f"  database     {stack.database_url or f'SQLite files under {var_dir}/'}")
-        print(f"  logs         {var_dir}/<service>.log\nCtrl-C stops everything.")
+        if mail_sink:
+            print(f"  e-mail       {var_dir}/mailbox/ (local SMTP sink on 127.0.0.1:8025)")
+        print(f"  logs         {var_dir}/<service>.log")
+        print("  sign in      .venv/bin/python -m services.devissuer token coordinator-ho   (users: ... users)")
+        print("Ctrl-C stops everything.")
         while not stopping:
             for name, proc in stack.processes.items():
                 if proc.poll() is not None:
@@ -190,6 +215,8 @@ def main() -> None:
     finally:
         print("stopping ...")
         stack.stop()
+        if mail_sink:
+            mail_sink.terminate()
 
 
 if __name__ == "__main__":

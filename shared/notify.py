@@ -21,14 +21,13 @@ from shared.api import BranchCode, Ref, Strict, Text200
 from shared.enums import CaseKind, CaseTier, Category
 
 Channel = Literal["webhook", "email", "wecom", "dingtalk", "slack", "teams", "sms"]
-ROBOT_CHANNELS = ("wecom", "dingtalk", "slack", "teams")
 Role = Literal["assignee", "owner", "team_lead", "team", "branch_head", "emergency_group", "head_office", "customer"]
 Mode = Literal["immediate", "digest"]
 Locale = Literal["zh-CN", "en"]
 
 #: What a subscription can ask for: every event of a topic, or one of the notifications
 #: derived from them (the names templates are kept under).
-NOTIFICATIONS = (
+NotificationName = Literal[
     "sla.warning",
     "sla.breach",
     "sla.escalation",
@@ -36,21 +35,9 @@ NOTIFICATIONS = (
     "case.registered",
     "case.closed",
     "case.assigned",
-)
-TOPIC_EVENTS = ("case.created", "case.transferred", "case.overdue", "case.updated")
-EventName = Literal[
-    "sla.warning",
-    "sla.breach",
-    "sla.escalation",
-    "case.major",
-    "case.registered",
-    "case.closed",
-    "case.assigned",
-    "case.created",
-    "case.transferred",
-    "case.overdue",
-    "case.updated",
 ]
+TopicEvent = Literal["case.created", "case.transferred", "case.overdue", "case.updated"]
+EventName = Literal[NotificationName, TopicEvent]
 Email = Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 Url = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://[^\s]+$")]
 

@@ -278,3 +278,29 @@ async def test_key_rotation_re_encrypts_in_the_background(tmp_path: Path) -> Non
         for case_id in ids:
             shown = (await intake.client.get(f"/v1/cases/{case_id}", params={"reveal": "pii"})).json()
             assert shown["customer"]["phone"] == "13812345678"
+
+
+async def test_tokens_of_the_configured_identity_provider(tmp_path: Path) -> None:
+    """Production's path: the issuer's JWKS (here inline), not the development key."""
+    import json
+
+    import jwt as pyjwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    idp_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(pyjwt.algorithms.RSAAlgorithm.to_jwk(idp_key.public_key()))
+    jwks = json.dumps({"keys": [{**jwk, "kid": "idp-1", "use": "sig", "alg": "RS256"}]})
+    settings = {"jwt_issuer": "https://idp.insurer.example", "jwt_jwks": jwks, "jwt_audience": "complaints"}
+
+    def signed(**claims: Any) -> dict[str, str]:
+        base = {"iss": "https://idp.insurer.example", "aud": "complaints", "sub": "u-sz-cs-1", "exp": 4102444800}
+        token = pyjwt.encode({**base, **claims}, idp_key, algorithm="RS256", headers={"kid": "idp-1"})
+        return {"Authorization": f"Bearer {token}"}
+
+    async with running(INTAKE, tmp_path, None, **settings) as intake:
+        ok = signed(roles=["branch_specialist"], branch="GD-SZ")
+        assert (await intake.client.get("/v1/cases", headers=ok)).status_code == 200
+        for bad in (signed(iss="https://elsewhere.example"), signed(aud="other-app"), signed(exp=1_000_000)):
+            assert (await intake.client.get("/v1/cases", headers=bad)).status_code == 401
+        no_roles = signed(branch="GD-SZ")
+        assert (await intake.client.get("/v1/cases", headers=no_roles)).status_code == 403
