@@ -45,6 +45,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled error", exc_info=exc)
-        return JSONResponse({"detail": "internal error", "correlation_id": correlation_id.get()}, status_code=500)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        cid = getattr(request.state, "correlation_id", None) or correlation_id.get()
+        log.error("unhandled error", exc_info=exc, extra={"error_correlation_id": cid})
+        return JSONResponse({"detail": "internal error", "correlation_id": cid}, status_code=500)

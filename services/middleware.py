@@ -40,6 +40,7 @@ class RequestContextMiddleware:
         given = headers.get(b"x-correlation-id", b"").decode("latin-1")
         cid = given if _VALID_ID.match(given) else new_correlation_id()
         token = correlation_id.set(cid)
+        scope.setdefault("state", {})["correlation_id"] = cid  # for the 500 handler, which runs outside
         started = time.perf_counter()
         status = 500
         length = headers.get(b"content-length")

@@ -304,3 +304,31 @@ async def test_tokens_of_the_configured_identity_provider(tmp_path: Path) -> Non
             assert (await intake.client.get("/v1/cases", headers=bad)).status_code == 401
         no_roles = signed(branch="GD-SZ")
         assert (await intake.client.get("/v1/cases", headers=no_roles)).status_code == 403
+
+
+async def test_an_unexpected_error_shows_no_trace_but_the_correlation_id(tmp_path: Path) -> None:
+    import httpx
+    from fastapi import APIRouter, Depends
+
+    from services.auth import Allow
+    from services.database import resolve_url
+    from services.migrate import upgrade
+
+    failing = APIRouter()
+
+    @failing.get("/v1/boom", dependencies=[Depends(Allow("public"))])
+    async def boom() -> None:
+        raise RuntimeError("internal detail: table intake.cases, key 42")
+
+    spec = ServiceSpec(**{**INTAKE.__dict__, "routers": [*INTAKE.routers, failing]})
+    settings = spec.settings_class(
+        environment="test", var_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:9", **test_secrets()
+    )
+    await asyncio.to_thread(upgrade, spec.migrations_dir, resolve_url(None, tmp_path, spec.name), spec.schema)
+    app = create_app(spec, settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.get("/v1/boom", headers={"X-Correlation-Id": "corr-boom-1"})
+    assert response.status_code == 500
+    assert response.json() == {"detail": "internal error", "correlation_id": "corr-boom-1"}
