@@ -4,7 +4,9 @@ Each event the consumer takes in is written to ``feed`` in the same transaction,
 so the feed has exactly the events notify has seen, once each, in one order. The
 SSE ``id`` is the row id: a dashboard that lost its connection reconnects with
 ``Last-Event-ID`` (browsers do this themselves) and gets everything after it,
-nothing twice. Rows carry no personal data (events never do).
+nothing twice. Rows carry no personal data (events never do). Rows older than
+``FEED_RETENTION_DAYS`` are pruned hourly: a dashboard away longer than that starts
+again from what is left.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 
 from sqlalchemy import select
 
 from notify import tables as t
 from notify.directory import Directory
 from services.auth import Principal
+from services.database import utcnow
 from services.runtime import Runtime
 
 KEEPALIVE_SECONDS = 15.0
@@ -60,3 +64,17 @@ async def stream(
         if idle >= KEEPALIVE_SECONDS:
             idle = 0.0
             yield ": keep-alive\n\n"
+
+
+async def prune(runtime: Runtime, older_than: timedelta) -> int:
+    async with runtime.db.session() as session:
+        result = await session.execute(t.feed.delete().where(t.feed.c.at < utcnow() - older_than))
+        await session.commit()
+    return int(result.rowcount or 0)
+
+
+async def feed_pruner(runtime: Runtime) -> None:
+    days = runtime.settings.feed_retention_days  # type: ignore[attr-defined]
+    while True:
+        await prune(runtime, timedelta(days=days))
+        await asyncio.sleep(3600)

@@ -9,6 +9,7 @@ from notify.breaker import Breakers
 from notify.channels import Senders
 from notify.consumers import SUBSCRIPTIONS
 from notify.digest import DigestPlanner
+from notify.feed import feed_pruner
 from notify.peers import Peers, directory_worker, load_directory
 from notify.routes import router
 from notify.settings import NotifySettings
@@ -56,7 +57,7 @@ SPEC = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations",
     routers=[router],
     subscriptions=SUBSCRIPTIONS,
-    workers=[delivery_worker, directory_worker],
+    workers=[delivery_worker, directory_worker, feed_pruner],
     on_startup=_start,
     encrypted=[(tables.subscriptions, "id", ["secret_enc"])],
     description="Tells people: ops alerts, assignees, customers.",

@@ -46,4 +46,7 @@ class NotifySettings(ServiceSettings):
     sms_gateway_token: str | None = None
     sms_sign_name: str = "客服中心"
 
+    #: The live feed keeps this many days of events for dashboards to resume from.
+    feed_retention_days: float = 7.0
+
     console_url: str = Field(default="http://127.0.0.1:8001/v1/cases/", description="case links in messages")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from notify import tables as t
+from notify.feed import prune
 from notify.service import SPEC
+from services.database import utcnow
 from tests.support.inprocess import InProcess, serving
 
 from .conftest import FAST, CaseEvents
@@ -59,3 +63,17 @@ async def test_feed_streams_and_resumes_from_last_event_id(
         await feeder.apply(CaseEvents(branch_code="GD-GZ").overdue("breach"))
         only = await read_events(notify.client, 2, params={"events": "sla.breach", "branch_code": "GD"})
         assert [e["case"]["branch_code"] for e in only] == ["GD-SZ", "GD-GZ"]
+
+
+async def test_old_feed_entries_are_pruned(notify: InProcess) -> None:
+    feeder = notify.feeder()
+    case = CaseEvents()
+    await feeder.apply(case.created())
+    await feeder.apply(case.overdue("breach"))
+    async with notify.runtime.db.session() as session:
+        await session.execute(
+            t.feed.update().where(t.feed.c.event == "case.created").values(at=utcnow() - timedelta(days=8))
+        )
+        await session.commit()
+    assert await prune(notify.runtime, timedelta(days=7)) == 1
+    assert await notify.count(t.feed) == 1
