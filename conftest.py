@@ -11,11 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.devissuer import mint, mint_user
+from services.devissuer import mint_user
 from services.devstack import Stack, dev_secrets
 from services.registry import add_service_paths
-from shared.auth import Role
 from shared.events import Topics
+from tests.support.inprocess import token
 from tests.support.postgres import create_database, drop_database
 from tests.support.tap import TopicTap
 
@@ -50,7 +50,7 @@ class System:
 
     def headers(self, user: str | None = None, sub: str = "test-superuser") -> dict[str, str]:
         key = dev_secrets(self.stack.var_dir)["DEV_ISSUER_KEY"]
-        signed = mint_user(key, user) if user else mint(key, sub, [r.value for r in Role], "HO")
+        signed = mint_user(key, user) if user else token(sub=sub, key=key)
         return {"Authorization": f"Bearer {signed}"}
 
     def readyz(self, service: str) -> dict:  # type: ignore[type-arg]

@@ -105,6 +105,7 @@ async def list_audit(
         query = query.where(a.c.target == target)
     if before_id:
         query = query.where(a.c.id < before_id)
+    if pii_reads:
+        query = query.where(a.c.details["pii_read"].as_string().is_not(None))
     rows = (await session.execute(query)).all()
-    entries = [AuditEntry.model_validate(r, from_attributes=True) for r in rows]
-    return [e for e in entries if "pii_read" in e.details] if pii_reads else entries
+    return [AuditEntry.model_validate(r, from_attributes=True) for r in rows]

@@ -25,7 +25,7 @@ import hmac
 import json
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -34,11 +34,13 @@ from fastapi import Request
 from fastapi.routing import APIRoute
 from sqlalchemy import or_, select, true
 
+from services.database import in_subtree as in_subtree_sql
 from services.database import utcnow
 from services.devissuer import DEV_ISSUER, DEV_KID, public_key
 from services.errors import DomainError
 from services.runtime import Runtime
 from shared.auth import PUBLIC, permissions_of
+from shared.org import in_subtree
 
 ALGORITHMS = ["RS256", "RS384", "ES256", "ES384", "PS256"]
 
@@ -58,9 +60,7 @@ class Principal:
 
     def sees_branch(self, branch: str | None) -> bool:
         """Branch codes nest by prefix (GD, GD-SZ, GD-SZ-NS): a scope covers its subtree."""
-        if self.scope is None:
-            return True
-        return bool(branch) and any(branch == b or branch.startswith(f"{b}-") for b in self.scope)  # type: ignore[union-attr]
+        return self.scope is None or any(in_subtree(branch, b) for b in self.scope)
 
     def sees_case(self, branch: str | None, *people: str | None) -> bool:
         """Own branch subtree, or a case assigned to (or owned by) the caller."""
@@ -173,7 +173,6 @@ class Allow:
     """A route's permission; as a dependency it returns the caller (``Principal``)."""
 
     permission: str
-    audit: bool = field(default=False, compare=False)
 
     async def __call__(self, request: Request) -> Principal | None:
         if self.permission == PUBLIC:
@@ -241,7 +240,7 @@ def scope_clause(principal: Principal, branch: Any, *people: Any) -> Any:
     """The SQL twin of ``Principal.sees_case``, for lists and reports."""
     if principal.scope is None:
         return true()
-    conditions = [or_(branch == b, branch.like(f"{b}-%")) for b in principal.scope]
+    conditions = [in_subtree_sql(branch, b) for b in principal.scope]
     if principal.kind == "staff":
         conditions += [column == principal.subject for column in people]
     return or_(*conditions)

@@ -16,6 +16,13 @@ from shared.api import BranchCode, Ref, Strict, Text200
 from shared.enums import CaseKind, CaseTier, Category, Channel, LineOfBusiness
 
 Team = str
+
+
+def in_subtree(branch: str | None, top: str) -> bool:
+    """Branch codes extend their parent's with ``-`` (GD, GD-SZ, GD-SZ-NS): is ``branch`` ``top`` or under it?"""
+    return bool(branch) and (branch == top or branch.startswith(f"{top}-"))  # type: ignore[union-attr]
+
+
 WorkEmail = Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 
 

@@ -172,22 +172,16 @@ async def list_cases(
     return CasePage(items=[queries.to_out(r) for r in rows], next_cursor=next_cursor)
 
 
-@router.get("/cases/{case_id}/history", response_model=list[HistoryEntry])
-async def get_history(
-    case_id: uuid.UUID, session: SessionDep, who: Annotated[Principal, Depends(Allow(CASE_READ))]
-) -> list[HistoryEntry]:
+@router.get("/cases/{case_id}/history", response_model=list[HistoryEntry], dependencies=[Depends(Allow(CASE_READ))])
+async def get_history(case_id: uuid.UUID, session: SessionDep) -> list[HistoryEntry]:
     await _case_or_404(session, case_id)
     return await history.entries(session, case_id)
 
 
-@router.post("/cases/{case_id}/notes", status_code=201, response_model=CaseDetailOut)
-async def add_note(
-    case_id: uuid.UUID,
-    body: NoteIn,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    who: Annotated[Principal, Depends(Allow(CASE_ACT))],
-) -> CaseDetailOut:
+@router.post(
+    "/cases/{case_id}/notes", status_code=201, response_model=CaseDetailOut, dependencies=[Depends(Allow(CASE_ACT))]
+)
+async def add_note(case_id: uuid.UUID, body: NoteIn, session: SessionDep, runtime: RuntimeDep) -> CaseDetailOut:
     row = await _case_or_404(session, case_id)
     now = utcnow()
     await session.execute(t.notes.insert().values(case_id=case_id, author=body.author, text=body.text, at=now))
@@ -196,13 +190,14 @@ async def add_note(
     return await queries.to_detail(session, row, lifecycle.allowed(row, reopen_window(runtime)))
 
 
-@router.post("/cases/{case_id}/attachments", status_code=201, response_model=CaseDetailOut)
+@router.post(
+    "/cases/{case_id}/attachments",
+    status_code=201,
+    response_model=CaseDetailOut,
+    dependencies=[Depends(Allow(CASE_ACT))],
+)
 async def add_attachment(
-    case_id: uuid.UUID,
-    body: AttachmentIn,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    who: Annotated[Principal, Depends(Allow(CASE_ACT))],
+    case_id: uuid.UUID, body: AttachmentIn, session: SessionDep, runtime: RuntimeDep
 ) -> CaseDetailOut:
     row = await _case_or_404(session, case_id)
     if body.added_by is None:

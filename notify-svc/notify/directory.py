@@ -74,9 +74,6 @@ class Directory:
             branch = self.parent.get(branch)
         return chain
 
-    def in_subtree(self, branch: str | None, top: str) -> bool:
-        return top in self.ancestors(branch)
-
     def email(self, staff_id: str) -> str | None:
         return (self.staff.get(staff_id) or {}).get("email")
 

@@ -55,7 +55,7 @@ async def handle(session: AsyncSession, envelope: Envelope, payload: Any, runtim
     body = envelope.model_dump_json()
     for sub in await subscriptions.active(session):
         name = subscriptions.wanted(sub, names)
-        if name is None or not subscriptions.passes(sub.filters or {}, after, level, directory):
+        if name is None or not subscriptions.passes(sub.filters or {}, after, level):
             continue
         recipients = [f"subscription:{sub.id}"] if sub.target else _resolve(sub.recipients, after, directory)
         digest = sub.mode == "digest" and not (after.major and name in URGENT)

@@ -19,10 +19,10 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from notify import tables as t
-from notify.directory import Directory
 from services.auth import Principal
 from services.database import utcnow
 from services.runtime import Runtime
+from shared.org import in_subtree
 
 KEEPALIVE_SECONDS = 15.0
 POLL_SECONDS = 0.3
@@ -43,7 +43,6 @@ async def stream(
         async with runtime.db.session() as session:
             query = select(t.feed).where(t.feed.c.id > after).order_by(t.feed.c.id).limit(BATCH)
             rows = (await session.execute(query)).all()
-        directory: Directory | None = runtime.extras.get("directory")
         for row in rows:
             after = row.id
             if events and not set(events) & set(row.data.get("notifications", [])):
@@ -51,9 +50,7 @@ async def stream(
             case = row.data.get("case", {})
             if not who.sees_case(row.branch_code, case.get("assignee"), case.get("owner")):
                 continue
-            if branch_code and not (
-                directory.in_subtree(row.branch_code, branch_code) if directory else row.branch_code == branch_code
-            ):
+            if branch_code and not in_subtree(row.branch_code, branch_code):
                 continue
             data = {"case_id": str(row.case_id), "at": row.at.isoformat(), **row.data}
             yield f"id: {row.id}\nevent: {row.event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"

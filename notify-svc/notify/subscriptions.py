@@ -15,11 +15,12 @@ from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notify import tables as t
-from notify.directory import CaseFacts, Directory
+from notify.directory import CaseFacts
 from services.crypto import FieldCipher
 from services.database import insert_ignoring_conflicts, utcnow
 from services.errors import DomainError
 from shared.notify import Filters, SubscriptionCreate, SubscriptionOut, SubscriptionPatch
+from shared.org import in_subtree
 
 NS = uuid.UUID("6f0c1a52-2d8e-4d3e-9d57-6c1f5e0b7a10")
 
@@ -141,10 +142,8 @@ def wanted(sub: Row, names: list[str]) -> str | None:  # type: ignore[type-arg]
     return next((n for n in names if n in sub.events), None)
 
 
-def passes(filters: dict[str, Any], case: CaseFacts, level: str | None, directory: Directory | None) -> bool:
-    if (top := filters.get("branch_code")) and not (
-        directory.in_subtree(case.branch_code, top) if directory else case.branch_code == top
-    ):
+def passes(filters: dict[str, Any], case: CaseFacts, level: str | None) -> bool:
+    if (top := filters.get("branch_code")) and not in_subtree(case.branch_code, top):
         return False
     if (team := filters.get("team")) and case.unit != team:
         return False

@@ -30,19 +30,19 @@ DEFAULTS_FILE = Path(__file__).parent / "data" / "templates.yaml"
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 
-def _localtime(value: Any) -> str:
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M") if isinstance(moment, datetime) else str(value or "")
+def _local(fmt: str) -> Any:
+    """A filter showing a moment (or its ISO text) in Beijing time."""
 
+    def show(value: Any) -> str:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return moment.astimezone(LOCAL_TZ).strftime(fmt) if isinstance(moment, datetime) else str(value or "")
 
-def _localdate(value: Any) -> str:
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment.astimezone(LOCAL_TZ).strftime("%Y-%m-%d") if isinstance(moment, datetime) else str(value or "")
+    return show
 
 
 ENV = SandboxedEnvironment(undefined=ChainableUndefined, autoescape=False, trim_blocks=True)
-ENV.filters["localtime"] = _localtime
-ENV.filters["localdate"] = _localdate
+ENV.filters["localtime"] = _local("%Y-%m-%d %H:%M")
+ENV.filters["localdate"] = _local("%Y-%m-%d")
 
 
 @cache

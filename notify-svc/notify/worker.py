@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -76,9 +77,7 @@ async def _deliver(runtime: Runtime, group: list[Claimed]) -> None:
         await _record(runtime, group, Outcome(None, f"{type(exc).__name__}: {exc}", 0))
         return
     if isinstance(prepared, Settle):
-        async with runtime.db.session() as session:
-            await deliveries.settle(session, ids, prepared.status, prepared.reason)
-            await session.commit()
+        await _settle(runtime, ids, prepared)
         return
     key = breakers.key(prepared.channel, prepared.address)
     if wait := breakers.acquire(key):
@@ -89,12 +88,16 @@ async def _deliver(runtime: Runtime, group: list[Claimed]) -> None:
     senders: Senders = runtime.extras["senders"]
     outcome = await senders.send(prepared)
     if outcome.skipped:
-        async with runtime.db.session() as session:
-            await deliveries.settle(session, ids, deliveries.SKIPPED, outcome.error or "skipped")
-            await session.commit()
+        await _settle(runtime, ids, Settle(deliveries.SKIPPED, outcome.error or "skipped"))
         return
     breakers.record(key, outcome.ok)
     await _record(runtime, group, outcome)
+
+
+async def _settle(runtime: Runtime, ids: list[uuid.UUID], settle: Settle) -> None:
+    async with runtime.db.session() as session:
+        await deliveries.settle(session, ids, settle.status, settle.reason)
+        await session.commit()
 
 
 async def _record(runtime: Runtime, group: list[Claimed], outcome: Outcome) -> None:
@@ -156,17 +159,19 @@ async def prepare(runtime: Runtime, group: list[Claimed]) -> Outgoing | Settle:
 
 
 async def _wording(runtime: Runtime, group: list[Claimed], recipient_name: str) -> tuple[str, str]:
+    """One message for the group; a group shares channel and locale, so each template is read once."""
     first = group[0]
-    rendered = [await _render_one(runtime, c, recipient_name) for c in group]
+    names = dict.fromkeys([c.event_type for c in group] + (["digest"] if first.mode == "digest" else []))
+    async with runtime.db.session() as session:
+        wording = {n: await templates.lookup(session, n, first.channel, first.locale) for n in names}
+    rendered = [templates.render(wording[c.event_type], await _context(runtime, c, recipient_name)) for c in group]
     if first.mode != "digest":
         return rendered[0]
-    async with runtime.db.session() as session:
-        template = await templates.lookup(session, "digest", first.channel, first.locale)
     items = [{"subject": subj, "body": body} for subj, body in rendered]
-    return templates.render(template, {"items": items, "recipient_name": recipient_name})
+    return templates.render(wording["digest"], {"items": items, "recipient_name": recipient_name})
 
 
-async def _render_one(runtime: Runtime, c: Claimed, recipient_name: str) -> tuple[str, str]:
+async def _context(runtime: Runtime, c: Claimed, recipient_name: str) -> dict[str, Any]:
     s: NotifySettings = runtime.settings  # type: ignore[assignment]
     envelope = json.loads(c.body)
     context: dict[str, Any] = {
@@ -184,9 +189,7 @@ async def _render_one(runtime: Runtime, c: Claimed, recipient_name: str) -> tupl
         if promised is None:
             raise PeerError("sla-svc has no running reply clock for the case yet")
         context["promised_by"] = promised
-    async with runtime.db.session() as session:
-        template = await templates.lookup(session, c.event_type, c.channel, c.locale)
-    return templates.render(template, context)
+    return context
 
 
 async def _opted_out(runtime: Runtime, phone_hash: str) -> bool:

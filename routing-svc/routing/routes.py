@@ -32,13 +32,17 @@ async def get_assignment(case_id: uuid.UUID, session: SessionDep) -> AssignmentO
     return found
 
 
-@router.post("/cases/{case_id}/transfers", status_code=201, response_model=AssignmentOut)
+@router.post(
+    "/cases/{case_id}/transfers",
+    status_code=201,
+    response_model=AssignmentOut,
+    dependencies=[Depends(Allow(CASE_TRANSFER))],
+)
 async def create_transfer(
     case_id: uuid.UUID,
     body: TransferCreate,
     session: SessionDep,
     runtime: RuntimeDep,
-    who: Annotated[Principal, Depends(Allow(CASE_TRANSFER))],  # noqa: ARG001 - the permission, and the scope
 ) -> AssignmentOut:
     """Transfer, work order, escalation (to the higher unit when no ``to_unit``) or return (to the sender)."""
     org = await org_cache(runtime).get(session)

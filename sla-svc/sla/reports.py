@@ -12,7 +12,7 @@ from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth import Principal, scope_clause
-from services.database import utcnow
+from services.database import in_subtree, utcnow
 from shared.enums import ClockState
 from shared.sla import CaseSla, ClockView, DueItem, PauseOut, Target, TimelinessRow
 from sla import plan
@@ -74,11 +74,6 @@ async def case_sla(session: AsyncSession, ctx: Context, case_id: uuid.UUID) -> C
     return CaseSla(
         case_id=case_id, branch_code=case.branch_code, policy=case.policy, clocks=[_view(ctx, r, now) for r in rows]
     )
-
-
-def in_subtree(column: Any, branch: str) -> Any:
-    """A branch and those under it: codes extend their parent's with ``-`` (GD, GD-SZ, GD-SZ-NS)."""
-    return (column == branch) | column.like(f"{branch}-%")
 
 
 async def _items(

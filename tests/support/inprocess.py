@@ -19,13 +19,13 @@ import uvicorn
 from sqlalchemy import func, select
 
 from services.app import ServiceSpec, create_app
+from services.broker import free_port
 from services.consumer import ConsumerRunner
 from services.database import resolve_url
 from services.devissuer import generate_key, mint
 from services.migrate import upgrade
 from services.runtime import Runtime
 from shared.auth import Role
-from tests.support.receiver import free_port
 
 UNREACHABLE_BROKER = "127.0.0.1:9"
 
@@ -36,9 +36,11 @@ DEV_KEY = generate_key()
 ALL_ROLES = [r.value for r in Role]
 
 
-def token(roles: list[str] | None = None, branch: str | None = "HO", sub: str = "test-superuser") -> str:
+def token(
+    roles: list[str] | None = None, branch: str | None = "HO", sub: str = "test-superuser", key: str = DEV_KEY
+) -> str:
     """A bearer token of the development issuer; by default every role, head office."""
-    return mint(DEV_KEY, sub, ALL_ROLES if roles is None else roles, branch)
+    return mint(key, sub, ALL_ROLES if roles is None else roles, branch)
 
 
 def auth_headers(

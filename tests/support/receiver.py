@@ -6,7 +6,6 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import socket
 import threading
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -17,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 from aiosmtpd.controller import Controller
 
 from notify.signing import verify
+from services.broker import free_port
 
 
 @dataclass(frozen=True)
@@ -80,12 +80,6 @@ class WebhookReceiver:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class SmtpReceiver:
