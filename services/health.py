@@ -46,6 +46,11 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
             "processed": runtime.consumer.processed,
             "dead_lettered": runtime.consumer.dead_lettered,
             "duplicates": runtime.consumer.duplicates,
+            # Events a producer says it published that have not arrived and are not on
+            # their way (services.streams): lost, and said so.
+            "streams_watched": runtime.consumer.watch.watched,
+            "event_gaps": [g.as_dict() for g in runtime.consumer.watch.gaps],
         }
-    body["status"] = "ready" if runtime.status.up else "degraded"
+    lost = runtime.consumer is not None and bool(runtime.consumer.watch.gaps)
+    body["status"] = "ready" if runtime.status.up and not lost else "degraded"
     return JSONResponse(body, status_code=200)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.protocol.metadata import MetadataRequest
 
 from services.settings import ServiceSettings
 
@@ -69,6 +70,25 @@ async def ensure_topics(settings: ServiceSettings, topics: list[str]) -> None:
         await admin.close()
 
 
+async def cluster_id(producer: AIOKafkaProducer) -> str | None:
+    """The broker cluster's id from a metadata request (protocol v2 and later carry it).
+
+    A new id means a different cluster, or the same one rebuilt empty (a local broker
+    restarted, a Kafka cluster re-formatted): whatever was published before is not
+    there. ``None`` where the broker does not say.
+    """
+    client = producer.client
+    node = client.get_random_node()
+    if node is None:
+        await client.fetch_all_metadata()
+        node = client.get_random_node()
+    if node is None:
+        return None
+    response = await client.send(node, MetadataRequest([]))
+    found = response.to_object().get("cluster_id")
+    return str(found) if found else None
+
+
 @dataclass
 class BrokerStatus:
     """What the relay and the consumers last saw of the broker, for ``/readyz``."""
@@ -78,6 +98,10 @@ class BrokerStatus:
     last_error: str | None = None
     last_error_at: float | None = None
     consumer_lag: dict[str, int] = field(default_factory=dict)
+    #: The cluster the outbox publishes to, and how many retained events it published
+    #: again when it found that cluster new (``OutboxRelay.check_cluster``).
+    cluster_id: str | None = None
+    replayed: int = 0
 
     def ok(self) -> None:
         self.up, self.last_ok = True, time.time()
@@ -92,4 +116,6 @@ class BrokerStatus:
             "up": self.up,
             "last_ok_seconds_ago": None if self.last_ok is None else round(time.time() - self.last_ok, 1),
             "last_error": self.last_error,
+            "cluster_id": self.cluster_id,
+            "replayed": self.replayed,
         }

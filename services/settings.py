@@ -38,6 +38,12 @@ class ServiceSettings(BaseSettings):
     outbox_poll_seconds: float = 0.5
     outbox_batch_size: int = 500
     outbox_retention_hours: float = 24.0
+    #: How often a producer says how far it has published (``platform.watermarks``), and
+    #: how long a consumer waits, with nothing arriving to fill it, before a hole in a
+    #: producer's sequence is reported as lost events (``services.streams``).
+    stream_watermark_seconds: float = 5.0
+    stream_gap_grace_seconds: float = 60.0
+    stream_check_seconds: float = 5.0
     consumer_max_attempts: int = 5
     consumer_retry_base_seconds: float = 0.2
 

@@ -1,5 +1,8 @@
 """Tables every service has in its own schema: the outbox and the inbox, the API
-keys of its machine clients and its append-only audit log.
+keys of its machine clients and its append-only audit log, and the bookkeeping
+that makes a lost event impossible to miss (``services.streams``): which broker
+cluster the outbox last published to, each topic's publish sequence, and, on the
+consuming side, how far each producer's sequence has arrived.
 
 ``runtime_tables(metadata)`` adds them to a service's ``MetaData`` so that they
 live in that service's schema and its Alembic migrations create them.
@@ -26,6 +29,9 @@ class RuntimeTables:
     inbox: Table
     api_keys: Table
     audit_log: Table
+    broker_clusters: Table
+    outbox_sequences: Table
+    stream_watermarks: Table
 
 
 def runtime_tables(metadata: MetaData) -> RuntimeTables:
@@ -40,6 +46,7 @@ def runtime_tables(metadata: MetaData) -> RuntimeTables:
         Column("created_at", UTCDateTime(), nullable=False),
         Column("published_at", UTCDateTime()),
         Column("attempts", Integer, nullable=False, server_default="0"),
+        Column("seq", BigInteger, comment="the topic's publish sequence, given when first published"),
     )
     Index(
         "ix_outbox_unpublished",
@@ -53,7 +60,10 @@ def runtime_tables(metadata: MetaData) -> RuntimeTables:
         Column("event_id", String(36), primary_key=True, comment="an event applied once"),
         Column("topic", String(100), nullable=False),
         Column("processed_at", UTCDateTime(), nullable=False),
+        Column("producer", String(64), comment="the producing service, from the message header"),
+        Column("seq", BigInteger, comment="the producer's sequence of this event on its topic"),
     )
+    Index("ix_inbox_stream", inbox.c.producer, inbox.c.topic, inbox.c.seq)
     api_keys = Table(
         "api_keys",
         metadata,
@@ -86,7 +96,38 @@ def runtime_tables(metadata: MetaData) -> RuntimeTables:
     )
     for column in ("at", "actor", "target"):
         Index(f"ix_audit_log_{column}", audit_log.c[column])
-    return RuntimeTables(outbox=outbox, inbox=inbox, api_keys=api_keys, audit_log=audit_log)
+    broker_clusters = Table(
+        "broker_clusters",
+        metadata,
+        Column("cluster_id", String(200), primary_key=True, comment="the broker cluster's id (Kafka metadata)"),
+        Column("first_seen_at", UTCDateTime(), nullable=False),
+        Column("replayed", Integer, nullable=False, comment="retained outbox rows published again to this cluster"),
+    )
+    outbox_sequences = Table(
+        "outbox_sequences",
+        metadata,
+        Column("topic", String(100), primary_key=True),
+        Column("last_seq", BigInteger, nullable=False, comment="the last sequence number given on this topic"),
+    )
+    stream_watermarks = Table(
+        "stream_watermarks",
+        metadata,
+        Column("producer", String(64), primary_key=True),
+        Column("topic", String(100), primary_key=True),
+        Column("through", BigInteger, nullable=False, comment="every sequence up to this one has arrived"),
+        Column("announced", BigInteger, nullable=False, comment="the last sequence the producer says it published"),
+        Column("announced_at", UTCDateTime()),
+        Column("advanced_at", UTCDateTime(), nullable=False, comment="when `through` last moved"),
+    )
+    return RuntimeTables(
+        outbox=outbox,
+        inbox=inbox,
+        api_keys=api_keys,
+        audit_log=audit_log,
+        broker_clusters=broker_clusters,
+        outbox_sequences=outbox_sequences,
+        stream_watermarks=stream_watermarks,
+    )
 
 
 def create_runtime_tables_v1(op: Any, schema: str) -> None:
@@ -195,3 +236,71 @@ def drop_runtime_tables_v2(op: Any, schema: str | None) -> None:
         op.drop_index(f"ix_audit_log_{column}", table_name="audit_log", schema=schema)
     op.drop_table("audit_log", schema=schema)
     op.drop_table("api_keys", schema=schema)
+
+
+def create_runtime_tables_v3(op: Any, schema: str | None) -> None:
+    """Migration step for stream bookkeeping (``services.streams``); frozen, like any migration."""
+    op.add_column(
+        "outbox",
+        sa.Column(
+            "seq", sa.BigInteger(), nullable=True, comment="the topic's publish sequence, given when first published"
+        ),
+        schema=schema,
+    )
+    op.add_column(
+        "inbox",
+        sa.Column(
+            "producer", sa.String(length=64), nullable=True, comment="the producing service, from the message header"
+        ),
+        schema=schema,
+    )
+    op.add_column(
+        "inbox",
+        sa.Column("seq", sa.BigInteger(), nullable=True, comment="the producer's sequence of this event on its topic"),
+        schema=schema,
+    )
+    op.create_index("ix_inbox_stream", "inbox", ["producer", "topic", "seq"], unique=False, schema=schema)
+    op.create_table(
+        "broker_clusters",
+        sa.Column(
+            "cluster_id", sa.String(length=200), nullable=False, comment="the broker cluster's id (Kafka metadata)"
+        ),
+        sa.Column("first_seen_at", UTCDateTime(), nullable=False),
+        sa.Column(
+            "replayed", sa.Integer(), nullable=False, comment="retained outbox rows published again to this cluster"
+        ),
+        sa.PrimaryKeyConstraint("cluster_id"),
+        schema=schema,
+    )
+    op.create_table(
+        "outbox_sequences",
+        sa.Column("topic", sa.String(length=100), nullable=False),
+        sa.Column("last_seq", sa.BigInteger(), nullable=False, comment="the last sequence number given on this topic"),
+        sa.PrimaryKeyConstraint("topic"),
+        schema=schema,
+    )
+    op.create_table(
+        "stream_watermarks",
+        sa.Column("producer", sa.String(length=64), nullable=False),
+        sa.Column("topic", sa.String(length=100), nullable=False),
+        sa.Column("through", sa.BigInteger(), nullable=False, comment="every sequence up to this one has arrived"),
+        sa.Column(
+            "announced", sa.BigInteger(), nullable=False, comment="the last sequence the producer says it published"
+        ),
+        sa.Column("announced_at", UTCDateTime(), nullable=True),
+        sa.Column("advanced_at", UTCDateTime(), nullable=False, comment="when `through` last moved"),
+        sa.PrimaryKeyConstraint("producer", "topic"),
+        schema=schema,
+    )
+
+
+def drop_runtime_tables_v3(op: Any, schema: str | None) -> None:
+    op.drop_table("stream_watermarks", schema=schema)
+    op.drop_table("outbox_sequences", schema=schema)
+    op.drop_table("broker_clusters", schema=schema)
+    op.drop_index("ix_inbox_stream", table_name="inbox", schema=schema)
+    with op.batch_alter_table("inbox", schema=schema) as batch:
+        batch.drop_column("seq")
+        batch.drop_column("producer")
+    with op.batch_alter_table("outbox", schema=schema) as batch:
+        batch.drop_column("seq")

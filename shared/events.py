@@ -38,6 +38,11 @@ class Topics:
 
     all = (case_created, case_transferred, case_overdue, case_updated)
 
+    #: Not a case topic: each producer's periodic word of how far it has published
+    #: (``Watermarks``, keyed by the producer's name), so that a consumer can tell a
+    #: lost event from one still on its way (``services.streams``).
+    watermarks = "platform.watermarks"
+
     @staticmethod
     def dead_letter(group: str) -> str:
         """The dead-letter topic of one consumer group."""
@@ -139,6 +144,24 @@ class Envelope(BaseModel):
 
     def typed_payload(self) -> _Payload:
         return PAYLOADS[self.type].model_validate(self.payload)
+
+
+class Watermarks(BaseModel):
+    """What a producer says it has published: per topic, the last publish sequence.
+
+    Each message a producer publishes carries the headers ``producer`` and
+    ``producer-seq``: a number per (producer, topic) that rises by one with each
+    event, given once, when the event is first published, and kept if it is ever
+    published again. A consumer that has every number up to ``sequences[topic]``
+    has missed nothing of that topic.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    producer: str
+    cluster_id: str | None = Field(default=None, description="the broker cluster the producer publishes to")
+    at: AwareDatetime
+    sequences: dict[str, int]
 
 
 class InvalidEvent(ValueError):
