@@ -223,6 +223,8 @@ def main() -> None:
             preexec_fn=die_with_parent(),  # noqa: PLW1509 - sets a signal, nothing else
         )
         stack.env.update(SMTP_HOST="127.0.0.1", SMTP_PORT=sink_port)
+        # Ops alerts about the platform itself (events lost on the bus) land there too.
+        stack.env.setdefault("OPS_ALERT_EMAIL", os.environ.get("OPS_ALERT_EMAIL", "ops@localhost.localdomain"))
     stopping = False
 
     def _stop(*_: object) -> None:

@@ -35,6 +35,7 @@ NotificationName = Literal[
     "case.registered",
     "case.closed",
     "case.assigned",
+    "ops.event_gap",
 ]
 TopicEvent = Literal["case.created", "case.transferred", "case.overdue", "case.updated"]
 EventName = Literal[NotificationName, TopicEvent]
@@ -78,6 +79,8 @@ class SubscriptionCreate(Strict):
             self.filters.levels = list(self.levels)
         if (self.target is None) == (not self.recipients):
             raise ValueError("give either target or recipients")
+        if self.recipients and any(e.startswith("ops.") for e in self.events):
+            raise ValueError("ops alerts concern no case: give a target, not recipients")
         if self.target is not None:
             is_mail = "@" in self.target and not self.target.startswith("http")
             if self.channel == "sms":
@@ -130,7 +133,7 @@ class DeliveryOut(BaseModel):
     subscription_id: uuid.UUID
     event_id: uuid.UUID
     event_type: str = Field(description="the notification: a topic name or e.g. sla.breach")
-    case_id: uuid.UUID
+    case_id: uuid.UUID | None = Field(description="null for an ops alert about the platform (ops.event_gap)")
     channel: str
     recipient: str = Field(description="staff:<id>, customer, or subscription:<id> for a fixed target")
     mode: str

@@ -185,8 +185,12 @@ def test_stop_at_the_worst_moment_loses_no_case(var_dir: Path, how: str) -> None
     try:
         second.wait_up()
         after = eventually(
-            lambda: (s := settled(var_dir))["assigned"] == CASES and s["clocked"] == CASES and s["notify_cases"] == CASES
-            and s,
+            lambda: (
+                (s := settled(var_dir))["assigned"] == CASES
+                and s["clocked"] == CASES
+                and s["notify_cases"] == CASES
+                and s
+            ),
             timeout=180,
             interval=1,
             what=f"every case settled after the restart (before: {before})",

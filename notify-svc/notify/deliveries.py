@@ -33,7 +33,7 @@ class Claimed:
     budget_from: int
     event_type: str
     event_id: uuid.UUID
-    case_id: uuid.UUID
+    case_id: uuid.UUID | None
     channel: str
     recipient: str
     mode: str

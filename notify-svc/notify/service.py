@@ -10,6 +10,7 @@ from notify.channels import Senders
 from notify.consumers import SUBSCRIPTIONS
 from notify.digest import DigestPlanner
 from notify.feed import feed_pruner
+from notify.opsalerts import gap_watch
 from notify.peers import Peers, directory_worker, load_directory
 from notify.routes import router
 from notify.settings import NotifySettings
@@ -44,7 +45,7 @@ async def _start(runtime: Runtime) -> None:
         digest=DigestPlanner(peers, s.digest_times),
     )
     async with runtime.db.session() as session:
-        await subscriptions.ensure_default_chain(session)
+        await subscriptions.ensure_default_chain(session, ops_email=s.ops_alert_email)
         await session.commit()
         runtime.extras["directory"] = await load_directory(session)
 
@@ -57,7 +58,7 @@ SPEC = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations",
     routers=[router],
     subscriptions=SUBSCRIPTIONS,
-    workers=[delivery_worker, directory_worker, feed_pruner],
+    workers=[delivery_worker, directory_worker, feed_pruner, gap_watch],
     on_startup=_start,
     encrypted=[(tables.subscriptions, "id", ["secret_enc"])],
     description="Tells people: ops alerts, assignees, customers.",

@@ -49,4 +49,9 @@ class NotifySettings(ServiceSettings):
     #: The live feed keeps this many days of events for dashboards to resume from.
     feed_retention_days: float = 7.0
 
+    #: How often the other services' reports of lost events are read (``notify.opsalerts``),
+    #: and a mailbox that gets them through a built-in subscription (none: only those ops add).
+    gap_watch_seconds: float = 15.0
+    ops_alert_email: str | None = None
+
     console_url: str = Field(default="http://127.0.0.1:8001/v1/cases/", description="case links in messages")

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from notify import tables as t
 from notify.directory import CaseFacts
 from services.crypto import FieldCipher
-from services.database import insert_ignoring_conflicts, utcnow
+from services.database import insert_ignoring_conflicts, upsert, utcnow
 from services.errors import DomainError
 from shared.notify import Filters, SubscriptionCreate, SubscriptionOut, SubscriptionPatch
 from shared.org import in_subtree
@@ -61,7 +61,7 @@ DEFAULT_CHAIN: list[dict[str, Any]] = [
 ]
 
 
-async def ensure_default_chain(session: AsyncSession) -> None:
+async def ensure_default_chain(session: AsyncSession, ops_email: str | None = None) -> None:
     now = utcnow()
     for entry in DEFAULT_CHAIN:
         body = SubscriptionCreate.model_validate({"channel": "email", **entry})
@@ -70,6 +70,14 @@ async def ensure_default_chain(session: AsyncSession) -> None:
                 **_values(body), id=uuid.uuid5(NS, entry["name"]), builtin=True, created_at=now
             )
         )
+    if ops_email:  # lost events, to the mailbox ops named (OPS_ALERT_EMAIL); follows the setting
+        body = SubscriptionCreate(
+            name="ops: events lost on the bus", channel="email", target=ops_email, events=["ops.event_gap"]
+        )
+        stmt = upsert(session, t.subscriptions).values(
+            **_values(body), id=uuid.uuid5(NS, "ops: events lost"), builtin=True, created_at=now
+        )
+        await session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_={"target": ops_email}))
 
 
 def _values(body: SubscriptionCreate) -> dict[str, Any]:

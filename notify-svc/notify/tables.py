@@ -56,7 +56,7 @@ deliveries = Table(
     Column("subscription_id", Uuid, ForeignKey(subscriptions.c.id), nullable=False),
     Column("event_id", Uuid, nullable=False),
     Column("event_type", String(64), nullable=False, comment="the notification, e.g. sla.breach"),
-    Column("case_id", Uuid, nullable=False),
+    Column("case_id", Uuid, comment="null for an ops alert about the platform itself"),
     Column("channel", String(32), nullable=False, server_default="webhook"),
     Column("recipient", String(200), nullable=False, comment="staff:<id> | customer | subscription:<id>"),
     Column("mode", String(16), nullable=False, server_default="immediate"),

@@ -146,6 +146,8 @@ async def prepare(runtime: Runtime, group: list[Claimed]) -> Outgoing | Settle:
         address, recipient_name = directory.email(staff_id) or "", directory.name(staff_id)
         if not address:
             return Settle(deliveries.SKIPPED, f"staff {staff_id} has no e-mail address in the organisation")
+    elif first.case_id is None:
+        return Settle(deliveries.SKIPPED, "a notification without a case has no customer to tell")
     else:
         peers: Peers = runtime.extras["peers"]
         contact = await peers.contact(first.case_id)
@@ -181,10 +183,10 @@ async def _context(runtime: Runtime, c: Claimed, recipient_name: str) -> dict[st
         "payload": envelope.get("payload", {}),
         "event": {k: envelope.get(k) for k in ("event_id", "type", "occurred_at")},
         "recipient_name": recipient_name,
-        "link": f"{s.console_url}{c.case_id}",
+        "link": f"{s.console_url}{c.case_id}" if c.case_id else c.facts.get("link", ""),
         "sign_name": s.sms_sign_name,
     }
-    if c.event_type == "case.registered":
+    if c.event_type == "case.registered" and c.case_id:
         promised = await runtime.extras["peers"].promised_by(c.case_id)
         if promised is None:
             raise PeerError("sla-svc has no running reply clock for the case yet")
