@@ -86,6 +86,9 @@ class CalendarIn(Strict):
 class CalendarOut(CalendarIn):
     name: str
     known_years: list[int]
+    provisional_years: list[int] = Field(
+        default_factory=list, description="statutory holidays only, until the State Council's notice is loaded"
+    )
 
 
 class YearSchedule(Strict):
@@ -139,6 +142,11 @@ class ClockView(BaseModel):
     last_level: str | None
     rule: str = Field(description="how the due time is counted")
     explanation: str = Field(description="the due time, in plain language")
+    provisional_years: list[int] = Field(
+        default_factory=list,
+        description="years the clock runs through whose State Council notice is not loaded: statutory holidays only",
+    )
+    calendar_warning: str | None = Field(default=None, description="why the due time may still change")
 
 
 class CaseSla(BaseModel):

@@ -2,8 +2,11 @@
 
 Saturdays and Sundays are off, public holidays are off, make-up working days
 (调休) are on; working days have business hours (e.g. 08:30-12:00, 13:30-17:30).
-A year with no known schedule counts weekends only and is reported
-(``unknown_years``), never silently guessed.
+A year with no schedule at all counts weekends only and is reported
+(``unknown_years``), never silently guessed. A *provisional* year has its
+statutory holidays (known years ahead) but not yet the State Council's notice of
+bridging days and make-up working days; clocks that touch it say so
+(``provisional_between``), and are re-planned when the notice is loaded.
 
 How each kind of limit is counted:
 
@@ -27,7 +30,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 DAY = 86400
@@ -48,6 +51,7 @@ class WorkCalendar:
     off: frozenset[date] = frozenset()
     work: frozenset[date] = frozenset()
     known_years: frozenset[int] = frozenset()
+    provisional_years: frozenset[int] = frozenset()
     _tables: _Tables | None = field(default=None, repr=False)
 
     @property
@@ -78,10 +82,19 @@ class WorkCalendar:
     def working_seconds_between(self, a: datetime, b: datetime) -> int:
         return self.tables.position(self.to_epoch(b)) - self.tables.position(self.to_epoch(a))
 
+    def _years(self, start: datetime, end: datetime) -> range:
+        # A limit ending at 24:00 on 31 December ends in that year, not the next.
+        first = start.astimezone(self.tz).year
+        last = (end - timedelta(seconds=1)).astimezone(self.tz).year if end > start else first
+        return range(first, max(first, last) + 1)
+
     def unknown_years(self, start: datetime, end: datetime) -> list[int]:
-        """Years touched by [start, end] whose official schedule is not loaded."""
-        first, last = start.astimezone(self.tz).year, end.astimezone(self.tz).year
-        return [y for y in range(first, last + 1) if y not in self.known_years]
+        """Years touched by [start, end] whose schedule is not loaded at all."""
+        return [y for y in self._years(start, end) if y not in self.known_years]
+
+    def provisional_between(self, start: datetime, end: datetime) -> list[int]:
+        """Years touched by [start, end] counted on statutory holidays only (no notice yet)."""
+        return [y for y in self._years(start, end) if y in self.provisional_years]
 
     def to_epoch(self, moment: datetime) -> int:
         if moment.tzinfo is None:
@@ -240,6 +253,7 @@ def compile_calendar(
     off: Iterable[date],
     work: Iterable[date],
     known_years: Iterable[int],
+    provisional_years: Iterable[int] = (),
 ) -> WorkCalendar:
     return WorkCalendar(
         name=name,
@@ -248,4 +262,5 @@ def compile_calendar(
         off=frozenset(off),
         work=frozenset(work),
         known_years=frozenset(known_years),
+        provisional_years=frozenset(provisional_years),
     )

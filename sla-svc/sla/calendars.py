@@ -1,6 +1,17 @@
-"""Working-day calendars: seeded from the maintained ``chinesecalendar`` package,
-corrected by operations (a whole year by API, or an iCal file), compiled for
-arithmetic and cached per process.
+"""Working-day calendars: seeded from maintained packages, corrected by operations
+(a whole year by API, or an iCal file), compiled for arithmetic and cached per
+process.
+
+Two layers (DOMAIN.md section 4, docs/decisions/0004-sla-counting.md):
+
+- years the ``chinesecalendar`` package knows carry the State Council's notice:
+  holidays, bridging days and make-up working days, *official*;
+- later years, up to ``PROVISIONAL_AHEAD`` years past today, get the statutory
+  holidays of 《全国年节及纪念日放假办法》 (as revised 2024) from the ``holidays``
+  package's China calendar (lunar dates computed, not typed in), with the
+  substitute days off its art. 6 requires when a holiday falls on a weekend
+  ("observed"), and are *provisional* until ops load the notice
+  (``PUT /v1/calendars/{name}/years/{year}`` or iCal).
 
 Seeding only inserts days and years the table does not have, so a correction made
 by operations survives every restart and every package upgrade.
@@ -9,9 +20,11 @@ by operations survives every restart and every package upgrade.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
 import chinese_calendar
+import holidays
 import icalendar
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +36,12 @@ from sla import tables as t
 from sla.calendar import WorkCalendar, compile_calendar
 
 SOURCE = f"chinesecalendar {getattr(chinese_calendar, '__version__', '')} (State Council holiday notices)".strip()
+PROVISIONAL_SOURCE = (
+    f"holidays {holidays.__version__}: statutory holidays of 《全国年节及纪念日放假办法》 (2024) and their "
+    "substitute days (art. 6); provisional until the State Council's notice is loaded"
+)
+#: How many years past the current one get a provisional schedule at start-up.
+PROVISIONAL_AHEAD = 2
 WORK_WORDS = re.compile(r"(班|上班|补班|调休上班|working day|make-up)", re.IGNORECASE)
 
 
@@ -51,8 +70,31 @@ async def seed_cn(session: AsyncSession, name: str = "CN") -> None:
         )
     await session.execute(
         insert_ignoring_conflicts(session, t.calendar_years, ["calendar", "year"]),
-        [{"calendar": name, "year": y, "source": SOURCE[:300]} for y in years],
+        [{"calendar": name, "year": y, "source": SOURCE[:300], "provisional": False} for y in years],
     )
+    await seed_provisional(session, name, range(max(years) + 1, date.today().year + PROVISIONAL_AHEAD + 1))
+
+
+def statutory_holidays(year: int) -> dict[date, str]:
+    """The statutory days off of one year in mainland China, before its notice."""
+    return dict(holidays.country_holidays("CN", years=year, categories=("public",), language="en_US").items())
+
+
+async def seed_provisional(session: AsyncSession, name: str, years: Iterable[int]) -> list[int]:
+    """A provisional schedule for each year the calendar has none of; returns those years."""
+    have = set(
+        (await session.scalars(select(t.calendar_years.c.year).where(t.calendar_years.c.calendar == name))).all()
+    )
+    added = [y for y in years if y not in have]
+    for year in added:
+        rows = [{"calendar": name, "day": d, "kind": "off", "name": n} for d, n in statutory_holidays(year).items()]
+        await session.execute(insert_ignoring_conflicts(session, t.holidays, ["calendar", "day"]), rows)
+        await session.execute(
+            insert_ignoring_conflicts(session, t.calendar_years, ["calendar", "year"]).values(
+                calendar=name, year=year, source=PROVISIONAL_SOURCE[:300], provisional=True
+            )
+        )
+    return added
 
 
 async def compile_all(session: AsyncSession) -> dict[str, WorkCalendar]:
@@ -60,7 +102,11 @@ async def compile_all(session: AsyncSession) -> dict[str, WorkCalendar]:
     for cal in (await session.execute(select(t.calendars))).all():
         days = (await session.execute(select(t.holidays).where(t.holidays.c.calendar == cal.name))).all()
         years = (
-            await session.scalars(select(t.calendar_years.c.year).where(t.calendar_years.c.calendar == cal.name))
+            await session.execute(
+                select(t.calendar_years.c.year, t.calendar_years.c.provisional).where(
+                    t.calendar_years.c.calendar == cal.name
+                )
+            )
         ).all()
         compiled = compile_calendar(
             cal.name,
@@ -68,7 +114,8 @@ async def compile_all(session: AsyncSession) -> dict[str, WorkCalendar]:
             [tuple(h) for h in cal.business_hours],
             [d.day for d in days if d.kind == "off"],
             [d.day for d in days if d.kind == "work"],
-            years,
+            [y.year for y in years],
+            [y.year for y in years if y.provisional],
         )
         compiled.branch_prefixes = tuple(cal.branch_prefixes or ())  # type: ignore[attr-defined]
         result[cal.name] = compiled
@@ -99,18 +146,24 @@ async def describe(session: AsyncSession) -> list[CalendarOut]:
     out = []
     for cal in (await session.execute(select(t.calendars).order_by(t.calendars.c.name))).mappings().all():
         years = (
-            await session.scalars(
-                select(t.calendar_years.c.year)
+            await session.execute(
+                select(t.calendar_years.c.year, t.calendar_years.c.provisional)
                 .where(t.calendar_years.c.calendar == cal["name"])
                 .order_by(t.calendar_years.c.year)
             )
         ).all()
-        out.append(CalendarOut(**{k: v for k, v in cal.items()}, known_years=list(years)))
+        out.append(
+            CalendarOut(
+                **{k: v for k, v in cal.items()},
+                known_years=[y.year for y in years],
+                provisional_years=[y.year for y in years if y.provisional],
+            )
+        )
     return out
 
 
 async def put_year(session: AsyncSession, name: str, year: int, schedule: YearSchedule) -> None:
-    """Replace one year's schedule; the year is then known."""
+    """Replace one whole year's schedule (the State Council's notice); the year is then official."""
     if not await session.scalar(select(t.calendars.c.name).where(t.calendars.c.name == name)):
         raise DomainError(404, "no such calendar")
     wrong = [d for d in (*schedule.off, *schedule.work) if d.year != year]
@@ -125,14 +178,34 @@ async def put_year(session: AsyncSession, name: str, year: int, schedule: YearSc
     rows += [{"calendar": name, "day": d, "kind": "work", "name": n} for d, n in schedule.work.items()]
     if rows:
         await session.execute(t.holidays.insert(), rows)
-    stmt = upsert(session, t.calendar_years).values(calendar=name, year=year, source=schedule.source)
+    stmt = upsert(session, t.calendar_years).values(calendar=name, year=year, source=schedule.source, provisional=False)
     await session.execute(
-        stmt.on_conflict_do_update(index_elements=["calendar", "year"], set_={"source": schedule.source})
+        stmt.on_conflict_do_update(
+            index_elements=["calendar", "year"], set_={"source": schedule.source, "provisional": False}
+        )
     )
 
 
-def parse_ical(raw: bytes) -> dict[int, YearSchedule]:
-    """Days off and make-up working days from an iCal file, per year.
+async def put_dates(session: AsyncSession, name: str, schedule: YearSchedule) -> None:
+    """Set the given days and no others: a file that only touches a year (元旦 beginning
+    on 31 December) changes that day, not the rest of the year or its status."""
+    if not await session.scalar(select(t.calendars.c.name).where(t.calendars.c.name == name)):
+        raise DomainError(404, "no such calendar")
+    days = [*schedule.off, *schedule.work]
+    await session.execute(delete(t.holidays).where(t.holidays.c.calendar == name, t.holidays.c.day.in_(days)))
+    rows = [{"calendar": name, "day": d, "kind": "off", "name": n} for d, n in schedule.off.items()]
+    rows += [{"calendar": name, "day": d, "kind": "work", "name": n} for d, n in schedule.work.items()]
+    if rows:
+        await session.execute(t.holidays.insert(), rows)
+
+
+#: A year is taken as fully described by an iCal file when this many of its events begin in it.
+ICAL_YEAR_EVENTS = 3
+
+
+def parse_ical(raw: bytes) -> tuple[dict[int, YearSchedule], set[int]]:
+    """Days off and make-up working days from an iCal file, per year, and the years the
+    file describes in full (``ICAL_YEAR_EVENTS`` or more of its events begin in them).
 
     Each all-day VEVENT is a day off, or a make-up working day when its summary or
     categories say so (班, 上班, 补班, "working day"); multi-day events cover every day
@@ -143,6 +216,7 @@ def parse_ical(raw: bytes) -> dict[int, YearSchedule]:
     except ValueError as exc:
         raise DomainError(422, [{"loc": ["body"], "field": "body", "msg": f"not an iCal file: {exc}"}]) from exc
     years: dict[int, YearSchedule] = {}
+    begun: dict[int, int] = {}
     for event in cal.walk("VEVENT"):
         start = event.decoded("DTSTART")
         end = event.decoded("DTEND") if event.get("DTEND") else None
@@ -152,13 +226,14 @@ def parse_ical(raw: bytes) -> dict[int, YearSchedule]:
         categories = " ".join(str(c) for c in (event.get("CATEGORIES").cats if event.get("CATEGORIES") else []))
         kind = "work" if WORK_WORDS.search(summary) or WORK_WORDS.search(categories) else "off"
         day, last = start, (end - timedelta(days=1)) if end else start
+        begun[start.year] = begun.get(start.year, 0) + 1
         while day <= last:
             schedule = years.setdefault(day.year, YearSchedule(source="iCal import"))
             getattr(schedule, kind)[day] = summary or kind
             day += timedelta(days=1)
     if not years:
         raise DomainError(422, [{"loc": ["body"], "field": "body", "msg": "the file has no all-day events"}])
-    return years
+    return years, {y for y, n in begun.items() if n >= ICAL_YEAR_EVENTS}
 
 
 async def delete_calendar(session: AsyncSession, name: str, default: str) -> None:

@@ -57,13 +57,17 @@ def _dt(epoch: int) -> datetime:
 
 
 def _unknown(cal: WorkCalendar, start: int, due_epoch: int) -> str | None:
-    """The visible flag of a clock counted on a year with no official schedule."""
+    """The visible flag of a clock counted on a year with no schedule, or a provisional one."""
     unknown = cal.unknown_years(_dt(start), _dt(due_epoch))
-    return (
-        f"no official holiday schedule loaded for {', '.join(map(str, unknown))}: counted on weekends only"
-        if unknown
-        else None
-    )
+    if unknown:
+        return f"no holiday schedule loaded for {', '.join(map(str, unknown))}: counted on weekends only"
+    provisional = cal.provisional_between(_dt(start), _dt(due_epoch))
+    if provisional:
+        return (
+            f"provisional for {', '.join(map(str, provisional))}: counted on the statutory holidays only; "
+            "the State Council's notice of bridging days and make-up working days is not loaded yet"
+        )
+    return None
 
 
 async def on_created(session: AsyncSession, ctx: Context, case_id: uuid.UUID, case: CaseCreated) -> None:

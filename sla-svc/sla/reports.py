@@ -55,6 +55,8 @@ def _view(ctx: Context, c: Row, now: datetime) -> ClockView:  # type: ignore[typ
         last_level=c.last_level,
         rule=c.rule,
         explanation=explanation,
+        provisional_years=cal.provisional_between(c.started_at, c.due_at),
+        calendar_warning=c.calendar_warning,
     )
 
 

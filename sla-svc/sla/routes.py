@@ -178,10 +178,15 @@ async def compute_due(
         msg = f"the limit would end beyond {LAST.year}, past the calendar's tables"
         raise DomainError(422, [{"loc": ["query", "amount"], "field": "amount", "msg": msg}])
     unknown = ", ".join(map(str, cal.unknown_years(start, due)))
+    provisional = ", ".join(map(str, cal.provisional_between(start, due)))
+    warning = f"no schedule for {unknown}: weekends only" if unknown else ""
+    if provisional and not warning:
+        warning = f"provisional for {provisional}: statutory holidays only, the State Council's notice is not loaded"
     return {
         "due_at": due.isoformat(),
         "rule": cal.describe(unit, amount),
-        "warning": f"no official schedule for {unknown}: weekends only" if unknown else "",
+        "warning": warning,
+        "provisional": provisional,
     }
 
 
@@ -225,12 +230,19 @@ async def put_year(
 
 @admin_router.post("/calendars/{name}/ical", dependencies=[Depends(Allow(SLA_MANAGE))])
 async def import_ical(name: str, request: Request, session: SessionDep, runtime: RuntimeDep) -> dict[str, int]:
-    """An iCal file of all-day events: days off, and make-up working days (班/上班/补班)."""
-    years = calendars.parse_ical(await request.body())
+    """An iCal file of all-day events: days off, and make-up working days (班/上班/补班).
+
+    A year in which three or more of the file's holidays begin is replaced whole and
+    becomes official; in a year the file only touches (元旦 beginning on 31 December)
+    just the file's dates change."""
+    years, whole = calendars.parse_ical(await request.body())
     for year, schedule in sorted(years.items()):
-        await calendars.put_year(session, name, year, schedule)
+        if year in whole:
+            await calendars.put_year(session, name, year, schedule)
+        else:
+            await calendars.put_dates(session, name, schedule)
     await session.commit()
-    return {"years": len(years), **(await _year_changed(session, runtime, name))}
+    return {"years": len(whole), **(await _year_changed(session, runtime, name))}
 
 
 @admin_router.get("/policies", response_model=list[PolicyOut], dependencies=[Depends(Allow(ORG_READ))])

@@ -8,6 +8,7 @@ after a restart, once.
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     Date,
     Float,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
     Uuid,
+    false,
     text,
 )
 
@@ -56,6 +58,13 @@ calendar_years = Table(
     Column("calendar", String(32), primary_key=True),
     Column("year", Integer, primary_key=True, autoincrement=False),
     Column("source", String(300), nullable=False),
+    Column(
+        "provisional",
+        Boolean,
+        nullable=False,
+        server_default=false(),
+        comment="statutory holidays only: the State Council's notice is not loaded yet",
+    ),
 )
 
 policies = Table(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from sla.calendar import WorkCalendar
+from sla.calendars import PROVISIONAL_AHEAD
 from sla.service import SPEC
 from tests.support.inprocess import running
 
@@ -112,7 +113,48 @@ async def test_due_dates_in_bulk_match_one_by_one(calendar: WorkCalendar) -> Non
 
 
 async def test_a_year_with_no_known_schedule_is_flagged(calendar: WorkCalendar) -> None:
-    received = at("2027-12-30 10:00")
+    beyond = date.today().year + PROVISIONAL_AHEAD + 1  # past the provisional horizon: nothing loaded
+    received = at(f"{beyond}-12-30 10:00")
     due = calendar.add_working_days(received, 10)
-    assert calendar.unknown_years(received, due) == [2027, 2028]
+    assert calendar.unknown_years(received, due) == [beyond, beyond + 1]
     assert calendar.unknown_years(at("2026-03-02 10:00"), at("2026-03-16 17:30")) == []
+    # A limit ending at 24:00 on 31 December ends in that year.
+    assert calendar.unknown_years(at(f"{beyond - 1}-12-20 10:00"), at(f"{beyond}-01-01 00:00")) == []
+
+
+#: Issue 13's examples: 2027 before its notice, on the statutory holidays of
+#: 《全国年节及纪念日放假办法》 (2024): 元旦 Friday 1 January 2027 is off.
+PROVISIONAL_2027 = [
+    ("1 working day from the evening of 31 Dec 2026", "2026-12-31 17:45", "working_days", 1, "2027-01-04 17:30"),
+    ("10 working days from Sunday 20 Dec 2026", "2026-12-20 10:00", "working_days", 10, "2027-01-04 17:30"),
+    (
+        "15 calendar days ending on 元旦 move to the next working day",
+        "2026-12-17 10:00",
+        "calendar_days",
+        15,
+        "2027-01-05 00:00",
+    ),
+    (
+        "Spring Festival 2027: 除夕 (Fri 5 Feb) to 初三, with substitute days for the weekend",
+        "2027-02-04 10:00",
+        "working_days",
+        1,
+        "2027-02-11 17:30",
+    ),
+    (
+        "Labour Day 2027 falls on a weekend: substitute days 3-4 May",
+        "2027-04-30 10:00",
+        "working_days",
+        1,
+        "2027-05-05 17:30",
+    ),
+]
+
+
+@pytest.mark.parametrize(("label", "received", "unit", "amount", "due"), PROVISIONAL_2027)
+async def test_2027_is_counted_on_its_statutory_holidays_and_marked_provisional(
+    calendar: WorkCalendar, label: str, received: str, unit: str, amount: int, due: str
+) -> None:
+    assert calendar.due(at(received), unit, amount) == at(due), label
+    assert calendar.provisional_between(at(received), at(due)) == [2027]
+    assert calendar.unknown_years(at(received), at(due)) == []

@@ -184,7 +184,7 @@ async def test_pause_for_appraisal_and_extensions(sla: InProcess) -> None:
 async def test_calendar_correction_and_ical_import_replan_running_clocks(sla: InProcess) -> None:
     case = await Case(sla, received_at=at("2026-12-28 10:00")).create()
     closure = (await case.clocks())["closure"]
-    assert "2027" in closure["explanation"] and "weekends only" in closure["explanation"]
+    assert "provisional for 2027" in closure["explanation"] and closure["provisional_years"] == [2027]
     ical = "\r\n".join(
         [
             "BEGIN:VCALENDAR",
@@ -217,7 +217,8 @@ async def test_calendar_correction_and_ical_import_replan_running_clocks(sla: In
     # 10 working days from Mon 28 Dec 2026: 29, 30, 31 Dec, (1-3 Jan off), 4-8 Jan, Sat 9 Jan (make-up), 11 Jan.
     assert due(replanned) == at("2027-01-11 17:30")
     calendars = (await sla.client.get("/v1/calendars")).json()
-    assert 2027 in calendars[0]["known_years"]
+    # Two holidays are not a year's notice: the dates changed, 2027 stays provisional.
+    assert 2027 in calendars[0]["known_years"] and 2027 in calendars[0]["provisional_years"]
     asked = (
         await sla.client.get(
             "/v1/calendars/CN/due", params={"start": "2027-01-08T16:00:00+08:00", "unit": "working_days", "amount": 1}
@@ -294,3 +295,43 @@ async def test_regional_calendar_crud(sla: InProcess) -> None:
     assert (await sla.client.delete("/v1/calendars/CN")).status_code == 409  # the default
     bad = await sla.client.put("/v1/calendars/X", json={**body, "timezone": "Mars/Olympus"})
     assert bad.status_code == 422
+
+
+def _ical(events: list[tuple[str, str | None, str]]) -> bytes:
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//ops//cn//"]
+    for i, (start, end, summary) in enumerate(events):
+        lines += ["BEGIN:VEVENT", f"UID:{i}", f"DTSTART;VALUE=DATE:{start}"]
+        lines += [f"DTEND;VALUE=DATE:{end}"] if end else []
+        lines += [f"SUMMARY:{summary}", "END:VEVENT"]
+    return "\r\n".join([*lines, "END:VCALENDAR", ""]).encode()
+
+
+async def test_ical_import_replaces_only_the_dates_in_the_file(sla: InProcess) -> None:
+    """A 2023 feed whose 元旦 runs 2022-12-31 to 2023-01-02 changes 31 Dec 2022 and nothing
+    else of 2022 (issue 13, item 10); 2023 is replaced whole and becomes official."""
+    before = (
+        await sla.client.get("/v1/working-days", params={"branch_code": "GD-SZ", "start": "2022-10-01", "days": 10})
+    ).json()["working_days"]
+    feed = _ical(
+        [
+            ("20221231", "20230103", "元旦"),
+            ("20230121", "20230128", "春节"),
+            ("20230128", None, "春节调休上班"),
+            ("20230405", None, "清明节"),
+            ("20230429", "20230504", "劳动节"),
+        ]
+    )
+    imported = await sla.client.post("/v1/calendars/CN/ical", content=feed, headers={"content-type": "text/calendar"})
+    assert imported.status_code == 200 and imported.json()["years"] == 1, imported.text
+    after = (
+        await sla.client.get("/v1/working-days", params={"branch_code": "GD-SZ", "start": "2022-10-01", "days": 10})
+    ).json()["working_days"]
+    assert after == before == ["2022-10-08", "2022-10-09", "2022-10-10"]  # National Day 2022 kept
+    calendar = (await sla.client.get("/v1/calendars")).json()[0]
+    assert 2022 in calendar["known_years"] and 2023 in calendar["known_years"]
+    asked = (
+        await sla.client.get(
+            "/v1/calendars/CN/due", params={"start": "2023-01-27T10:00:00+08:00", "unit": "working_days", "amount": 1}
+        )
+    ).json()
+    assert asked["due_at"] == "2023-01-28T17:30:00+08:00"  # the feed's make-up Saturday
