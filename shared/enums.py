@@ -87,6 +87,8 @@ class OverdueLevel(StrEnum):
     escalation_1 = "escalation-1"
     escalation_2 = "escalation-2"
     escalation_3 = "escalation-3"
+    #: An earlier alert of the clock is no longer true (a calendar correction moved its due time).
+    withdrawn = "withdrawn"
 
 
 class ClockState(StrEnum):

@@ -100,6 +100,17 @@ class CaseOverdue(_Payload):
     )
     owner: str | None
     assignee: str | None
+    run: int = Field(
+        default=1, ge=1, description="the clock's run: a restart (reopen with new material) starts a new one"
+    )
+    threshold: str | None = Field(
+        default=None,
+        description="which warning or escalation this is, e.g. '75% of the limit used', '1 working_days after due'",
+    )
+    withdrawn: list[str] = Field(
+        default_factory=list, description="with level withdrawn: the levels of this run that are no longer true"
+    )
+    reason: str | None = Field(default=None, description="with level withdrawn: why (e.g. calendar CN corrected)")
 
 
 class CaseUpdated(_Payload):

@@ -120,7 +120,10 @@ async def _opinion(session: AsyncSession, row: Row, body: a.RecordOpinion, now: 
 
 
 async def _appraisal(session: AsyncSession, row: Row, body: a.ActionBody, now: datetime) -> Outcome:  # type: ignore[type-arg]
-    return Outcome(S(row.status), details={"reason": getattr(body, "reason", None)})
+    details: dict[str, str | int | float | bool | None] = {"reason": getattr(body, "reason", None)}
+    if isinstance(body, a.StartAppraisal):
+        details["complainant_informed"] = body.complainant_informed  # sla-svc pauses only then
+    return Outcome(S(row.status), details=details)
 
 
 async def _request_approval(session: AsyncSession, row: Row, body: a.RequestApproval, now: datetime) -> Outcome:  # type: ignore[type-arg]

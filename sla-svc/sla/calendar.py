@@ -12,7 +12,9 @@ How each kind of limit is counted:
 
 - ``working_days`` N: the day of X is not counted; day 1 is the next working day;
   the limit ends at close of business of day N. N = 0 means "the same working day":
-  close of business of X's day if it is a working day, else of the next one.
+  close of business of X's day if it is a working day and X is before its close,
+  else of the next working day (an arrival after hours or on a day off is handled
+  as arriving at the next opening; decision 0004), so no limit ends before it starts.
 - ``working_hours`` N: business hours only, from X (or from the next opening when X
   is outside them) until N hours of business time have passed.
 - ``hours`` N: clock hours.
@@ -124,7 +126,8 @@ class WorkCalendar:
         if unit == "working_days" and amount == 0:
             return (
                 f"the same working day on calendar {self.name}: by close of business "
-                f"({self.close_of_business:%H:%M} {self.tz.key}) of the day of the start, or of the next working day if that day is not one"
+                f"({self.close_of_business:%H:%M} {self.tz.key}) of the day of the start, or of the next working day "
+                "if the start is on a day off or after close of business"
             )
         if unit == "working_days":
             return (
@@ -196,8 +199,11 @@ class _Tables:
         return (self.base_ordinal + i - 719163) * DAY + seconds - self.offsets[i]
 
     def add_working_days(self, start: int, n: int) -> int:
-        i, _ = self.local_day(start)
-        k = self.wd_upto[i] + n - 1 if n > 0 else self.wd_upto[i] - (1 if self.working[i] else 0)
+        i, s = self.local_day(start)
+        if n > 0:
+            k = self.wd_upto[i] + n - 1
+        else:  # the same working day: today's if still open, else the next working day's
+            k = self.wd_upto[i] - 1 if self.working[i] and s < self.segments[-1][1] else self.wd_upto[i]
         return self.close_epoch[self.workday_at[k]]
 
     def working_days_many(self, starts: Iterable[int], n: int) -> list[int]:

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.database import insert_ignoring_conflicts, upsert, utcnow
 from services.errors import DomainError
-from shared.enums import ClockState
+from shared.enums import CaseStatus, ClockState
 from shared.events import CaseCreated, CaseTransferred, CaseUpdated
 from shared.sla import ClockSpec, ExtendIn, PauseIn, PolicyOut, ResumeIn, Target
 from sla import calendars as cals
@@ -120,7 +120,26 @@ async def on_updated(session: AsyncSession, ctx: Context, case_id: uuid.UUID, ev
             await replan_policy(
                 session, ctx, case_id, at, f"{event.action}: {event.kind}/{event.tier}/{event.category}"
             )
-    await _apply_events(session, ctx, case_id, [f"updated:{event.action}"], at)
+    name = f"updated:{event.action}"
+    if event.action == "start-appraisal" and event.details.get("complainant_informed") is not True:
+        name += " (complainant not informed: not a pause)"  # logged, never matches pause_on
+    await _apply_events(session, ctx, case_id, [name], at)
+    if event.status == CaseStatus.closed and case is not None:
+        await stop_all(session, case_id, at, f"the case was closed ({event.action})")
+
+
+async def stop_all(session: AsyncSession, case_id: uuid.UUID, at: datetime, why: str) -> None:
+    """Closing a case stops every clock still open: met if within its limit (a paused
+    clock's time was not running), breached if it had already run out."""
+    for clock in (await session.execute(_clock_query(case_id))).all():
+        if clock.stopped_at is not None or clock.state == "cancelled":
+            continue
+        await _stop(session, clock, at)
+        await session.execute(
+            t.clock_plans.update()
+            .where(t.clock_plans.c.clock_id == clock.id)
+            .values(changes=[*clock.changes, {"at": at.isoformat(), "change": f"stopped: {why}"}])
+        )
 
 
 async def _log(session: AsyncSession, case_id: uuid.UUID, event: str, at: datetime) -> None:
@@ -248,7 +267,8 @@ async def _plan_timers(
 
 
 async def _stop(session: AsyncSession, clock: Row, at: datetime) -> None:  # type: ignore[type-arg]
-    state = ClockState.met if at <= clock.due_at and clock.state != ClockState.breached else ClockState.breached
+    on_time = at <= clock.due_at or clock.state == ClockState.paused
+    state = ClockState.met if on_time and clock.state != ClockState.breached else ClockState.breached
     await session.execute(
         t.clocks.update()
         .where(t.clocks.c.id == clock.id)
@@ -260,19 +280,43 @@ async def _stop(session: AsyncSession, clock: Row, at: datetime) -> None:  # typ
 
 
 async def _restart(session: AsyncSession, ctx: Context, case: Row, clock: Row, spec: ClockSpec, at: datetime) -> None:  # type: ignore[type-arg]
+    """A new run from ``at`` on the policy's own target: new material restarts the period
+    ("自收到新的投诉材料之日起"), so extensions granted in an earlier run are used up with it
+    and are available again (decision 0004)."""
     cal = ctx.calendar(clock.calendar)
-    target = Target(unit=clock.unit, amount=clock.amount)
+    target = spec.target
     due_epoch = plan.due(cal, _epoch(at), target, 0)
     await session.execute(
         t.clocks.update()
         .where(t.clocks.c.id == clock.id)
-        .values(state=ClockState.running, started_at=at, due_at=_dt(due_epoch), stopped_at=None, breached_at=None)
+        .values(
+            state=ClockState.running,
+            started_at=at,
+            due_at=_dt(due_epoch),
+            stopped_at=None,
+            breached_at=None,
+            rule=cal.describe(target.unit, target.amount)[:500],
+            calendar_warning=_unknown(cal, _epoch(at), due_epoch),
+        )
     )
-    changes = [*clock.changes, {"at": at.isoformat(), "change": "restarted", "run": clock.run + 1}]
+    change: dict[str, Any] = {"at": at.isoformat(), "change": "restarted", "run": clock.run + 1}
+    if clock.extensions or (clock.unit, clock.amount) != (target.unit, target.amount):
+        change["from"] = {"unit": clock.unit, "amount": clock.amount, "extensions": len(clock.extensions)}
+        change["to"] = target.model_dump()
     await session.execute(
         t.clock_plans.update()
         .where(t.clock_plans.c.clock_id == clock.id)
-        .values(run=clock.run + 1, paused_at=None, paused_total=0, pauses=[], last_level=None, changes=changes)
+        .values(
+            run=clock.run + 1,
+            unit=target.unit,
+            amount=target.amount,
+            paused_at=None,
+            paused_total=0,
+            pauses=[],
+            extensions=[],
+            last_level=None,
+            changes=[*clock.changes, change],
+        )
     )
     await session.execute(delete(t.timers).where(t.timers.c.clock_id == clock.id))
     await _plan_timers(session, cal, clock.id, spec, target.unit, _epoch(at), due_epoch)
@@ -389,7 +433,7 @@ async def resume(session: AsyncSession, ctx: Context, case_id: uuid.UUID, name: 
 
 async def _resume(session: AsyncSession, ctx: Context, clock: Row, at: datetime, by: str) -> None:  # type: ignore[type-arg]
     cal = ctx.calendar(clock.calendar)
-    gone = max(plan.measure(cal, clock.unit, _epoch(at)) - plan.measure(cal, clock.unit, _epoch(clock.paused_at)), 0)
+    gone = plan.paused_between(cal, clock.unit, _epoch(clock.paused_at), _epoch(at))
     pauses = [*clock.pauses[:-1], {**clock.pauses[-1], "end": at.isoformat(), "resumed_by": by}]
     await session.execute(t.clocks.update().where(t.clocks.c.id == clock.id).values(state=ClockState.running))
     await session.execute(

@@ -4,7 +4,9 @@ A round claims due timers with one conditional ``UPDATE ... WHERE fired_at IS NU
 over rows locked with ``FOR UPDATE SKIP LOCKED`` (Postgres), so several replicas
 never fire one twice, and SQLite (no row locks) is just as safe. A timer whose case
 has no known owner yet waits until ``owner_grace`` after its clock started: the
-transfer event is on another topic and may come a moment later.
+transfer event is on another topic and may come a moment later. A warning whose
+clock is already past due when its timer is claimed (after downtime) is dropped,
+not sent late: it is no longer true, and the breach says what is.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from services.logging import correlation_id
 from services.outbox import enqueue_many
 from shared.enums import ClockState, OverdueLevel
 from shared.events import CaseOverdue, new_event
+from shared.sla import ClockSpec
+from sla import plan
 from sla import tables as t
 
 PRODUCER = "sla-svc"
@@ -47,7 +51,7 @@ async def fire_due_timers(
             t.timers.update()
             .where(t.timers.c.id.in_(ids), t.timers.c.fired_at.is_(None))
             .values(fired_at=now)
-            .returning(t.timers.c.clock_id, t.timers.c.level, t.timers.c.due_at)
+            .returning(t.timers.c.clock_id, t.timers.c.level, t.timers.c.due_at, t.timers.c.key)
         )
     ).all()
     if not fired:
@@ -55,7 +59,10 @@ async def fire_due_timers(
     clock_ids = {f.clock_id for f in fired}
     rows = (
         await session.execute(
-            select(t.clocks, t.case_parties.c.owner, t.case_parties.c.assignee)
+            select(
+                t.clocks, t.case_parties.c.owner, t.case_parties.c.assignee, t.clock_plans.c.run, t.clock_plans.c.spec
+            )
+            .join(t.clock_plans, t.clock_plans.c.clock_id == t.clocks.c.id)
             .outerjoin(t.case_parties, t.case_parties.c.case_id == t.clocks.c.case_id)
             .where(t.clocks.c.id.in_(clock_ids))
         )
@@ -71,6 +78,8 @@ async def fire_due_timers(
     events, last_level = [], {}
     for f in sorted(fired, key=lambda f: f.due_at):
         clock = clocks[f.clock_id]
+        if f.level == OverdueLevel.warning and now >= clock.due_at:
+            continue  # "due soon" after the due time (a round after downtime) is no longer true: dropped
         last_level[f.clock_id] = f.level
         payload = CaseOverdue(
             level=OverdueLevel(f.level),
@@ -85,6 +94,8 @@ async def fire_due_timers(
             fired_late=now - f.due_at > late_tolerance,
             owner=clock.owner,
             assignee=clock.assignee,
+            run=clock.run,
+            threshold=plan.threshold(ClockSpec.model_validate(clock.spec), f.key),
         )
         events.append(
             new_event(

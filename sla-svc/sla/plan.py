@@ -3,12 +3,21 @@ of the calendar, the start, the target and the time paused.
 
 Paused time is kept in the clock's own measure: business seconds for working-day
 and working-hour clocks (so a pause over a weekend costs nothing), real seconds
-for clock-hour and calendar-day clocks.
+for clock-hour clocks, and whole days for calendar-day clocks: a pause excludes
+as many days as midnights it spans, as the Civil Code counts a period in days
+(the day it starts is not counted, the day it ends is), whatever the hour the
+clock or the pause started (decision 0004).
+
+Warnings are planned only for moments still ahead when the clock is planned (a
+case received long ago is not warned that it is about to be late); escalations
+count from the end of the limit's last day, so a calendar-day limit ending at
+24:00 escalates one working day later at that next day's close of business.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from shared.sla import ClockSpec, Target
 from sla.calendar import WorkCalendar
@@ -19,6 +28,14 @@ WORKING_UNITS = ("working_days", "working_hours")
 def measure(cal: WorkCalendar, unit: str, epoch: int) -> int:
     """A moment in the clock's measure."""
     return cal.tables.position(epoch) if unit in WORKING_UNITS else epoch
+
+
+def paused_between(cal: WorkCalendar, unit: str, paused_at: int, resumed_at: int) -> int:
+    """What a pause from ``paused_at`` to ``resumed_at`` adds, in the clock's measure."""
+    if unit == "calendar_days":
+        days = cal.from_epoch(resumed_at).date().toordinal() - cal.from_epoch(paused_at).date().toordinal()
+        return max(days, 0) * 86400
+    return max(measure(cal, unit, resumed_at) - measure(cal, unit, paused_at), 0)
 
 
 def due(cal: WorkCalendar, start: int, target: Target, paused: int) -> int:
@@ -46,8 +63,27 @@ class Moment:
     at: int
 
 
-def timer_moments(cal: WorkCalendar, spec: ClockSpec, unit: str, start: int, due_at: int) -> list[Moment]:
-    """Warnings strictly between start and due, the breach at due, escalations after it."""
+def threshold(spec: ClockSpec, key: str) -> str | None:
+    """Which of the clock's warnings or escalations a timer key is, in words."""
+    kind, _, n = key.partition("-")
+    if kind == "warning" and n.isdigit() and int(n) <= len(spec.warnings):
+        w = spec.warnings[int(n) - 1]
+        if w.percent is not None:
+            return f"{w.percent:g}% of the limit used"
+        if w.before is not None:
+            return f"{w.before.amount:g} {w.before.unit} before due"
+    if kind == "escalation" and n.isdigit() and int(n) <= len(spec.escalations):
+        e = spec.escalations[int(n) - 1].after
+        return f"{e.amount:g} {e.unit} after due"
+    return None
+
+
+def timer_moments(
+    cal: WorkCalendar, spec: ClockSpec, unit: str, start: int, due_at: int, now: int | None = None
+) -> list[Moment]:
+    """Warnings strictly between start and due and still ahead of ``now``, the breach at
+    due, escalations after it (counted from the end of the limit's last day)."""
+    now = int(datetime.now(UTC).timestamp()) if now is None else now
     moments: list[Moment] = []
     start_m, due_m = measure(cal, unit, start), measure(cal, unit, due_at)
     for n, warning in enumerate(spec.warnings, 1):
@@ -58,15 +94,12 @@ def timer_moments(cal: WorkCalendar, spec: ClockSpec, unit: str, start: int, due
             at = shifted(cal, due_at, warning.before, -1)
         else:
             continue
-        if start < at < due_at:
+        if start < at < due_at and at > now:
             moments.append(Moment(f"warning-{n}", "warning", at))
     moments.append(Moment("breach", "breach", due_at))
     for n, escalation in enumerate(spec.escalations, 1):
-        moments.append(
-            Moment(
-                f"escalation-{n}",
-                f"escalation-{n}",
-                cal.due_epoch(due_at, escalation.after.unit, escalation.after.amount),
-            )
-        )
+        after = escalation.after
+        # A limit ending at 24:00 (00:00 of the next day) ended on the day before.
+        base = due_at - 1 if after.unit in ("working_days", "calendar_days") else due_at
+        moments.append(Moment(f"escalation-{n}", f"escalation-{n}", cal.due_epoch(base, after.unit, after.amount)))
     return moments

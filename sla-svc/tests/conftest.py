@@ -88,6 +88,7 @@ class Case:
             category=self.category,
             branch_code="GD-SZ",
             agent_code=fields.get("agent_code"),
+            details=fields.get("details", {}),
         )
         async with self.sla.runtime.db.session() as session:
             await clocks.on_updated(session, self.ctx, self.id, event, at or utcnow())

@@ -269,7 +269,10 @@ async def test_policies_are_data(sla: InProcess) -> None:
 async def test_appraisal_recorded_in_intake_pauses_the_regulatory_clock(sla: InProcess) -> None:
     case = await Case(sla, received_at=at("2026-03-02 09:00")).create()
     before = due((await case.clocks())["regulatory"])
-    await case.act("start-appraisal", at=at("2026-03-03 10:00"))
+    # Without the complainant told, an appraisal is no pause (the API's rule, on the event path too).
+    await case.act("start-appraisal", at=at("2026-03-03 09:00"))
+    assert (await case.clocks())["regulatory"]["state"] == "running"
+    await case.act("start-appraisal", at=at("2026-03-03 10:00"), details={"complainant_informed": True})
     paused = (await case.clocks())["regulatory"]
     assert paused["state"] == "paused" and paused["pauses"][0]["reason"] == "start-appraisal"
     assert (await case.clocks())["closure"]["state"] == "running"  # only the regulatory clock pauses

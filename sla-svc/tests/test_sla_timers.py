@@ -36,7 +36,14 @@ async def test_after_downtime_every_missed_timer_fires_at_once_marked_late(sla: 
     await fire(sla)
     events = [e["payload"] for e in await sla.emitted("case.overdue")]
     closure = [e["level"] for e in events if e["clock"] == "closure"]
-    assert closure == ["warning", "warning", "breach", "escalation-1", "escalation-2"]  # in due order
+    # In due order, and no "due soon" for a limit long past (issue 13, item 6).
+    assert closure == ["breach", "escalation-1", "escalation-2"]
+    assert [e["threshold"] for e in events if e["clock"] == "closure"] == [
+        None,
+        "1 working_days after due",
+        "3 working_days after due",
+    ]
+    assert not [e for e in events if e["level"] == "warning"]
     assert all(e["fired_late"] for e in events)
     assert all(e["owner"] == "u-sz-cs-2" and e["assignee"] == "u-sz-cl-1" for e in events)
     assert await fire(sla) == 0  # none twice
