@@ -56,7 +56,7 @@ def _dt(epoch: int) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
-def _unknown(cal: WorkCalendar, start: int, due_epoch: int) -> str | None:
+def calendar_warning(cal: WorkCalendar, start: int, due_epoch: int) -> str | None:
     """The visible flag of a clock counted on a year with no schedule, or a provisional one."""
     unknown = cal.unknown_years(_dt(start), _dt(due_epoch))
     if unknown:
@@ -216,7 +216,7 @@ async def _start(
 ) -> None:  # type: ignore[type-arg]
     cal = ctx.calendar(case.calendar)
     due_epoch = plan.due(cal, _epoch(start), spec.target, 0)
-    warning = _unknown(cal, _epoch(start), due_epoch)
+    warning = calendar_warning(cal, _epoch(start), due_epoch)
     inserted = await session.execute(
         insert_ignoring_conflicts(session, t.clocks, ["case_id", "clock"])
         .values(
@@ -296,7 +296,7 @@ async def _restart(session: AsyncSession, ctx: Context, case: Row, clock: Row, s
             stopped_at=None,
             breached_at=None,
             rule=cal.describe(target.unit, target.amount)[:500],
-            calendar_warning=_unknown(cal, _epoch(at), due_epoch),
+            calendar_warning=calendar_warning(cal, _epoch(at), due_epoch),
         )
     )
     change: dict[str, Any] = {"at": at.isoformat(), "change": "restarted", "run": clock.run + 1}
@@ -322,9 +322,10 @@ async def _restart(session: AsyncSession, ctx: Context, case: Row, clock: Row, s
     await _plan_timers(session, cal, clock.id, spec, target.unit, _epoch(at), due_epoch)
 
 
-async def _replan(
+async def replan(
     session: AsyncSession, ctx: Context, clock: Row, target: Target, paused_total: int, change: dict[str, Any]
 ) -> None:  # type: ignore[type-arg]
+    """A new due time for a clock (new target, pause, calendar); its unfired timers follow."""
     cal = ctx.calendar(clock.calendar)
     start = _epoch(clock.started_at)
     due_epoch = plan.due(cal, start, target, paused_total)
@@ -334,7 +335,7 @@ async def _replan(
         .values(
             due_at=_dt(due_epoch),
             rule=cal.describe(target.unit, target.amount)[:500],
-            calendar_warning=_unknown(cal, start, due_epoch),
+            calendar_warning=calendar_warning(cal, start, due_epoch),
         )
     )
     await session.execute(
@@ -342,7 +343,7 @@ async def _replan(
         .where(t.clock_plans.c.clock_id == clock.id)
         .values(unit=target.unit, amount=target.amount, paused_total=paused_total, changes=[*clock.changes, change])
     )
-    if clock.state == ClockState.running:
+    if clock.state in (ClockState.running, ClockState.breached):  # a breached clock still escalates
         await _plan_timers(session, cal, clock.id, ClockSpec.model_validate(clock.spec), target.unit, start, due_epoch)
 
 
@@ -355,7 +356,7 @@ async def retarget(session: AsyncSession, ctx: Context, clock: Row, target: Targ
         "from": {"unit": clock.unit, "amount": clock.amount},
         "to": target.model_dump(),
     }
-    await _replan(session, ctx, clock, target, clock.paused_total, change)
+    await replan(session, ctx, clock, target, clock.paused_total, change)
 
 
 async def replan_policy(session: AsyncSession, ctx: Context, case_id: uuid.UUID, at: datetime, why: str) -> None:
@@ -391,7 +392,7 @@ async def replan_policy(session: AsyncSession, ctx: Context, case_id: uuid.UUID,
             "from": {"unit": clock.unit, "amount": clock.amount},
             "to": spec.target.model_dump(),
         }
-        await _replan(session, ctx, clock, spec.target, clock.paused_total, change)
+        await replan(session, ctx, clock, spec.target, clock.paused_total, change)
     have = {c.clock for c in (await session.execute(_clock_query(case_id))).all()}
     await _replay(session, ctx, case_id, only=set(specs) - have)
 
@@ -441,7 +442,7 @@ async def _resume(session: AsyncSession, ctx: Context, clock: Row, at: datetime,
     )
     clock = (await session.execute(_clock_query(clock.case_id).where(t.clocks.c.id == clock.id))).one()
     change = {"at": at.isoformat(), "change": "resumed after a pause", "paused_seconds": gone}
-    await _replan(session, ctx, clock, Target(unit=clock.unit, amount=clock.amount), clock.paused_total + gone, change)
+    await replan(session, ctx, clock, Target(unit=clock.unit, amount=clock.amount), clock.paused_total + gone, change)
 
 
 async def extend(session: AsyncSession, ctx: Context, case_id: uuid.UUID, name: str, body: ExtendIn) -> None:
@@ -486,26 +487,4 @@ async def extend(session: AsyncSession, ctx: Context, case_id: uuid.UUID, name: 
         "change": f"extended by {body.approved_by}: {body.reason}",
         "to": target.model_dump(),
     }
-    await _replan(session, ctx, clock, target, clock.paused_total, change)
-
-
-async def replan_calendar(session: AsyncSession, ctx: Context, calendar: str) -> int:
-    """After a calendar correction: every running clock on it gets its due time again."""
-    count = 0
-    running = (
-        await session.execute(
-            select(t.clocks, t.clock_plans)
-            .join(t.clock_plans, t.clock_plans.c.clock_id == t.clocks.c.id)
-            .where(
-                t.clock_plans.c.calendar == calendar,
-                t.clocks.c.stopped_at.is_(None),
-                t.clocks.c.state == ClockState.running,
-            )
-        )
-    ).all()
-    now = utcnow()
-    for clock in running:
-        change = {"at": now.isoformat(), "change": f"calendar {calendar} corrected"}
-        await _replan(session, ctx, clock, Target(unit=clock.unit, amount=clock.amount), clock.paused_total, change)
-        count += 1
-    return count
+    await replan(session, ctx, clock, target, clock.paused_total, change)

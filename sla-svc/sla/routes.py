@@ -29,7 +29,7 @@ from shared.sla import (
     WorkingDays,
     YearSchedule,
 )
-from sla import calendars, clocks, policies, reports
+from sla import calendars, clocks, corrections, policies, reports
 from sla.calendar import FIRST, LAST
 from sla.clocks import Context
 
@@ -211,7 +211,7 @@ async def working_days(
 
 async def _year_changed(session: SessionDep, runtime: RuntimeDep, name: str) -> dict[str, int]:
     await _reload(runtime)
-    replanned = await clocks.replan_calendar(session, ctx(runtime), name)
+    replanned = await corrections.replan_calendar(session, ctx(runtime), name)
     await session.commit()
     return {"replanned_clocks": replanned}
 
