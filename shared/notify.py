@@ -30,6 +30,7 @@ Locale = Literal["zh-CN", "en"]
 NotificationName = Literal[
     "sla.warning",
     "sla.breach",
+    "sla.withdrawn",
     "sla.escalation",
     "case.major",
     "case.registered",

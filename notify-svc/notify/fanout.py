@@ -28,6 +28,7 @@ from notify.digest import DigestPlanner
 from notify.directory import CaseFacts, Directory
 from services.database import insert_ignoring_conflicts, upsert, utcnow
 from services.runtime import Runtime
+from shared.enums import OverdueLevel
 from shared.events import CaseCreated, CaseOverdue, CaseTransferred, CaseUpdated, Envelope
 
 URGENT = ("sla.breach", "sla.escalation", "case.major")
@@ -38,7 +39,9 @@ async def handle(session: AsyncSession, envelope: Envelope, payload: Any, runtim
     after = _apply(before or CaseFacts(case_id=str(envelope.case_id)), payload)
     await _store(session, envelope.case_id, after)
     names = notification_names(envelope, payload, before, after)
-    level = payload.level.value if isinstance(payload, CaseOverdue) else None
+    level: str | list[str] | None = None
+    if isinstance(payload, CaseOverdue):
+        level = payload.withdrawn if payload.level == OverdueLevel.withdrawn else payload.level.value
     await session.execute(
         insert_ignoring_conflicts(session, t.feed, ["event_id"]).values(
             event_id=envelope.event_id,
@@ -72,7 +75,7 @@ async def handle(session: AsyncSession, envelope: Envelope, payload: Any, runtim
                     recipient=recipient,
                     mode="digest" if digest else "immediate",
                     body=body,
-                    facts={**after.as_dict(), "level": level, "notification": name},
+                    facts={**after.as_dict(), "level": level if isinstance(level, str) else None, "notification": name},
                     status="pending",
                     attempts=0,
                     budget_from=0,
@@ -95,7 +98,11 @@ def notification_names(envelope: Envelope, payload: Any, before: CaseFacts | Non
     """What the event means, most specific first, its topic last."""
     names: list[str] = []
     if isinstance(payload, CaseOverdue):
-        names.append({"warning": "sla.warning", "breach": "sla.breach"}.get(payload.level.value, "sla.escalation"))
+        names.append(
+            {"warning": "sla.warning", "breach": "sla.breach", "withdrawn": "sla.withdrawn"}.get(
+                payload.level.value, "sla.escalation"
+            )
+        )
     elif isinstance(payload, CaseTransferred):
         names.append("case.assigned")
     elif isinstance(payload, CaseUpdated):

@@ -30,6 +30,20 @@ NS = uuid.UUID("6f0c1a52-2d8e-4d3e-9d57-6c1f5e0b7a10")
 DEFAULT_CHAIN: list[dict[str, Any]] = [
     {"name": "warning to the assignee", "events": ["sla.warning"], "recipients": ["assignee"], "mode": "digest"},
     {"name": "breach to assignee and owner", "events": ["sla.breach"], "recipients": ["assignee", "owner"]},
+    # An alert no longer true (a calendar correction) is withdrawn to those who were told it.
+    {"name": "withdrawn alert to assignee and owner", "events": ["sla.withdrawn"], "recipients": ["assignee", "owner"]},
+    {
+        "name": "withdrawn escalation 1 to the team lead",
+        "events": ["sla.withdrawn"],
+        "recipients": ["team_lead"],
+        "filters": {"levels": ["escalation-1"]},
+    },
+    {
+        "name": "withdrawn escalation 2 to the branch head",
+        "events": ["sla.withdrawn"],
+        "recipients": ["branch_head"],
+        "filters": {"levels": ["escalation-2", "escalation-3"]},
+    },
     {
         "name": "escalation 1 to the team lead",
         "events": ["sla.escalation"],
@@ -150,12 +164,15 @@ def wanted(sub: Row, names: list[str]) -> str | None:  # type: ignore[type-arg]
     return next((n for n in names if n in sub.events), None)
 
 
-def passes(filters: dict[str, Any], case: CaseFacts, level: str | None) -> bool:
+def passes(filters: dict[str, Any], case: CaseFacts, level: str | list[str] | None) -> bool:
+    """``level``: the overdue level, or for a withdrawal the levels withdrawn (any may match)."""
     if (top := filters.get("branch_code")) and not in_subtree(case.branch_code, top):
         return False
     if (team := filters.get("team")) and case.unit != team:
         return False
-    checks = (("case_kinds", case.kind), ("categories", case.category), ("tiers", case.tier), ("levels", level))
+    if filters.get("levels") and not set([level] if isinstance(level, str) else level or []) & set(filters["levels"]):
+        return False
+    checks = (("case_kinds", case.kind), ("categories", case.category), ("tiers", case.tier))
     return all(not filters.get(key) or value in filters[key] for key, value in checks)
 
 

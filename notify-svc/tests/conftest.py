@@ -111,7 +111,9 @@ class CaseEvents:
             "routing-svc",
         )
 
-    def overdue(self, level: str, owner: str = "u-sz-cs-2", assignee: str | None = "u-sz-cl-1") -> Envelope:
+    def overdue(
+        self, level: str, owner: str = "u-sz-cs-2", assignee: str | None = "u-sz-cl-1", **more: Any
+    ) -> Envelope:
         now = utcnow()
         return self._event(
             CaseOverdue(
@@ -127,6 +129,7 @@ class CaseEvents:
                 fired_late=False,
                 owner=owner,
                 assignee=assignee,
+                **more,
             ),
             "sla-svc",
         )

@@ -113,3 +113,27 @@ async def test_filters_branch_subtree_team_and_level(notify: InProcess) -> None:
         await feeder.apply(case.overdue("breach"))
     hits = (await notify.client.get("/v1/deliveries", params={"subscription_id": sub_id})).json()
     assert [(d["case_id"], d["event_type"]) for d in hits] == [(str(inside.id), "case.overdue")]
+
+
+async def test_a_withdrawn_alert_reaches_those_who_were_told_it(notify: InProcess, smtp: SmtpReceiver) -> None:
+    """A calendar correction withdraws a breach and an escalation (issue 13): the assignee,
+    the owner and the team lead hear that it is withdrawn, the branch head does not."""
+    case = CaseEvents(branch_code="GD-SZ")
+    feeder = notify.feeder()
+    await feeder.apply(case.transferred("GD-SZ.cs", "u-sz-cs-1"))
+    withdrawal = case.overdue(
+        "withdrawn",
+        assignee="u-sz-cs-1",
+        withdrawn=["breach", "escalation-1"],
+        reason="calendar CN corrected: due 2027-02-19T17:30:00+08:00 is now 2027-02-22T17:30:00+08:00",
+    )
+    assert await feeder.apply(withdrawal)
+    told = recipients_by_event(await deliveries_of(notify, case.id))
+    assert told == {"sla.withdrawn": {"staff:u-sz-cs-1", "staff:u-sz-cs-2", "staff:u-sz-cs-lead"}}
+
+    async def mail() -> Any:
+        return len(smtp.messages) >= 3 and smtp.messages
+
+    messages = await until(mail, what="three e-mails")
+    assert all(m["Subject"].startswith("【撤回提醒】") for m in messages)
+    assert "calendar CN corrected" in messages[0].get_content()
