@@ -41,6 +41,7 @@ from services.security import SecurityHeadersMiddleware, check_production_settin
 from services.settings import ServiceSettings
 from services.tables import RuntimeTables
 from shared.events import Topics
+from shared.ops import OpsAlert
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ class ServiceSpec:
     #: re-encrypted in the background after a key rotation (``services.rotation``).
     encrypted: list[tuple[Any, str, list[str]]] = field(default_factory=list)
     case_scope: Callable[[Any, uuid.UUID], Awaitable[tuple[str | None, ...] | None]] | None = None
+    #: What this service has to tell ops about itself right now (``/readyz``, ``shared.ops``).
+    ops_alerts: Callable[[Runtime], list[OpsAlert]] | None = None
     description: str = ""
 
 

@@ -15,7 +15,9 @@ from fastapi.responses import JSONResponse
 from services.auth import Allow
 from services.deps import RuntimeDep
 from services.outbox import backlog
+from services.runtime import Runtime
 from shared.auth import PUBLIC
+from shared.ops import OpsAlert
 
 router = APIRouter(tags=["health"], dependencies=[Depends(Allow(PUBLIC))])
 
@@ -51,6 +53,26 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
             "streams_watched": runtime.consumer.watch.watched,
             "event_gaps": [g.as_dict() for g in runtime.consumer.watch.gaps],
         }
+    alerts = ops_alerts(runtime)
+    body["ops_alerts"] = [a.model_dump() for a in alerts]
     lost = runtime.consumer is not None and bool(runtime.consumer.watch.gaps)
     body["status"] = "ready" if runtime.status.up and not lost else "degraded"
     return JSONResponse(body, status_code=200)
+
+
+def ops_alerts(runtime: Runtime) -> list[OpsAlert]:
+    """Everything this service has to tell ops now: lost events, and its own concerns."""
+    alerts: list[OpsAlert] = []
+    if runtime.consumer is not None:
+        for g in runtime.consumer.watch.gaps:
+            alerts.append(
+                OpsAlert(
+                    alert="ops.event_gap",
+                    key=f"{runtime.name}/{g.producer}/{g.topic}/{g.through}",
+                    summary=f"{runtime.name} is missing {g.missing} {g.topic} events published by {g.producer}",
+                    details={"service": runtime.name, **g.as_dict()},
+                )
+            )
+    if runtime.spec.ops_alerts is not None:
+        alerts += runtime.spec.ops_alerts(runtime)
+    return alerts

@@ -37,6 +37,7 @@ NotificationName = Literal[
     "case.closed",
     "case.assigned",
     "ops.event_gap",
+    "ops.calendar_notice",
 ]
 TopicEvent = Literal["case.created", "case.transferred", "case.overdue", "case.updated"]
 EventName = Literal[NotificationName, TopicEvent]

@@ -131,3 +131,33 @@ def test_lost_events_are_reported_and_alerted_once_then_cleared(system: System) 
         eventually(lambda: system.readyz("routing-svc")["status"] == "ready", timeout=10, what="ready again")
     finally:
         receiver.stop()
+
+
+def test_every_ops_alert_a_service_reports_is_told_once(system: System) -> None:
+    """sla-svc reports a coming year without its holiday notice (from 1 November, or the
+    current year while the pinned calendar package lacks it); ops hear of each once."""
+    receiver = WebhookReceiver(secret="ops-webhook-secret-0002").start()
+    try:
+        subscribed = httpx.post(
+            f"{system.stack.url('notify-svc')}/v1/subscriptions",
+            json={
+                "channel": "webhook",
+                "target": receiver.url,
+                "events": ["ops.calendar_notice"],
+                "secret": "ops-webhook-secret-0002",
+            },
+            headers=system.headers(),
+            timeout=10,
+        )
+        assert subscribed.status_code == 201, subscribed.text
+        reported = {a["key"] for a in system.readyz("sla-svc")["ops_alerts"] if a["alert"] == "ops.calendar_notice"}
+        if not reported:
+            pytest.skip("no year lacks its notice on this date")
+        told = lambda: {r.json()["payload"]["key"] for r in receiver.requests}  # noqa: E731
+        eventually(lambda: told() >= reported, timeout=30, what="each calendar alert told")
+        time.sleep(2)
+        keys = [r.json()["payload"]["key"] for r in receiver.requests]
+        assert sorted(keys) == sorted(set(keys)) and set(keys) == reported
+        assert all(r.json()["type"] == "ops.calendar_notice" for r in receiver.requests)
+    finally:
+        receiver.stop()

@@ -85,13 +85,14 @@ async def ensure_default_chain(session: AsyncSession, ops_email: str | None = No
             )
         )
     if ops_email:  # lost events, to the mailbox ops named (OPS_ALERT_EMAIL); follows the setting
-        body = SubscriptionCreate(
-            name="ops: events lost on the bus", channel="email", target=ops_email, events=["ops.event_gap"]
-        )
+        events: list[Any] = ["ops.event_gap", "ops.calendar_notice"]
+        body = SubscriptionCreate(name="ops: the platform itself", channel="email", target=ops_email, events=events)
         stmt = upsert(session, t.subscriptions).values(
             **_values(body), id=uuid.uuid5(NS, "ops: events lost"), builtin=True, created_at=now
         )
-        await session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_={"target": ops_email}))
+        await session.execute(
+            stmt.on_conflict_do_update(index_elements=["id"], set_={"target": ops_email, "events": events})
+        )
 
 
 def _values(body: SubscriptionCreate) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.database import insert_ignoring_conflicts, upsert
 from services.errors import DomainError
+from shared.ops import OpsAlert
 from shared.sla import CalendarIn, CalendarOut, YearSchedule
 from sla import tables as t
 from sla.calendar import WorkCalendar, compile_calendar
@@ -251,3 +252,28 @@ async def delete_calendar(session: AsyncSession, name: str, default: str) -> Non
         raise DomainError(404, "no such calendar")
     await session.execute(delete(t.holidays).where(t.holidays.c.calendar == name))
     await session.execute(delete(t.calendar_years).where(t.calendar_years.c.calendar == name))
+
+
+#: From this month of the year before, a year without its notice is reported to ops.
+NOTICE_WATCH_FROM_MONTH = 11
+
+
+def notice_alerts(calendars: dict[str, WorkCalendar], now: datetime) -> list[OpsAlert]:
+    """Years counted on a provisional (or no) schedule that ops must load the notice for:
+    the current year, and from 1 November the next one (in each calendar's time zone)."""
+    alerts = []
+    for cal in calendars.values():
+        today = now.astimezone(cal.tz).date()
+        years = [today.year] + ([today.year + 1] if today.month >= NOTICE_WATCH_FROM_MONTH else [])
+        for year in years:
+            if year in cal.provisional_years or year not in cal.known_years:
+                state = "provisional: statutory holidays only" if year in cal.known_years else "not loaded at all"
+                alerts.append(
+                    OpsAlert(
+                        alert="ops.calendar_notice",
+                        key=f"calendar/{cal.name}/{year}",
+                        summary=f"calendar {cal.name}: {year} has no State Council notice loaded ({state})",
+                        details={"calendar": cal.name, "year": year, "state": state},
+                    )
+                )
+    return alerts

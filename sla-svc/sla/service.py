@@ -3,8 +3,10 @@
 from pathlib import Path
 
 from services.app import ServiceSpec
+from services.database import utcnow
 from services.runtime import Runtime
 from shared.events import Topics
+from shared.ops import OpsAlert
 from sla import calendars, policies, reports, tables
 from sla.clocks import Context
 from sla.consumers import SUBSCRIPTIONS
@@ -23,6 +25,12 @@ async def load_context(runtime: Runtime) -> Context:
         )
 
 
+def _ops_alerts(runtime: Runtime) -> list[OpsAlert]:
+    """A coming year without its holiday notice (from 1 November), for ``/readyz`` and ops."""
+    context = runtime.extras.get("sla")
+    return calendars.notice_alerts(context.calendars, utcnow()) if context else []
+
+
 async def _start(runtime: Runtime) -> None:
     s: SlaSettings = runtime.settings  # type: ignore[assignment]
     async with runtime.db.session() as session:
@@ -34,6 +42,7 @@ async def _start(runtime: Runtime) -> None:
 
 SPEC = ServiceSpec(
     case_scope=reports.case_scope,
+    ops_alerts=_ops_alerts,
     name="sla-svc",
     schema=tables.SCHEMA,
     settings_class=SlaSettings,
