@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from shared.api import Ref, Strict, Text200
 from shared.enums import CaseKind, CaseTier, Category, Channel, ClockState
@@ -16,7 +16,13 @@ Unit = Literal["working_days", "working_hours", "hours", "calendar_days"]
 
 class Target(Strict):
     unit: Unit
-    amount: float = Field(ge=0, le=10000)
+    amount: float = Field(ge=0, le=10000, description="whole for working_days and calendar_days")
+
+    @model_validator(mode="after")
+    def _whole_days(self) -> Target:
+        if self.unit in ("working_days", "calendar_days") and self.amount != int(self.amount):
+            raise ValueError(f"{self.unit} are counted in whole days; {self.amount:g} is not one")
+        return self
 
 
 class Warning_(Strict):
@@ -45,6 +51,10 @@ class ClockSpec(Strict):
         default_factory=list, description="targets an approved extension may move to, in order"
     )
     channels: list[Channel] | None = Field(default=None, description="only for cases from these channels")
+    basis: Literal["rule", "company practice"] = Field(
+        default="rule", description="a source rule's limit, or one the company set where the rules give none"
+    )
+    source: Text200 | None = Field(default=None, description="where the limit comes from, e.g. DOMAIN.md 4, [000 13]")
 
     @field_validator("start", "stop", "restart_on", "pause_on", "resume_on")
     @classmethod
@@ -147,6 +157,8 @@ class ClockView(BaseModel):
         description="years the clock runs through whose State Council notice is not loaded: statutory holidays only",
     )
     calendar_warning: str | None = Field(default=None, description="why the due time may still change")
+    basis: str = Field(default="rule", description="rule | company practice")
+    source: str | None = Field(default=None, description="where the limit comes from")
 
 
 class CaseSla(BaseModel):

@@ -35,6 +35,12 @@ def _view(ctx: Context, c: Row, now: datetime) -> ClockView:  # type: ignore[typ
         f"Started {c.started_at.astimezone(tz):%Y-%m-%d %H:%M} ({tz.key}); counted {c.rule}{paused}{extended}: "
         f"due {c.due_at.astimezone(tz):%Y-%m-%d %H:%M}."
     )
+    spec = c.spec or {}
+    if spec.get("basis") == "company practice":
+        explanation += " This limit is company practice, not a source rule"
+        explanation += f" ({spec['source']})." if spec.get("source") else "."
+    elif spec.get("source"):
+        explanation += f" Source: {spec['source']}."
     if c.calendar_warning:
         explanation += f" Warning: {c.calendar_warning}."
     return ClockView(
@@ -57,6 +63,8 @@ def _view(ctx: Context, c: Row, now: datetime) -> ClockView:  # type: ignore[typ
         explanation=explanation,
         provisional_years=cal.provisional_between(c.started_at, c.due_at),
         calendar_warning=c.calendar_warning,
+        basis=spec.get("basis", "rule"),
+        source=spec.get("source"),
     )
 
 

@@ -166,6 +166,9 @@ async def compute_due(
     cal = ctx(runtime).calendars.get(name)
     if cal is None:
         raise DomainError(404, "no such calendar")
+    if unit in ("working_days", "calendar_days") and amount != int(amount):
+        msg = f"{unit} are counted in whole days; {amount:g} is not one"
+        raise DomainError(422, [{"loc": ["query", "amount"], "field": "amount", "msg": msg}])
     if not FIRST.year <= start.year <= LAST.year - 2:
         msg = f"start must be between {FIRST.year} and {LAST.year - 2}"
         raise DomainError(422, [{"loc": ["query", "start"], "field": "start", "msg": msg}])

@@ -251,7 +251,13 @@ async def test_overdue_and_due_soon_views(sla: InProcess) -> None:
 
 async def test_policies_are_data(sla: InProcess) -> None:
     listed = (await sla.client.get("/v1/policies")).json()
-    assert [p["id"] for p in listed] == ["agent-complaint", "major-complaint", "general-complaint", "inquiry-grievance"]
+    assert [p["id"] for p in listed] == [
+        "major-agent-complaint",
+        "agent-complaint",
+        "major-complaint",
+        "general-complaint",
+        "inquiry-grievance",
+    ]
     tighter = {
         **{k: v for k, v in listed[-1].items() if k != "id"},
         "clocks": [{**listed[-1]["clocks"][0], "target": {"unit": "working_hours", "amount": 4}}],
