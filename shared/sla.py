@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.api import Ref, Strict, Text200
 from shared.enums import CaseKind, CaseTier, Category, Channel, ClockState
@@ -102,7 +102,26 @@ class CalendarOut(CalendarIn):
 
 
 class YearSchedule(Strict):
-    """One year of the official schedule: days off and make-up working days."""
+    """One year of the official schedule: days off and make-up working days.
+
+    Load the State Council's notice the day it is published with
+    ``PUT /v1/calendars/CN/years/<year>``: every day off (the statutory holidays, their
+    substitute days and the bridging days) in ``off``, every make-up working weekend
+    day in ``work``. The year is then official, and every clock it touches is re-planned.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "off": {"2027-01-01": "元旦", "2027-02-05": "春节", "2027-02-11": "春节 (调休)"},
+                    "work": {"2027-02-20": "春节 补班"},
+                    "source": "国务院办公厅关于2027年部分节假日安排的通知",
+                }
+            ]
+        },
+    )
 
     off: dict[date, str] = Field(default_factory=dict, description="public holidays (weekdays or weekends) off")
     work: dict[date, str] = Field(default_factory=dict, description="make-up working days (调休)")
@@ -180,6 +199,9 @@ class DueItem(BaseModel):
     owner: str | None
     assignee: str | None
     unit: str | None
+    calendar_warning: str | None = Field(
+        default=None, description="set when the due time is counted on a provisional (or missing) year"
+    )
 
 
 class TimelinessRow(BaseModel):

@@ -128,6 +128,7 @@ async def _items(
             owner=r.owner,
             assignee=r.assignee,
             unit=r.unit,
+            calendar_warning=r.calendar_warning,
         )
         for r in (await session.execute(query)).all()
     ]
