@@ -24,7 +24,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from services import logging as service_logging
-from services.audit import AuditMiddleware
+from services.audit import AuditMiddleware, record_in_transaction
 from services.audit import router as audit_router
 from services.auth import Authenticator, check_routes
 from services.consumer import ConsumerRunner, Subscription
@@ -83,6 +83,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
             resolve_url(settings.database_url, settings.var_dir, spec.name), spec.schema, settings.db_pool_size
         )
         await db.wait_until_up(settings.db_wait_seconds)
+        db.before_commit(record_in_transaction)
         runtime = Runtime(spec=spec, settings=settings, db=db)
         runtime.extras["auth"] = Authenticator(runtime)
         app.state.runtime = runtime

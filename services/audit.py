@@ -2,18 +2,26 @@
 clear, with who, what, when and from where. Append-only: there is no route that
 changes or deletes it (and on Postgres a trigger refuses UPDATE and DELETE).
 
-Written by ``AuditMiddleware`` after the response, in a transaction of its own, so
-that refused attempts (401, 403, 404) are recorded too. A route that shows personal
-data in clear marks the request (``mark_pii_read``), which makes a GET audited.
+A write that commits is recorded in the same transaction as the write itself, so
+the change and its record commit together or not at all (and it costs no
+transaction of its own): the request's session (``services.deps.get_session``)
+inserts the row just before it commits, with the status the route declares (or
+``answering`` sets). Anything else audited, refused attempts (401, 403, 404, 422)
+and reads of personal data in clear, is written by ``AuditMiddleware`` after the
+response, in a statement of its own. A route that shows personal data in clear
+marks the request (``mark_pii_read``), which makes a GET audited.
 """
 
 from __future__ import annotations
 
 import logging
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.auth import Allow
@@ -24,6 +32,37 @@ from shared.auth import AUDIT_READ, AuditEntry
 
 log = logging.getLogger(__name__)
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+@dataclass
+class Pending:
+    """An audited request in flight: recorded at most once, by its commit or after it."""
+
+    scope: Scope
+    status: int | None = None  # what the route says it will answer (``answering``)
+    written: bool = False
+
+
+_pending: ContextVar[Pending | None] = ContextVar("audit_pending", default=None)
+
+
+def answering(status: int) -> None:
+    """The status this request will answer, when the route decides it (201 or 200)."""
+    pending = _pending.get()
+    if pending is not None:
+        pending.status = status
+
+
+def record_in_transaction(session: Session) -> None:
+    """``before_commit`` of a request's session: the audit row joins the write's transaction."""
+    pending = _pending.get()
+    if pending is None or pending.written or not session.info.get("request"):
+        return
+    route = pending.scope.get("route")
+    status = pending.status or getattr(route, "status_code", None) or 200
+    runtime = pending.scope["app"].state.runtime
+    session.execute(runtime.tables.audit_log.insert(), _row(pending.scope, pending.scope.get("state") or {}, status))
+    pending.written = True
 
 
 def mark_pii_read(request: Request, what: str) -> None:
@@ -47,40 +86,52 @@ class AuditMiddleware:
                 status = message["status"]
             await send(message)
 
+        pending = Pending(scope) if scope["method"] in WRITES else None
+        token = _pending.set(pending)
         try:
             await self.app(scope, receive, capture)
         finally:
+            _pending.reset(token)
             state = scope.get("state") or {}
-            if scope["method"] in WRITES or "audit" in state:
+            if pending is not None and pending.written:
+                if pending.status is not None and pending.status != status:
+                    log.warning(
+                        "audited write answered otherwise", extra={"recorded": pending.status, "status": status}
+                    )
+            elif scope["method"] in WRITES or "audit" in state:
                 await self._record(scope, state, status)
 
     async def _record(self, scope: Scope, state: dict[str, Any], status: int) -> None:
         runtime = scope["app"].state.runtime
-        principal = state.get("principal")
-        route = scope.get("route")
-        params = scope.get("path_params") or {}
-        target = next(
-            (str(params[k]) for k in ("case_id", "subscription_id", "delivery_id", "key_id") if k in params), None
-        )
-        client = scope.get("client")
-        row = {
-            "at": utcnow(),
-            "actor": principal.subject if principal else "anonymous",
-            "actor_kind": principal.kind if principal else "anonymous",
-            "roles": list(principal.roles) if principal else [],
-            "action": f"{scope['method']} {getattr(route, 'path', scope['path'])}"[:200],
-            "target": target[:100] if target else None,
-            "status": status,
-            "source_ip": client[0] if client else None,
-            "correlation_id": correlation_id.get(),
-            "details": state.get("audit") or {},
-        }
+        row = _row(scope, state, status)
         try:
-            async with runtime.db.session() as session:
-                await session.execute(runtime.tables.audit_log.insert().values(**row))
-                await session.commit()
+            async with runtime.db.engine.connect() as conn:
+                await conn.execute(runtime.tables.audit_log.insert(), row)
+                await conn.commit()
         except Exception:  # noqa: BLE001 - the request is done; the loss is logged loudly
             log.error("audit record not written", extra={"action": row["action"], "actor": row["actor"]}, exc_info=True)
+
+
+def _row(scope: Scope, state: dict[str, Any], status: int) -> dict[str, Any]:
+    principal = state.get("principal")
+    route = scope.get("route")
+    params = scope.get("path_params") or {}
+    target = next(
+        (str(params[k]) for k in ("case_id", "subscription_id", "delivery_id", "key_id") if k in params), None
+    )
+    client = scope.get("client")
+    return {
+        "at": utcnow(),
+        "actor": principal.subject if principal else "anonymous",
+        "actor_kind": principal.kind if principal else "anonymous",
+        "roles": list(principal.roles) if principal else [],
+        "action": f"{scope['method']} {getattr(route, 'path', scope['path'])}"[:200],
+        "target": target[:100] if target else None,
+        "status": status,
+        "source_ip": client[0] if client else None,
+        "correlation_id": correlation_id.get(),
+        "details": state.get("audit") or {},
+    }
 
 
 router = APIRouter(prefix="/v1", tags=["audit"])

@@ -16,8 +16,10 @@ def get_runtime(request: Request) -> Runtime:
 
 
 async def get_session(runtime: Annotated[Runtime, Depends(get_runtime)]) -> AsyncIterator[AsyncSession]:
-    """A session per request; the route commits it (the edge), or it is rolled back."""
+    """A session per request; the route commits it (the edge), or it is rolled back.
+    Its commit also records an audited write (``services.audit.record_in_transaction``)."""
     async with runtime.db.session() as session:
+        session.sync_session.info["request"] = True
         yield session
 
 

@@ -11,10 +11,24 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from services.logging import correlation_id
 
 log = logging.getLogger(__name__)
+#: What a client is told to wait before retrying while the database is away.
+RETRY_AFTER_SECONDS = 2
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """A lost or refused database connection (a restart, a failover), not a bug."""
+    if isinstance(exc, DBAPIError) and (exc.connection_invalidated or isinstance(exc, OperationalError)):
+        return True
+    return isinstance(exc, ConnectionError | TimeoutError) or type(exc).__name__ in (
+        "CannotConnectNowError",
+        "ConnectionDoesNotExistError",
+        "InterfaceError",
+    )
 
 
 class DomainError(Exception):
@@ -47,5 +61,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         cid = getattr(request.state, "correlation_id", None) or correlation_id.get()
+        if database_unavailable(exc):
+            log.warning("database unavailable", extra={"error": type(exc).__name__, "error_correlation_id": cid})
+            body = {"detail": "the database is unavailable; retry shortly", "correlation_id": cid}
+            return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         log.error("unhandled error", exc_info=exc, extra={"error_correlation_id": cid})
         return JSONResponse({"detail": "internal error", "correlation_id": cid}, status_code=500)

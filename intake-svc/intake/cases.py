@@ -22,9 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake import history
 from intake import tables as t
+from intake.casenumbers import CaseNumbers
 from intake.classify import major_reasons, suggest_category
 from services.crypto import FieldCipher, mask_id_number, mask_phone
-from services.database import upsert, utcnow
+from services.database import utcnow
 from services.errors import DomainError
 from services.logging import correlation_id
 from services.outbox import enqueue
@@ -33,6 +34,9 @@ from shared.enums import CaseKind, CaseStatus, CaseTier, Channel
 from shared.events import CaseCreated, new_event
 
 PRODUCER = "intake-svc"
+#: Built once: a statement executed with parameters is compiled once and cached, where
+#: ``insert().values(...)`` builds and coerces a new statement for every case.
+INSERT_CASE = t.cases.insert()
 #: A new complaint by the same customer about the same policy within this window repeats the earlier one.
 REPEAT_WINDOW = timedelta(days=30)
 
@@ -77,6 +81,7 @@ async def accept_case(
     idempotency_key: str | None,
     cipher: FieldCipher,
     tz: ZoneInfo,
+    numbers: CaseNumbers,
 ) -> Accepted:
     existing = await find_existing(session, body, idempotency_key)
     if existing is not None:
@@ -98,7 +103,7 @@ async def accept_case(
     case_id = uuid.uuid4()
     values: dict[str, Any] = dict(
         id=case_id,
-        case_no=await _next_case_no(session, body.branch_code, received_at.astimezone(tz)),
+        case_no=await numbers.next(session, body.branch_code, received_at.astimezone(tz)),
         status=CaseStatus.accepted,
         kind=body.kind,
         tier=tier,
@@ -131,7 +136,7 @@ async def accept_case(
         created_at=now,
         updated_at=now,
     )
-    await session.execute(t.cases.insert().values(values))
+    await session.execute(INSERT_CASE, values)
     if idempotency_key:
         await session.execute(
             t.idempotency_keys.insert().values(
@@ -207,17 +212,6 @@ async def find_repeat_of(
         if row is not None:
             found.append((row.received_at, row.id))
     return max(found)[1] if found else None
-
-
-async def _next_case_no(session: AsyncSession, branch_code: str, local_received: datetime) -> str:
-    """``<branch>-<yyyymmdd>-<nnnnn>``: a human number, unique per branch and day."""
-    day = local_received.strftime("%Y%m%d")
-    stmt = upsert(session, t.case_counters).values(branch_code=branch_code, day=day, last=1)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["branch_code", "day"], set_={"last": t.case_counters.c.last + 1}
-    ).returning(t.case_counters.c.last)
-    number = (await session.execute(stmt)).scalar_one()
-    return f"{branch_code}-{day}-{number:05d}"
 
 
 async def get_case_row(session: AsyncSession, case_id: uuid.UUID, *, for_update: bool = False) -> Row | None:  # type: ignore[type-arg]

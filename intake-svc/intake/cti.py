@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake import cases
 from intake import tables as t
+from intake.casenumbers import CaseNumbers
 from services.crypto import FieldCipher, mask_phone
 from services.database import insert_ignoring_conflicts, utcnow
 from services.errors import DomainError
@@ -43,7 +44,9 @@ class Applied:
     accepted: cases.Accepted | None
 
 
-async def apply_event(session: AsyncSession, event: CallEvent, cipher: FieldCipher, tz: ZoneInfo) -> Applied:
+async def apply_event(
+    session: AsyncSession, event: CallEvent, cipher: FieldCipher, tz: ZoneInfo, numbers: CaseNumbers
+) -> Applied:
     now = utcnow()
     at = event.at or now
     await session.execute(
@@ -91,7 +94,7 @@ async def apply_event(session: AsyncSession, event: CallEvent, cipher: FieldCiph
             raise DomainError(
                 409, {"message": "a missed call is not a case; it was never answered and left no IVR message"}
             )
-        accepted = await cases.accept_case(session, _case_from_call(call, event, cipher), None, cipher, tz)
+        accepted = await cases.accept_case(session, _case_from_call(call, event, cipher), None, cipher, tz, numbers)
         call = (await session.execute(select(t.cti_calls).where(t.cti_calls.c.call_id == event.call_id))).one()
     return Applied(call, accepted)
 

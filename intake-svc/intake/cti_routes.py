@@ -28,7 +28,7 @@ async def _apply(session: Any, runtime: Any, event: CallEvent) -> CallOut:
     cipher, tz = runtime.extras["cipher"], ZoneInfo(runtime.settings.local_timezone)
     for attempt in (1, 2):
         try:
-            applied = await cti.apply_event(session, event, cipher, tz)
+            applied = await cti.apply_event(session, event, cipher, tz, runtime.extras["case_numbers"])
             await session.commit()
             break
         except IntegrityError:

@@ -14,6 +14,8 @@ from intake import tables as t
 from shared.api import HistoryEntry
 from shared.events import Envelope
 
+INSERT_ACTION = t.case_actions.insert()
+
 
 async def record(
     session: AsyncSession,
@@ -28,17 +30,18 @@ async def record(
     source: str = "intake-svc",
 ) -> None:
     await session.execute(
-        t.case_actions.insert().values(
-            case_id=case_id,
-            action=action,
-            actor=actor,
-            source=source,
-            from_status=from_status,
-            to_status=to_status,
-            details=details,
-            event_id=str(event.event_id) if event else None,
-            at=at,
-        )
+        INSERT_ACTION,
+        {
+            "case_id": case_id,
+            "action": action,
+            "actor": actor,
+            "source": source,
+            "from_status": from_status,
+            "to_status": to_status,
+            "details": details,
+            "event_id": str(event.event_id) if event else None,
+            "at": at,
+        },
     )
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from intake import cases, history, lifecycle, queries
 from intake import tables as t
-from services.audit import mark_pii_read
+from services.audit import answering, mark_pii_read
 from services.auth import Allow, Principal, scope_clause
 from services.database import utcnow
 from services.deps import RuntimeDep, SessionDep
@@ -65,7 +65,8 @@ async def accept(session: Any, runtime: Any, body: CaseCreate, idempotency_key: 
     cipher = runtime.extras["cipher"]
     tz = ZoneInfo(runtime.settings.local_timezone)
     try:
-        accepted = await cases.accept_case(session, body, idempotency_key, cipher, tz)
+        accepted = await cases.accept_case(session, body, idempotency_key, cipher, tz, runtime.extras["case_numbers"])
+        answering(201 if accepted.created else 200)
         await session.commit()
         return accepted
     except IntegrityError:

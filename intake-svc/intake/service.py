@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from intake import queries, tables
+from intake.casenumbers import CaseNumbers
 from intake.consumers import SUBSCRIPTIONS
 from intake.cti_routes import router as cti_router
 from intake.routes import actions_router, router
@@ -16,6 +17,9 @@ from shared.events import Topics
 async def _start(runtime: Runtime) -> None:
     s = runtime.settings
     runtime.extras["cipher"] = cipher_from_settings(s.field_encryption_key, s.field_hash_key, runtime.name)
+    numbers = CaseNumbers(runtime.db, s.case_number_block)  # type: ignore[attr-defined]
+    runtime.extras["case_numbers"] = numbers
+    runtime.closers.append(numbers.close)
 
 
 SPEC = ServiceSpec(

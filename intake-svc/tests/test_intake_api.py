@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from intake import tables
 from intake.service import SPEC
@@ -201,3 +201,28 @@ async def test_major_complaint_detected_at_intake(intake: InProcess) -> None:
 async def test_unknown_case_is_404(intake: InProcess) -> None:
     assert (await intake.client.get(f"/v1/cases/{uuid.uuid4()}")).status_code == 404
     assert (await intake.client.get("/v1/cases/not-a-uuid")).status_code == 422
+
+
+async def test_an_audited_write_and_its_record_commit_together(intake: InProcess) -> None:
+    """The audit row of a write is in the write's own transaction: a case and its record
+    both exist, with the status the client got; a refused write is recorded after it."""
+    audit = intake.runtime.tables.audit_log
+    body = complaint()
+    first = await intake.client.post("/v1/cases", json=body)
+    again = await intake.client.post("/v1/cases", json=body)  # the same channel and source_ref
+    refused = await intake.client.post("/v1/cases", json={**body, "kind": "nonsense"})
+    assert (first.status_code, again.status_code, refused.status_code) == (201, 200, 422)
+    async with intake.runtime.db.session() as session:
+        rows = (await session.execute(select(audit.c.action, audit.c.status).order_by(audit.c.id))).all()
+        outbox = await session.scalar(select(func.count()).select_from(intake.runtime.tables.outbox))
+    assert [(r.action, r.status) for r in rows] == [
+        ("POST /v1/cases", 201),
+        ("POST /v1/cases", 200),
+        ("POST /v1/cases", 422),
+    ]
+    assert outbox == 1
+    if not intake.runtime.db.is_sqlite:  # one transaction: Postgres stamps both rows with the same xmin
+        async with intake.runtime.db.session() as session:
+            case_tx = await session.scalar(text("SELECT xmin::text FROM intake.cases"))
+            audit_tx = await session.scalar(text("SELECT xmin::text FROM intake.audit_log WHERE status = 201"))
+        assert case_tx == audit_tx
