@@ -36,6 +36,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench.intake_bench
 	$(PY) -m bench.sla_bench
+	$(PY) -m bench.cpu_per_case
 
 clean:
 	rm -rf var .pytest_cache
