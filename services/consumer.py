@@ -93,6 +93,7 @@ class ConsumerRunner:
         self.dead_lettered = 0
         self.duplicates = 0
         self._positions: dict[TopicPartition, int] = {}
+        self._inbox_insert: Any = None
 
     async def run(self) -> None:
         while True:
@@ -246,12 +247,19 @@ class ConsumerRunner:
         envelope: Envelope,
         payload: object,
     ) -> bool:
-        inbox, topic = self.tables.inbox, record.topic
+        topic = record.topic
         producer, seq = stream_of(record.headers) or (None, None)
+        if self._inbox_insert is None:  # built once: executing it with parameters reuses its compiled form
+            self._inbox_insert = insert_ignoring_conflicts(session, self.tables.inbox, ["event_id"])
         result = await session.execute(
-            insert_ignoring_conflicts(session, inbox, ["event_id"]).values(
-                event_id=str(envelope.event_id), topic=topic, processed_at=utcnow(), producer=producer, seq=seq
-            )
+            self._inbox_insert,
+            {
+                "event_id": str(envelope.event_id),
+                "topic": topic,
+                "processed_at": utcnow(),
+                "producer": producer,
+                "seq": seq,
+            },
         )
         if result.rowcount == 0:
             log.info("duplicate event skipped", extra={"event_id": str(envelope.event_id), "topic": topic})

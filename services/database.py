@@ -142,6 +142,20 @@ def insert_ignoring_conflicts(session: AsyncSession, table: Table, index_element
     return module.insert(table).on_conflict_do_nothing(index_elements=index_elements)
 
 
+_PREBUILT: dict[tuple[str, str], Any] = {}
+
+
+def prebuilt(session: AsyncSession, name: str, build: Callable[[AsyncSession], Any]) -> Any:
+    """A statement built once per dialect, then executed with parameters: SQLAlchemy
+    compiles it once and reuses it, where ``insert(...).values(...)`` per row builds and
+    coerces a new statement every time (a tenth of a consumer's time, profiled)."""
+    dialect = session.bind.dialect.name if session.bind else "postgresql"
+    stmt = _PREBUILT.get((dialect, name))
+    if stmt is None:
+        stmt = _PREBUILT[(dialect, name)] = build(session)
+    return stmt
+
+
 def upsert(session: AsyncSession, table: Table) -> Any:
     """A dialect ``insert`` that offers ``on_conflict_do_update`` on both back-ends."""
     dialect = session.bind.dialect.name if session.bind else "postgresql"

@@ -26,7 +26,7 @@ from notify import subscriptions
 from notify import tables as t
 from notify.digest import DigestPlanner
 from notify.directory import CaseFacts, Directory
-from services.database import insert_ignoring_conflicts, upsert, utcnow
+from services.database import insert_ignoring_conflicts, prebuilt, upsert, utcnow
 from services.runtime import Runtime
 from shared.enums import OverdueLevel
 from shared.events import CaseCreated, CaseOverdue, CaseTransferred, CaseUpdated, Envelope
@@ -43,14 +43,20 @@ async def handle(session: AsyncSession, envelope: Envelope, payload: Any, runtim
     if isinstance(payload, CaseOverdue):
         level = payload.withdrawn if payload.level == OverdueLevel.withdrawn else payload.level.value
     await session.execute(
-        insert_ignoring_conflicts(session, t.feed, ["event_id"]).values(
-            event_id=envelope.event_id,
-            event=names[0],
-            case_id=envelope.case_id,
-            branch_code=after.branch_code,
-            at=envelope.occurred_at,
-            data={"type": envelope.type, "notifications": names, "case": after.as_dict(), "payload": envelope.payload},
-        )
+        prebuilt(session, "notify.feed", lambda s: insert_ignoring_conflicts(s, t.feed, ["event_id"])),
+        {
+            "event_id": envelope.event_id,
+            "event": names[0],
+            "case_id": envelope.case_id,
+            "branch_code": after.branch_code,
+            "at": envelope.occurred_at,
+            "data": {
+                "type": envelope.type,
+                "notifications": names,
+                "case": after.as_dict(),
+                "payload": envelope.payload,
+            },
+        },
     )
     directory: Directory | None = runtime.extras.get("directory")
     planner: DigestPlanner = runtime.extras["digest"]
@@ -65,24 +71,33 @@ async def handle(session: AsyncSession, envelope: Envelope, payload: Any, runtim
         due: datetime = await planner.next_slot(after.branch_code, now) if digest else now
         for recipient in recipients:
             await session.execute(
-                insert_ignoring_conflicts(session, t.deliveries, ["event_id", "recipient", "channel"]).values(
-                    id=uuid.uuid4(),
-                    subscription_id=sub.id,
-                    event_id=envelope.event_id,
-                    event_type=name,
-                    case_id=envelope.case_id,
-                    channel=sub.channel,
-                    recipient=recipient,
-                    mode="digest" if digest else "immediate",
-                    body=body,
-                    facts={**after.as_dict(), "level": level if isinstance(level, str) else None, "notification": name},
-                    status="pending",
-                    attempts=0,
-                    budget_from=0,
-                    next_attempt_at=due,
-                    created_at=now,
-                    updated_at=now,
-                )
+                prebuilt(
+                    session,
+                    "notify.deliveries",
+                    lambda s: insert_ignoring_conflicts(s, t.deliveries, ["event_id", "recipient", "channel"]),
+                ),
+                {
+                    "id": uuid.uuid4(),
+                    "subscription_id": sub.id,
+                    "event_id": envelope.event_id,
+                    "event_type": name,
+                    "case_id": envelope.case_id,
+                    "channel": sub.channel,
+                    "recipient": recipient,
+                    "mode": "digest" if digest else "immediate",
+                    "body": body,
+                    "facts": {
+                        **after.as_dict(),
+                        "level": level if isinstance(level, str) else None,
+                        "notification": name,
+                    },
+                    "status": "pending",
+                    "attempts": 0,
+                    "budget_from": 0,
+                    "next_attempt_at": due,
+                    "created_at": now,
+                    "updated_at": now,
+                },
             )
 
 
@@ -143,7 +158,11 @@ async def _facts(session: AsyncSession, case_id: uuid.UUID) -> CaseFacts | None:
 
 async def _store(session: AsyncSession, case_id: uuid.UUID, facts: CaseFacts) -> None:
     values: dict[str, Any] = {**facts.as_dict(), "case_id": case_id, "updated_at": utcnow()}
-    stmt = upsert(session, t.cases).values(**values)
-    await session.execute(
-        stmt.on_conflict_do_update(index_elements=["case_id"], set_={k: v for k, v in values.items() if k != "case_id"})
-    )
+    await session.execute(prebuilt(session, "notify.cases", _upsert_case), values)
+
+
+def _upsert_case(session: AsyncSession) -> Any:
+    """Insert a case's facts, or replace them all: built once (``prebuilt``)."""
+    stmt = upsert(session, t.cases)
+    columns = [c.name for c in t.cases.c if c.name != "case_id"]
+    return stmt.on_conflict_do_update(index_elements=["case_id"], set_={c: stmt.excluded[c] for c in columns})

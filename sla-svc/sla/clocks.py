@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Row, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.database import insert_ignoring_conflicts, upsert, utcnow
+from services.database import insert_ignoring_conflicts, prebuilt, upsert, utcnow
 from services.errors import DomainError
 from shared.enums import CaseStatus, ClockState
 from shared.events import CaseCreated, CaseTransferred, CaseUpdated
@@ -30,6 +30,8 @@ from sla import tables as t
 from sla.calendar import WorkCalendar
 
 OPEN_STATES = (ClockState.running, ClockState.paused, ClockState.breached)
+INSERT_EVENT = t.case_events.insert()
+INSERT_PLAN = t.clock_plans.insert()
 
 
 @dataclass
@@ -73,20 +75,21 @@ def calendar_warning(cal: WorkCalendar, start: int, due_epoch: int) -> str | Non
 async def on_created(session: AsyncSession, ctx: Context, case_id: uuid.UUID, case: CaseCreated) -> None:
     policy = policies.matching(ctx.policies, case)
     cal = cals.for_branch(ctx.calendars, case.branch_code, ctx.default_calendar)
-    stmt = insert_ignoring_conflicts(session, t.cases, ["case_id"]).values(
-        case_id=case_id,
-        kind=case.kind,
-        tier=case.tier,
-        category=case.category,
-        channel=case.channel,
-        branch_code=case.branch_code,
-        agent_code=case.agent_code,
-        status=case.status,
-        received_at=case.received_at,
-        policy=policy.id,
-        calendar=cal.name,
-    )
-    if (await session.execute(stmt)).rowcount == 0:
+    stmt = prebuilt(session, "sla.cases", lambda s: insert_ignoring_conflicts(s, t.cases, ["case_id"]))
+    row = {
+        "case_id": case_id,
+        "kind": case.kind,
+        "tier": case.tier,
+        "category": case.category,
+        "channel": case.channel,
+        "branch_code": case.branch_code,
+        "agent_code": case.agent_code,
+        "status": case.status,
+        "received_at": case.received_at,
+        "policy": policy.id,
+        "calendar": cal.name,
+    }
+    if (await session.execute(stmt, row)).rowcount == 0:
         return  # seen before
     await _log(session, case_id, "created", case.received_at)
     await _replay(session, ctx, case_id)
@@ -143,7 +146,7 @@ async def stop_all(session: AsyncSession, case_id: uuid.UUID, at: datetime, why:
 
 
 async def _log(session: AsyncSession, case_id: uuid.UUID, event: str, at: datetime) -> None:
-    await session.execute(t.case_events.insert().values(case_id=case_id, event=event, at=at))
+    await session.execute(INSERT_EVENT, {"case_id": case_id, "event": event, "at": at})
 
 
 async def _case(session: AsyncSession, case_id: uuid.UUID) -> Row | None:  # type: ignore[type-arg]
@@ -217,47 +220,56 @@ async def _start(
     cal = ctx.calendar(case.calendar)
     due_epoch = plan.due(cal, _epoch(start), spec.target, 0)
     warning = calendar_warning(cal, _epoch(start), due_epoch)
-    inserted = await session.execute(
-        insert_ignoring_conflicts(session, t.clocks, ["case_id", "clock"])
-        .values(
-            case_id=case.case_id,
-            clock=spec.name,
-            policy=policy.id,
-            branch_code=case.branch_code,
-            kind=case.kind,
-            tier=case.tier,
-            state=ClockState.running,
-            started_at=start,
-            due_at=_dt(due_epoch),
-            rule=cal.describe(spec.target.unit, spec.target.amount)[:500],
-            calendar_warning=warning,
-            created_at=utcnow(),
-        )
-        .returning(t.clocks.c.id)
+    stmt = prebuilt(
+        session,
+        "sla.clocks",
+        lambda s: insert_ignoring_conflicts(s, t.clocks, ["case_id", "clock"]).returning(t.clocks.c.id),
     )
-    clock_id = inserted.scalar_one_or_none()
+    row = {
+        "case_id": case.case_id,
+        "clock": spec.name,
+        "policy": policy.id,
+        "branch_code": case.branch_code,
+        "kind": case.kind,
+        "tier": case.tier,
+        "state": ClockState.running,
+        "started_at": start,
+        "due_at": _dt(due_epoch),
+        "rule": cal.describe(spec.target.unit, spec.target.amount)[:500],
+        "calendar_warning": warning,
+        "created_at": utcnow(),
+    }
+    clock_id = (await session.execute(stmt, row)).scalar_one_or_none()
     if clock_id is None:
         return
-    await session.execute(
-        t.clock_plans.insert().values(
-            clock_id=clock_id,
-            calendar=cal.name,
-            unit=spec.target.unit,
-            amount=spec.target.amount,
-            spec=spec.model_dump(mode="json"),
-            pauses=[],
-            extensions=[],
-            changes=[],
-        )
-    )
-    await _plan_timers(session, cal, clock_id, spec, spec.target.unit, _epoch(start), due_epoch)
+    plan_row = {
+        "clock_id": clock_id,
+        "calendar": cal.name,
+        "unit": spec.target.unit,
+        "amount": spec.target.amount,
+        "spec": spec.model_dump(mode="json"),
+        "pauses": [],
+        "extensions": [],
+        "changes": [],
+    }
+    await session.execute(INSERT_PLAN, plan_row)
+    await _plan_timers(session, cal, clock_id, spec, spec.target.unit, _epoch(start), due_epoch, fresh=True)
 
 
 async def _plan_timers(
-    session: AsyncSession, cal: WorkCalendar, clock_id: int, spec: ClockSpec, unit: str, start: int, due_at: int
+    session: AsyncSession,
+    cal: WorkCalendar,
+    clock_id: int,
+    spec: ClockSpec,
+    unit: str,
+    start: int,
+    due_at: int,
+    fresh: bool = False,
 ) -> None:
-    """(Re)create the timers not yet fired; a timer that fired keeps its place (once per run)."""
-    await session.execute(delete(t.timers).where(t.timers.c.clock_id == clock_id, t.timers.c.fired_at.is_(None)))
+    """(Re)create the timers not yet fired; a timer that fired keeps its place (once per run).
+    A ``fresh`` clock has none yet: nothing to delete."""
+    if not fresh:
+        await session.execute(delete(t.timers).where(t.timers.c.clock_id == clock_id, t.timers.c.fired_at.is_(None)))
     rows = [
         {"clock_id": clock_id, "key": m.key, "level": m.level, "due_at": _dt(m.at)}
         for m in plan.timer_moments(cal, spec, unit, start, due_at)
