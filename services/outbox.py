@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 PROBE_AFTER_IDLE_SECONDS = 3.0
 #: How long a woken relay waits for more events before publishing.
 COALESCE_SECONDS = 0.01
+#: The broker's cluster id is asked again at least this often, even under steady load
+#: (a broker replaced without a failed send would otherwise go unnoticed).
+CLUSTER_CHECK_SECONDS = 30.0
 
 
 async def enqueue(session: AsyncSession, tables: RuntimeTables, envelope: Envelope) -> None:
@@ -94,6 +97,7 @@ class OutboxRelay:
         self.send_timeout = send_timeout
         self.producer_name, self.watermark_seconds = producer_name, watermark_seconds
         self._cluster_verified = False
+        self._cluster_checked = 0.0
         self._sequences: dict[str, int] | None = None
         self._announced: dict[str, int] = {}
         self._announced_at = 0.0
@@ -110,7 +114,7 @@ class OutboxRelay:
         loop = asyncio.get_running_loop()
         while True:
             try:
-                if not self._cluster_verified:
+                if not self._cluster_verified or time.monotonic() - self._cluster_checked > CLUSTER_CHECK_SECONDS:
                     await self.check_cluster()
                 sent = await self.publish_batch()
                 await self.announce()
@@ -183,6 +187,7 @@ class OutboxRelay:
                         extra={"previous_cluster": last, "cluster": found, "events": replayed},
                     )
         self.status.cluster_id, self._cluster_verified = found, True
+        self._cluster_checked = time.monotonic()
         self.status.replayed += replayed
         return replayed
 
