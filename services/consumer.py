@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.database import Database, insert_ignoring_conflicts, utcnow
 from services.kafka import BrokerStatus
 from services.logging import correlation_id
-from services.streams import StreamWatch, dead_letter_marker, stream_of
+from services.streams import StreamWatch, stream_of
 from services.tables import RuntimeTables
 from shared.events import Envelope, InvalidEvent, Topics, Watermarks, decode
 
@@ -291,29 +291,10 @@ class ConsumerRunner:
                 delay = min(delay * 2, 5.0)
         self.dead_lettered += 1
         log.error("message dead-lettered", extra={"topic": record.topic, "offset": record.offset, "reason": reason})
-        await self._mark_arrived(record)
-
-    async def _mark_arrived(self, record: ConsumerRecord) -> None:  # type: ignore[type-arg]
-        """Count a dead-lettered event as arrived, under a marker id (its own stays free)."""
-        stream = stream_of(record.headers)
-        if stream is None:
-            return
-        producer, seq = stream
         delay = self.retry_base
-        while True:
+        while True:  # the record that it arrived, so that a replay does not count it missing
             try:
-                async with self.db.session() as session:
-                    await self.watch.arrived(session, _streams([record]))
-                    await session.execute(
-                        insert_ignoring_conflicts(session, self.tables.inbox, ["event_id"]).values(
-                            event_id=dead_letter_marker(record.topic, producer, seq),
-                            topic=record.topic,
-                            processed_at=utcnow(),
-                            producer=producer,
-                            seq=seq,
-                        )
-                    )
-                    await session.commit()
+                await self.watch.dead_lettered(record)
                 return
             except Exception as exc:  # noqa: BLE001 - only a lost database lands here; retried
                 if not _is_transient(exc):

@@ -33,6 +33,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -107,6 +108,25 @@ class StreamWatch:
                 producer=producer, topic=topic, through=0, announced=0, advanced_at=utcnow()
             )
         )
+
+    async def dead_lettered(self, record: Any) -> None:
+        """Count a dead-lettered event as arrived, under a marker id (its own stays free)."""
+        stream = stream_of(record.headers)
+        if stream is None:
+            return
+        producer, seq = stream
+        async with self.db.session() as session:
+            await self.arrived(session, {(producer, record.topic)})
+            await session.execute(
+                insert_ignoring_conflicts(session, self.tables.inbox, ["event_id"]).values(
+                    event_id=dead_letter_marker(record.topic, producer, seq),
+                    topic=record.topic,
+                    processed_at=utcnow(),
+                    producer=producer,
+                    seq=seq,
+                )
+            )
+            await session.commit()
 
     async def announced(self, messages: list[Watermarks]) -> None:
         """Take in what producers say they published, for the topics this group reads."""
