@@ -78,22 +78,22 @@ def gaps(system: System, service: str) -> list[dict]:  # type: ignore[type-arg]
     return [g for g in system.readyz(service)["consumer"]["event_gaps"] if g["producer"] == "ghost-svc"]
 
 
+def subscribe(system: System, receiver: WebhookReceiver, event: str) -> None:
+    """A signed webhook for one ops alert, as ops would set it up."""
+    subscribed = httpx.post(
+        f"{system.stack.url('notify-svc')}/v1/subscriptions",
+        json={"channel": "webhook", "target": receiver.url, "events": [event], "secret": receiver.secret},
+        headers=system.headers(),
+        timeout=10,
+    )
+    assert subscribed.status_code == 201, subscribed.text
+
+
 def test_lost_events_are_reported_and_alerted_once_then_cleared(system: System) -> None:
     receiver = WebhookReceiver(secret="ops-webhook-secret-0001").start()
     try:
         notify = system.stack.url("notify-svc")
-        subscribed = httpx.post(
-            f"{notify}/v1/subscriptions",
-            json={
-                "channel": "webhook",
-                "target": receiver.url,
-                "events": ["ops.event_gap"],
-                "secret": "ops-webhook-secret-0001",
-            },
-            headers=system.headers(),
-            timeout=10,
-        )
-        assert subscribed.status_code == 201, subscribed.text
+        subscribe(system, receiver, "ops.event_gap")
         # Ops alerts have no case, so nobody can be found from one.
         refused = httpx.post(
             f"{notify}/v1/subscriptions",
@@ -138,18 +138,7 @@ def test_every_ops_alert_a_service_reports_is_told_once(system: System) -> None:
     current year while the pinned calendar package lacks it); ops hear of each once."""
     receiver = WebhookReceiver(secret="ops-webhook-secret-0002").start()
     try:
-        subscribed = httpx.post(
-            f"{system.stack.url('notify-svc')}/v1/subscriptions",
-            json={
-                "channel": "webhook",
-                "target": receiver.url,
-                "events": ["ops.calendar_notice"],
-                "secret": "ops-webhook-secret-0002",
-            },
-            headers=system.headers(),
-            timeout=10,
-        )
-        assert subscribed.status_code == 201, subscribed.text
+        subscribe(system, receiver, "ops.calendar_notice")
         reported = {a["key"] for a in system.readyz("sla-svc")["ops_alerts"] if a["alert"] == "ops.calendar_notice"}
         if not reported:
             pytest.skip("no year lacks its notice on this date")
