@@ -110,7 +110,7 @@ async def _withdraw(session: AsyncSession, cal: Any, clock: Row, start: int, new
         await session.execute(
             t.clocks.update().where(t.clocks.c.id == clock.id).values(state=ClockState.running, breached_at=None)
         )
-    return [f.level for f in undone]
+    return list(dict.fromkeys(f.level for f in undone))  # each level once, in firing order
 
 
 async def _restate_stopped(session: AsyncSession, clock: Row, new_due: int, calendar: str, now: datetime) -> None:  # type: ignore[type-arg]
