@@ -1,0 +1,159 @@
+"""What the system bench reads from outside while the load runs.
+
+- ``PipelineCounter``: every second, how many cases intake has accepted, routing
+  has assigned and sla has clocked, counted in each service's own table (the bench
+  is the only reader that crosses schemas, and only to count);
+- ``CpuMeter``: CPU time of every process from ``/proc/<pid>/stat``;
+- ``bus_latency_ms``: from each request's due moment to its ``case.transferred``
+  on the bus (the record's broker timestamp), read back after the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer
+
+from services.devstack import Stack
+from shared.events import Topics
+
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Counts:
+    at: float  # time.monotonic()
+    accepted: int
+    assigned: int
+    clocked: int
+
+
+class PipelineCounter:
+    QUERY = (
+        "SELECT (SELECT count(*) FROM intake.cases), (SELECT count(*) FROM routing.assignments),"
+        " (SELECT count(*) FROM sla.cases)"
+    )
+
+    def __init__(self, url: str) -> None:
+        self.dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+        self.samples: list[Counts] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+
+    def start(self) -> PipelineCounter:
+        self._thread.start()
+        while not self.samples:
+            time.sleep(0.1)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    async def _run(self) -> None:
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            while not self._stop.is_set():
+                row = await conn.fetchrow(self.QUERY)
+                self.samples.append(Counts(time.monotonic(), *map(int, row)))  # type: ignore[arg-type]
+                await asyncio.sleep(1)
+        finally:
+            await conn.close()
+
+    def latest(self) -> Counts:
+        return self.samples[-1]
+
+    def since(self, started: float) -> list[Counts]:
+        return [s for s in self.samples if s.at >= started]
+
+    def wait_drained(self, timeout: float) -> float | None:
+        """The moment every accepted case was assigned and clocked; None if not within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        seen = len(self.samples)
+        while time.monotonic() < deadline:
+            if len(self.samples) > seen:
+                seen = len(self.samples)
+                last = self.samples[-1]
+                if last.assigned >= last.accepted and last.clocked >= last.accepted:
+                    return last.at
+            time.sleep(0.2)
+        return None
+
+
+def _ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+@dataclass
+class CpuMeter:
+    pids: dict[str, int]
+
+    @classmethod
+    def of(cls, stack: Stack) -> CpuMeter:
+        pids = {name: proc.pid for name, proc in stack.processes.items()}
+        if stack.broker and stack.broker.process:
+            pids["broker"] = stack.broker.process.pid
+        return cls(pids)
+
+    def ticks(self) -> dict[str, int]:
+        out = subprocess.run(["pgrep", "-f", "postgres"], capture_output=True, text=True).stdout
+        ticks = {name: _ticks(pid) for name, pid in self.pids.items()}
+        ticks["postgres"] = sum(_ticks(int(p)) for p in out.split())
+        return ticks
+
+    def report(self, before: dict[str, int], cases: int, seconds: float) -> dict[str, Any]:
+        after = self.ticks()
+        used = {name: (after[name] - before.get(name, 0)) / HZ for name in after}
+        figures: dict[str, Any] = {
+            "percent_of_a_core": {name: round(100 * s / seconds, 2) for name, s in used.items()},
+        }
+        if cases:
+            figures["ms_per_case"] = {name: round(1000 * s / cases, 2) for name, s in used.items()}
+            figures["ms_per_case_total"] = round(sum(figures["ms_per_case"].values()), 2)
+        return figures
+
+
+def bus_latency_ms(bootstrap: str, ids_file: Path) -> dict[str, Any]:
+    """p50/p99 from each case's due moment to its first ``case.transferred`` (broker timestamp)."""
+    due = {}
+    for line in ids_file.read_text().splitlines():
+        case_id, micros = line.split()
+        due[case_id.encode()] = int(micros) / 1000
+
+    async def read() -> dict[bytes, float]:
+        consumer = AIOKafkaConsumer(
+            Topics.case_transferred, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+        )
+        await consumer.start()
+        first: dict[bytes, float] = {}
+        idle = 0
+        try:
+            while idle < 3 and len(first) < len(due):
+                batches = await consumer.getmany(timeout_ms=1000)
+                idle = 0 if batches else idle + 1
+                for records in batches.values():
+                    for r in records:
+                        if r.key in due and r.key not in first:
+                            first[r.key] = r.timestamp
+        finally:
+            await consumer.stop()
+        return first
+
+    seen = asyncio.run(read())
+    lat = sorted(seen[k] - due[k] for k in seen)
+    if not lat:
+        return {"seen": 0}
+    pick = lambda q: round(lat[min(len(lat) - 1, int(q * (len(lat) - 1)))], 1)  # noqa: E731
+    return {"seen": len(lat), "of": len(due), "p50": pick(0.5), "p90": pick(0.9), "p99": pick(0.99)}
