@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 
 #: ``handler(session, envelope, typed_payload, runtime)``; it must not commit.
 Handler = Callable[[AsyncSession, Envelope, Any, Any], Awaitable[None]]
+#: ``batch(session, [(envelope, typed_payload), ...], runtime)``: the new events of one
+#: polled batch of one topic, in order; same effect as ``handler`` on each; no commit.
+BatchHandler = Callable[[AsyncSession, list[tuple[Envelope, Any]], Any], Awaitable[None]]
 
 
 class PoisonEvent(Exception):
@@ -51,10 +54,13 @@ class PoisonEvent(Exception):
 
 @dataclass(frozen=True)
 class Subscription:
-    """Which handler applies events of one topic."""
+    """Which handler applies events of one topic; ``batch``, where given, applies a whole
+    polled batch in a few multi-row statements (``handler`` stays the one-by-one path
+    that isolates a poison event)."""
 
     topic: str
     handler: Handler
+    batch: BatchHandler | None = None
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -84,6 +90,7 @@ class ConsumerRunner:
         self.group, self.db, self.tables = group, db, tables
         self.consumer, self.producer, self.status = consumer, producer, status
         self.handlers = {s.topic: s.handler for s in subscriptions}
+        self.batch_handlers = {s.topic: s.batch for s in subscriptions if s.batch is not None}
         self.max_attempts, self.retry_base = max_attempts, retry_base
         self.dead_letter_topic = Topics.dead_letter(group)
         self.watch = StreamWatch(db, tables, self.handlers, gap_grace_seconds)
@@ -92,8 +99,10 @@ class ConsumerRunner:
         self.processed = 0
         self.dead_lettered = 0
         self.duplicates = 0
+        self.batches = 0  # polled batches applied in one transaction (the rest went one by one)
         self._positions: dict[TopicPartition, int] = {}
         self._inbox_insert: Any = None
+        self._inbox_claim: Any = None
 
     async def run(self) -> None:
         while True:
@@ -107,7 +116,7 @@ class ConsumerRunner:
                 if tp.topic == Topics.watermarks:
                     await self._take_watermarks(records)
                 else:
-                    await self._process_batch(records)
+                    await self.process(records)
                 await self._commit_offset(tp, records[-1].offset + 1)
             self._update_lag()
             loop = asyncio.get_running_loop()
@@ -129,7 +138,7 @@ class ConsumerRunner:
         last = records[-1]
         self._positions[TopicPartition(last.topic, last.partition)] = last.offset + 1
 
-    async def _process_batch(self, records: list[ConsumerRecord]) -> None:  # type: ignore[type-arg]
+    async def process(self, records: list[ConsumerRecord]) -> None:  # type: ignore[type-arg]
         """Apply a polled batch in one transaction (fast); on any failure, one by one (exact)."""
         valid: list[tuple[ConsumerRecord, Envelope, object]] = []  # type: ignore[type-arg]
         for record in records:
@@ -159,18 +168,54 @@ class ConsumerRunner:
         self._positions[TopicPartition(last.topic, last.partition)] = last.offset + 1
 
     async def _apply_all(self, items: list[tuple[ConsumerRecord, Envelope, object]]) -> int:  # type: ignore[type-arg]
-        applied = 0
+        """One transaction: one inbox statement claims the new events, then the topic's
+        batch handler (or its handler, event by event) applies them."""
         async with self.db.session() as session:
             await self.watch.arrived(session, _streams(r for r, _, _ in items))
-            for record, envelope, payload in items:
-                token = correlation_id.set(envelope.correlation_id)
-                try:
-                    if await self._apply_in(session, record, envelope, payload):
-                        applied += 1
-                finally:
-                    correlation_id.reset(token)
+            fresh = await self._claim(session, items)
+            topics = {record.topic for record, _, _ in fresh}
+            batch = self.batch_handlers.get(next(iter(topics))) if len(topics) == 1 else None
+            if batch is not None:
+                await batch(session, [(envelope, payload) for _, envelope, payload in fresh], self.context)
+            else:
+                for record, envelope, payload in fresh:
+                    token = correlation_id.set(envelope.correlation_id)
+                    try:
+                        await self.handlers[record.topic](session, envelope, payload, self.context)
+                    finally:
+                        correlation_id.reset(token)
             await session.commit()
-        return applied
+        self.batches += 1
+        return len(fresh)
+
+    async def _claim(
+        self,
+        session: AsyncSession,
+        items: list[tuple[ConsumerRecord, Envelope, object]],  # type: ignore[type-arg]
+    ) -> list[tuple[ConsumerRecord, Envelope, object]]:  # type: ignore[type-arg]
+        """Insert every event id into the inbox at once; the events it took, first arrivals only."""
+        if self._inbox_claim is None:
+            inbox = self.tables.inbox
+            self._inbox_claim = insert_ignoring_conflicts(session, inbox, ["event_id"]).returning(inbox.c.event_id)
+        now = utcnow()
+        rows = {}
+        for record, envelope, _ in items:
+            producer, seq = stream_of(record.headers) or (None, None)
+            event_id = str(envelope.event_id)
+            rows.setdefault(
+                event_id,
+                {"event_id": event_id, "topic": record.topic, "processed_at": now, "producer": producer, "seq": seq},
+            )
+        taken = set((await session.scalars(self._inbox_claim, list(rows.values()))).all())
+        fresh, seen = [], set()
+        for item in items:
+            event_id = str(item[1].event_id)
+            if event_id in taken and event_id not in seen:
+                seen.add(event_id)
+                fresh.append(item)
+            else:
+                log.info("duplicate event skipped", extra={"event_id": event_id, "topic": item[0].topic})
+        return fresh
 
     async def _commit_offset(self, tp: TopicPartition, offset: int) -> None:
         delay = self.retry_base

@@ -72,11 +72,11 @@ def calendar_warning(cal: WorkCalendar, start: int, due_epoch: int) -> str | Non
     return None
 
 
-async def on_created(session: AsyncSession, ctx: Context, case_id: uuid.UUID, case: CaseCreated) -> None:
+def case_row(ctx: Context, case_id: uuid.UUID, case: CaseCreated) -> dict[str, Any]:
+    """The ``sla.cases`` row of a new case: its policy and calendar chosen once, here."""
     policy = policies.matching(ctx.policies, case)
     cal = cals.for_branch(ctx.calendars, case.branch_code, ctx.default_calendar)
-    stmt = prebuilt(session, "sla.cases", lambda s: insert_ignoring_conflicts(s, t.cases, ["case_id"]))
-    row = {
+    return {
         "case_id": case_id,
         "kind": case.kind,
         "tier": case.tier,
@@ -89,10 +89,21 @@ async def on_created(session: AsyncSession, ctx: Context, case_id: uuid.UUID, ca
         "policy": policy.id,
         "calendar": cal.name,
     }
-    if (await session.execute(stmt, row)).rowcount == 0:
+
+
+def insert_case(session: AsyncSession) -> Any:
+    return prebuilt(
+        session,
+        "sla.cases",
+        lambda s: insert_ignoring_conflicts(s, t.cases, ["case_id"]).returning(t.cases.c.case_id),
+    )
+
+
+async def on_created(session: AsyncSession, ctx: Context, case_id: uuid.UUID, case: CaseCreated) -> None:
+    if (await session.execute(insert_case(session), case_row(ctx, case_id, case))).first() is None:
         return  # seen before
     await _log(session, case_id, "created", case.received_at)
-    await _replay(session, ctx, case_id)
+    await replay(session, ctx, case_id)
 
 
 async def on_transferred(
@@ -165,7 +176,7 @@ async def _apply_events(
         await _apply(session, ctx, case, name, at)
 
 
-async def _replay(session: AsyncSession, ctx: Context, case_id: uuid.UUID, only: set[str] | None = None) -> None:
+async def replay(session: AsyncSession, ctx: Context, case_id: uuid.UUID, only: set[str] | None = None) -> None:
     """Apply the logged events in time order (after the case arrives, or a new policy)."""
     case = await _case(session, case_id)
     assert case is not None
@@ -214,17 +225,20 @@ def _clock_query(case_id: uuid.UUID) -> Any:
     )
 
 
-async def _start(
-    session: AsyncSession, ctx: Context, case: Row, policy: PolicyOut, spec: ClockSpec, start: datetime
-) -> None:  # type: ignore[type-arg]
+@dataclass(frozen=True)
+class NewClock:
+    """A clock about to start: its row, its plan (without ``clock_id``) and its timers."""
+
+    row: dict[str, Any]
+    plan: dict[str, Any]
+    timers: list[dict[str, Any]]
+
+
+def new_clock(ctx: Context, case: Any, policy: PolicyOut, spec: ClockSpec, start: datetime) -> NewClock:
+    """What starting ``spec`` on ``case`` at ``start`` writes: pure, so one clock and a
+    batch of new cases (``sla.arrivals``) write exactly the same rows."""
     cal = ctx.calendar(case.calendar)
     due_epoch = plan.due(cal, _epoch(start), spec.target, 0)
-    warning = calendar_warning(cal, _epoch(start), due_epoch)
-    stmt = prebuilt(
-        session,
-        "sla.clocks",
-        lambda s: insert_ignoring_conflicts(s, t.clocks, ["case_id", "clock"]).returning(t.clocks.c.id),
-    )
     row = {
         "case_id": case.case_id,
         "clock": spec.name,
@@ -236,14 +250,10 @@ async def _start(
         "started_at": start,
         "due_at": _dt(due_epoch),
         "rule": cal.describe(spec.target.unit, spec.target.amount)[:500],
-        "calendar_warning": warning,
+        "calendar_warning": calendar_warning(cal, _epoch(start), due_epoch),
         "created_at": utcnow(),
     }
-    clock_id = (await session.execute(stmt, row)).scalar_one_or_none()
-    if clock_id is None:
-        return
     plan_row = {
-        "clock_id": clock_id,
         "calendar": cal.name,
         "unit": spec.target.unit,
         "amount": spec.target.amount,
@@ -252,30 +262,50 @@ async def _start(
         "extensions": [],
         "changes": [],
     }
-    await session.execute(INSERT_PLAN, plan_row)
-    await _plan_timers(session, cal, clock_id, spec, spec.target.unit, _epoch(start), due_epoch, fresh=True)
+    timers = [
+        {"key": m.key, "level": m.level, "due_at": _dt(m.at)}
+        for m in plan.timer_moments(cal, spec, spec.target.unit, _epoch(start), due_epoch)
+    ]
+    return NewClock(row, plan_row, timers)
+
+
+def insert_clock(session: AsyncSession) -> Any:
+    return prebuilt(
+        session,
+        "sla.clocks",
+        lambda s: insert_ignoring_conflicts(s, t.clocks, ["case_id", "clock"]).returning(
+            t.clocks.c.id, t.clocks.c.case_id, t.clocks.c.clock
+        ),
+    )
+
+
+def insert_timers(session: AsyncSession) -> Any:
+    return prebuilt(session, "sla.timers", lambda s: insert_ignoring_conflicts(s, t.timers, ["clock_id", "key"]))
+
+
+async def _start(
+    session: AsyncSession, ctx: Context, case: Row, policy: PolicyOut, spec: ClockSpec, start: datetime
+) -> None:  # type: ignore[type-arg]
+    new = new_clock(ctx, case, policy, spec, start)
+    inserted = (await session.execute(insert_clock(session), new.row)).first()
+    if inserted is None:
+        return
+    await session.execute(INSERT_PLAN, {**new.plan, "clock_id": inserted.id})
+    if new.timers:
+        await session.execute(insert_timers(session), [{**m, "clock_id": inserted.id} for m in new.timers])
 
 
 async def _plan_timers(
-    session: AsyncSession,
-    cal: WorkCalendar,
-    clock_id: int,
-    spec: ClockSpec,
-    unit: str,
-    start: int,
-    due_at: int,
-    fresh: bool = False,
+    session: AsyncSession, cal: WorkCalendar, clock_id: int, spec: ClockSpec, unit: str, start: int, due_at: int
 ) -> None:
-    """(Re)create the timers not yet fired; a timer that fired keeps its place (once per run).
-    A ``fresh`` clock has none yet: nothing to delete."""
-    if not fresh:
-        await session.execute(delete(t.timers).where(t.timers.c.clock_id == clock_id, t.timers.c.fired_at.is_(None)))
+    """(Re)create the timers not yet fired; a timer that fired keeps its place (once per run)."""
+    await session.execute(delete(t.timers).where(t.timers.c.clock_id == clock_id, t.timers.c.fired_at.is_(None)))
     rows = [
         {"clock_id": clock_id, "key": m.key, "level": m.level, "due_at": _dt(m.at)}
         for m in plan.timer_moments(cal, spec, unit, start, due_at)
     ]
     if rows:
-        await session.execute(insert_ignoring_conflicts(session, t.timers, ["clock_id", "key"]), rows)
+        await session.execute(insert_timers(session), rows)
 
 
 async def _stop(session: AsyncSession, clock: Row, at: datetime) -> None:  # type: ignore[type-arg]
@@ -406,7 +436,7 @@ async def replan_policy(session: AsyncSession, ctx: Context, case_id: uuid.UUID,
         }
         await replan(session, ctx, clock, spec.target, clock.paused_total, change)
     have = {c.clock for c in (await session.execute(_clock_query(case_id))).all()}
-    await _replay(session, ctx, case_id, only=set(specs) - have)
+    await replay(session, ctx, case_id, only=set(specs) - have)
 
 
 async def _clock(session: AsyncSession, case_id: uuid.UUID, name: str) -> Row:  # type: ignore[type-arg]

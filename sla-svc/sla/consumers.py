@@ -7,11 +7,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.consumer import Subscription
 from services.runtime import Runtime
 from shared.events import CaseCreated, CaseTransferred, CaseUpdated, Envelope, Topics
-from sla import clocks
+from sla import arrivals, clocks
 
 
 async def on_case_created(session: AsyncSession, envelope: Envelope, payload: CaseCreated, runtime: Runtime) -> None:
     await clocks.on_created(session, runtime.extras["sla"], envelope.case_id, payload)
+
+
+async def on_cases_created(session: AsyncSession, items: list[tuple[Envelope, CaseCreated]], runtime: Runtime) -> None:
+    await arrivals.on_created_batch(session, runtime.extras["sla"], [(e.case_id, p) for e, p in items])
 
 
 async def on_case_transferred(
@@ -25,7 +29,7 @@ async def on_case_updated(session: AsyncSession, envelope: Envelope, payload: Ca
 
 
 SUBSCRIPTIONS = [
-    Subscription(Topics.case_created, on_case_created),
+    Subscription(Topics.case_created, on_case_created, batch=on_cases_created),
     Subscription(Topics.case_transferred, on_case_transferred),
     Subscription(Topics.case_updated, on_case_updated),
 ]

@@ -1,0 +1,236 @@
+"""A polled batch through the batch handlers leaves what one-by-one leaves (issue 14).
+
+The consumer applies a polled batch of one topic in one transaction, with the topic's
+batch handler writing each table in a few multi-row statements. The one-by-one path
+is the reference: it is what every other test exercises. Hypothesis generates
+batches (several cases, the same event twice, the same case under a second event id,
+events of a case that arrived before its creation, and, on Postgres, a poison event
+whose branch code does not fit its column), feeds the same records to two copies of
+the service, each on its own database, one copy the whole batch at once and the other
+record by record, and compares every row those events could touch. The dead-letter
+topic is a real broker's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import uuid
+from collections.abc import Coroutine, Iterator
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Table, select
+
+from services.broker import LocalBroker
+from services.consumer import ConsumerRunner
+from services.runtime import Runtime
+from shared.events import CaseCreated, CaseTransferred, Envelope, new_event
+from sla import tables as sla_tables
+from sla.service import SPEC as SLA
+from tests.support.inprocess import running
+from tests.support.postgres import create_database, drop_database
+
+T = TypeVar("T")
+SEQ = itertools.count(1)
+NOW = datetime.now(UTC).replace(microsecond=0)
+POISON_BRANCH = "GD-" + "X" * 40  # longer than sla.cases.branch_code (32): Postgres refuses it
+VOLATILE = {"id", "created_at", "clock_id", "processed_at", "updated_at"}
+
+
+class Copy:
+    """One sla service in-process with a consumer runner whose dead letters go to a real broker."""
+
+    def __init__(self, runtime: Runtime, producer: AIOKafkaProducer) -> None:
+        self.runtime = runtime
+        self.runner = ConsumerRunner(
+            runtime.name,
+            runtime.db,
+            runtime.tables,
+            None,  # type: ignore[arg-type]  # no polling here: records are handed to it
+            producer,
+            runtime.spec.subscriptions,
+            runtime.status,
+            context=runtime,
+            max_attempts=1,
+            retry_base=0.0,
+        )
+
+    async def state(self, case_ids: set[uuid.UUID], seqs: set[int]) -> dict[str, list[str]]:
+        """Every row the events could have touched, without ids or clock readings."""
+        t = sla_tables
+        out: dict[str, list[str]] = {}
+        async with self.runtime.db.session() as session:
+
+            async def rows(name: str, query: Any) -> None:
+                out[name] = sorted(repr(tuple(r)) for r in (await session.execute(query)).all())
+
+            def kept(table: Table) -> list[Any]:
+                return [c for c in table.c if c.name not in VOLATILE]
+
+            await rows("cases", select(*kept(t.cases)).where(t.cases.c.case_id.in_(case_ids)))
+            await rows("events", select(*kept(t.case_events)).where(t.case_events.c.case_id.in_(case_ids)))
+            await rows("clocks", select(*kept(t.clocks)).where(t.clocks.c.case_id.in_(case_ids)))
+            for name, table in (("plans", t.clock_plans), ("timers", t.timers)):
+                query = select(t.clocks.c.case_id, t.clocks.c.clock, *kept(table)).join(
+                    t.clocks, t.clocks.c.id == table.c.clock_id
+                )
+                await rows(name, query.where(t.clocks.c.case_id.in_(case_ids)))
+            inbox = self.runtime.tables.inbox
+            await rows("inbox", select(*kept(inbox)).where(inbox.c.seq.in_(seqs)))
+        return out
+
+
+class Pair:
+    """Two copies on a loop of their own, so that hypothesis (synchronous) can drive them."""
+
+    def __init__(self, tmp: Path, urls: tuple[str | None, str | None], bootstrap: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.stack = AsyncExitStack()
+        self.copies = self.call(self._start(tmp, urls, bootstrap))
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(180)
+
+    async def _start(self, tmp: Path, urls: tuple[str | None, str | None], bootstrap: str) -> list[Copy]:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+        await producer.start()
+        self.stack.push_async_callback(producer.stop)
+        copies = []
+        for n, url in enumerate(urls):
+            service = await self.stack.enter_async_context(
+                running(SLA, tmp / f"copy-{n}", url, timer_poll_seconds=3600, owner_grace_seconds=0)
+            )
+            copies.append(Copy(service.runtime, producer))
+        return copies
+
+    def close(self) -> None:
+        self.call(self.stack.aclose())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+def record(envelope: Envelope, seq: int) -> ConsumerRecord[bytes, bytes]:
+    headers = [("producer", envelope.producer.encode()), ("producer-seq", str(seq).encode())]
+    value = envelope.model_dump_json().encode()
+    key = str(envelope.case_id).encode()
+    return ConsumerRecord(envelope.type, 0, seq, 0, 0, key, value, None, len(key), len(value), headers)
+
+
+cases = st.fixed_dictionaries(
+    {
+        "kind": st.sampled_from(["inquiry", "grievance", "complaint"]),
+        "tier": st.sampled_from([None, "general", "major", "specialist"]),
+        "category": st.sampled_from([None, "claims", "sales_agent_conduct", "policy_service", "other"]),
+        "channel": st.sampled_from(["hotline", "letter", "counter", "online", "regulator", "email"]),
+        "branch_code": st.sampled_from(["GD-SZ", "GD", "BJ", "SH-PD", "HO"]),
+        "agent_code": st.sampled_from([None, "AG-1"]),
+        "hours_ago": st.integers(0, 24 * 40),
+    }
+)
+
+
+@st.composite
+def batches(draw: st.DrawFn, poison: bool) -> tuple[list[Any], list[Any], set[uuid.UUID], set[int]]:
+    """(records applied first, one by one, in both copies; the batch; its case ids; its seqs)."""
+    drawn = draw(st.lists(cases, min_size=1, max_size=8))
+    if poison and len(drawn) > 1 and draw(st.booleans()):
+        drawn[draw(st.integers(0, len(drawn) - 1))]["branch_code"] = POISON_BRANCH
+    created = []
+    for fields in drawn:
+        hours_ago = fields.pop("hours_ago")
+        payload = CaseCreated(
+            case_no=f"N-{next(SEQ)}",
+            line_of_business="individual_life",
+            status="accepted",
+            received_at=NOW - timedelta(hours=hours_ago),
+            **fields,
+        )
+        created.append(new_event(payload, case_id=uuid.uuid4(), producer="intake-svc"))
+    envelopes = list(created)
+    for i in draw(st.lists(st.integers(0, len(created) - 1), max_size=3)):  # the same event again
+        envelopes.append(created[i])
+    for i in draw(st.lists(st.integers(0, len(created) - 1), max_size=2)):  # the same case, a new event id
+        envelopes.append(created[i].model_copy(update={"event_id": uuid.uuid4()}))
+    envelopes = draw(st.permutations(envelopes))
+    first = []
+    for i in draw(st.sets(st.integers(0, len(created) - 1), max_size=3)):  # assigned before it was created
+        transfer = CaseTransferred(
+            transfer_kind="assign",
+            branch_code="GD-SZ",
+            from_unit=None,
+            to_unit="GD-SZ.claims",
+            from_assignee=None,
+            to_assignee="u-sz-cl-1",
+            owner="u-sz-cs-2",
+            reason="routed",
+        )
+        first.append(record(new_event(transfer, case_id=created[i].case_id, producer="routing-svc"), next(SEQ)))
+    batch = [record(e, next(SEQ)) for e in envelopes]
+    seqs = {r.offset for r in [*first, *batch]}
+    return first, batch, {e.case_id for e in created}, seqs
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    broker = LocalBroker(log_path=tmp_path_factory.mktemp("broker") / "broker.log").start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def pair(request: pytest.FixtureRequest, tmp_path: Path, broker: LocalBroker) -> Iterator[tuple[Pair, bool]]:
+    names: list[str] = []
+    urls: tuple[str | None, str | None] = (None, None)
+    if request.param == "postgres":
+        (a, url_a), (b, url_b) = create_database(), create_database()
+        names, urls = [a, b], (url_a, url_b)
+    pair = Pair(tmp_path, urls, broker.bootstrap)
+    try:
+        yield pair, request.param == "postgres"
+    finally:
+        pair.close()
+        for name in names:
+            drop_database(name)
+
+
+def _counts(runner: ConsumerRunner) -> tuple[int, int, int]:
+    return runner.processed, runner.duplicates, runner.dead_lettered
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_sla_case_created_batch_matches_one_by_one(pair: tuple[Pair, bool], data: st.DataObject) -> None:
+    copies, on_postgres = pair
+    first, batch, case_ids, seqs = data.draw(batches(poison=on_postgres))
+    whole, single = copies.copies
+    before = [_counts(whole.runner), _counts(single.runner)]
+    batches_before = whole.runner.batches
+
+    async def apply() -> None:
+        for copy in (whole, single):
+            for r in first:
+                await copy.runner.process([r])
+        await whole.runner.process(batch)
+        for r in batch:
+            await single.runner.process([r])
+
+    copies.call(apply())
+    after = [_counts(whole.runner), _counts(single.runner)]
+    deltas = [tuple(x - y for x, y in zip(a, b, strict=True)) for a, b in zip(after, before, strict=True)]
+    assert deltas[0] == deltas[1]
+    state = copies.call(whole.state(case_ids, seqs))
+    assert state == copies.call(single.state(case_ids, seqs))
+    assert state["clocks"], "no clock started: the comparison would prove nothing"
+    poisoned = any(POISON_BRANCH.encode() in (r.value or b"") for r in batch)
+    if len(batch) > 1:  # the batch path ran, unless the poison sent it one by one
+        assert whole.runner.batches - batches_before == (0 if poisoned else 1)
