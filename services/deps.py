@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    """``async`` on purpose: FastAPI runs a plain ``def`` dependency in its thread pool, a
+    thread hop per request for an attribute read (seen in issue 14's profile)."""
     return request.app.state.runtime  # type: ignore[no-any-return]
 
 

@@ -72,7 +72,7 @@ async def assign_new_case(
             rule_id=decision.rule_id,
             updated_at=now,
             priority=decision.priority,
-            **_facts_columns(facts),
+            **facts_columns(facts),
         )
         .returning(t.assignments.c.case_id)
     )
@@ -107,7 +107,7 @@ async def assign_new_case(
     return True
 
 
-def _facts_columns(facts: CaseFacts) -> dict[str, Any]:
+def facts_columns(facts: CaseFacts) -> dict[str, Any]:
     return {k: getattr(facts, k) for k in ("kind", "tier", "category", "channel", "line_of_business", "agent_code")}
 
 
@@ -306,7 +306,7 @@ async def _reopen(
             weight=w,
             queued_since=None if assignee else now,
             updated_at=now,
-            **_facts_columns(facts),
+            **facts_columns(facts),
         )
     )
     return None
@@ -318,7 +318,7 @@ async def _reclassified(
     await session.execute(
         t.assignments.update()
         .where(t.assignments.c.case_id == current.case_id)
-        .values(updated_at=now, **_facts_columns(facts))
+        .values(updated_at=now, **facts_columns(facts))
     )
     if facts.tier == CaseTier.major and current.tier != CaseTier.major:
         decision = org.decide(facts, default_unit)

@@ -67,25 +67,33 @@ class Person:
 
 
 async def members(session: AsyncSession, unit: str) -> list[Person]:
+    return (await members_of(session, {unit})).get(unit, [])
+
+
+async def members_of(session: AsyncSession, units: set[str]) -> dict[str, list[Person]]:
+    """The people of several units in one query (a batch of new cases, ``routing.arrivals``)."""
     rows = (
         await session.execute(
             select(t.staff, t.units.c.capacity_points.label("unit_capacity"))
             .join(t.units, t.units.c.code == t.staff.c.unit_code)
-            .where(t.staff.c.unit_code == unit)
+            .where(t.staff.c.unit_code.in_(units))
+            .order_by(t.staff.c.id)
         )
     ).all()
-    return [
-        Person(
-            id=r.id,
-            unit_code=r.unit_code,
-            on_duty=r.on_duty,
-            load=r.load_points,
-            capacity=r.capacity_points or r.unit_capacity or STANDARD_CAPACITY,
-            skills=r.skills or {},
-            last_assigned_at=r.last_assigned_at,
+    found: dict[str, list[Person]] = {unit: [] for unit in units}
+    for r in rows:
+        found[r.unit_code].append(
+            Person(
+                id=r.id,
+                unit_code=r.unit_code,
+                on_duty=r.on_duty,
+                load=r.load_points,
+                capacity=r.capacity_points or r.unit_capacity or STANDARD_CAPACITY,
+                skills=r.skills or {},
+                last_assigned_at=r.last_assigned_at,
+            )
         )
-        for r in rows
-    ]
+    return found
 
 
 def ranked(people: list[Person], w: int, category: str | None, line_of_business: str | None) -> list[Person]:

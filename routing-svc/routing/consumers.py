@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from routing import assignment
+from routing import arrivals, assignment
 from services.consumer import Subscription
 from services.runtime import Runtime
 from shared.events import CaseCreated, CaseUpdated, Envelope, Topics
@@ -15,6 +15,11 @@ async def on_case_created(session: AsyncSession, envelope: Envelope, payload: Ca
     await assignment.assign_new_case(session, envelope.case_id, payload, org, runtime.settings.default_unit)  # type: ignore[attr-defined]
 
 
+async def on_cases_created(session: AsyncSession, items: list[tuple[Envelope, CaseCreated]], runtime: Runtime) -> None:
+    org = await runtime.extras["org"].get(session)
+    await arrivals.assign_new_cases(session, items, org, runtime.settings.default_unit)  # type: ignore[attr-defined]
+
+
 async def on_case_updated(session: AsyncSession, envelope: Envelope, payload: CaseUpdated, runtime: Runtime) -> None:
     org = await runtime.extras["org"].get(session)
     freed = await assignment.on_case_updated(session, envelope.case_id, payload, org, runtime.settings.default_unit)  # type: ignore[attr-defined]
@@ -23,6 +28,6 @@ async def on_case_updated(session: AsyncSession, envelope: Envelope, payload: Ca
 
 
 SUBSCRIPTIONS = [
-    Subscription(Topics.case_created, on_case_created),
+    Subscription(Topics.case_created, on_case_created, batch=on_cases_created),
     Subscription(Topics.case_updated, on_case_updated),
 ]
