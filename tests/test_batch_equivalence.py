@@ -30,6 +30,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Table, select
 
+from notify import tables as notify_tables
+from notify.service import SPEC as NOTIFY
 from routing import tables as routing_tables
 from routing.service import SPEC as ROUTING
 from services.app import ServiceSpec
@@ -46,7 +48,10 @@ T = TypeVar("T")
 SEQ = itertools.count(1)
 NOW = datetime.now(UTC).replace(microsecond=0)
 POISON_BRANCH = "GD-" + "X" * 40  # longer than sla.cases.branch_code (32): Postgres refuses it
-VOLATILE = {"id", "created_at", "clock_id", "processed_at", "updated_at", "at", "queued_since", "last_assigned_at"}
+VOLATILE = {
+    *("id", "created_at", "clock_id", "processed_at", "updated_at", "at", "queued_since", "last_assigned_at"),
+    "next_attempt_at",  # notify: "now" for an immediate delivery
+}
 
 
 class Copy:
@@ -79,6 +84,8 @@ class Copy:
             await rows("inbox", select(*kept(inbox)).where(inbox.c.seq.in_(seqs)))
             if self.runtime.name == "sla-svc":
                 await sla_state(rows, case_ids)
+            elif self.runtime.name == "notify-svc":
+                await notify_state(rows, case_ids)
             else:
                 await routing_state(rows, case_ids)
                 outbox = self.runtime.tables.outbox
@@ -113,6 +120,18 @@ async def routing_state(rows: Any, case_ids: set[uuid.UUID]) -> None:
     await rows("staff", select(*kept(t.staff), assigned))  # capacity is shared: every person
 
 
+async def notify_state(rows: Any, case_ids: set[uuid.UUID]) -> None:
+    t = notify_tables
+    await rows("cases", select(*kept(t.cases)).where(t.cases.c.case_id.in_(case_ids)))
+    await rows("feed", select(*kept(t.feed)).where(t.feed.c.case_id.in_(case_ids)))
+    # Subscription ids are each copy's own: a delivery is named by its subscription's target.
+    same = [c for c in kept(t.deliveries) if c.name not in ("subscription_id", "recipient")]
+    deliveries = select(*same, t.subscriptions.c.target).join(
+        t.subscriptions, t.subscriptions.c.id == t.deliveries.c.subscription_id
+    )
+    await rows("deliveries", deliveries.where(t.deliveries.c.case_id.in_(case_ids)))
+
+
 def _event(topic: str, value: str) -> str:
     """An outbox event without what differs on every run (its id and moment)."""
     envelope = json.loads(value)
@@ -145,7 +164,21 @@ class Pair:
             quiet = {"timer_poll_seconds": 3600, "owner_grace_seconds": 0} if self.spec is SLA else {}
             if self.spec is ROUTING:
                 quiet = {"queue_drain_seconds": 3600}
+            if self.spec is NOTIFY:  # deliveries stay pending: no worker sends them meanwhile
+                quiet = {"delivery_poll_seconds": 3600, "gap_watch_seconds": 3600}
             service = await self.stack.enter_async_context(running(self.spec, tmp / f"copy-{n}", url, **quiet))
+            if self.spec is NOTIFY:  # someone to tell: every new case, and the major ones of one branch
+                for body in (
+                    {"channel": "webhook", "target": "https://hooks.example.com/all", "events": ["case.created"]},
+                    {
+                        "channel": "webhook",
+                        "target": "https://hooks.example.com/gd",
+                        "events": ["case.major"],
+                        "branch_code": "GD",
+                    },
+                ):
+                    response = await service.client.post("/v1/subscriptions", json=body)
+                    assert response.status_code == 201, response.text
             copies.append(Copy(service.runtime, producer))
         return copies
 
@@ -239,7 +272,7 @@ def backend_name(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture(params=[SLA, ROUTING], ids=["sla", "routing"])
+@pytest.fixture(params=[SLA, ROUTING, NOTIFY], ids=["sla", "routing", "notify"])
 def pair(
     request: pytest.FixtureRequest, backend_name: str, tmp_path: Path, broker: LocalBroker
 ) -> Iterator[tuple[Pair, bool]]:
@@ -284,7 +317,9 @@ def test_case_created_batch_matches_one_by_one(pair: tuple[Pair, bool], data: st
     assert deltas[0] == deltas[1]
     state = copies.call(whole.state(case_ids, seqs))
     assert state == copies.call(single.state(case_ids, seqs))
-    assert state.get("clocks") or state.get("assignments"), "nothing applied: the comparison would prove nothing"
+    assert state.get("clocks") or state.get("assignments") or state.get("feed"), (
+        "nothing applied: the comparison would prove nothing"
+    )
     poisoned = any(POISON_BRANCH.encode() in (r.value or b"") for r in batch)
     if len(batch) > 1:  # the batch path ran, unless the poison sent it one by one
         assert whole.runner.batches - batches_before == (0 if poisoned else 1)

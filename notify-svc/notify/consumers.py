@@ -7,8 +7,8 @@ trigger their own notifications; ``case.overdue`` drives the escalation chain.
 
 from __future__ import annotations
 
-from notify.fanout import handle
+from notify.fanout import handle, handle_batch
 from services.consumer import Subscription
 from shared.events import Topics
 
-SUBSCRIPTIONS = [Subscription(topic, handle) for topic in Topics.all]
+SUBSCRIPTIONS = [Subscription(topic, handle, batch=handle_batch) for topic in Topics.all]

@@ -35,47 +35,54 @@ URGENT = ("sla.breach", "sla.escalation", "case.major")
 
 
 async def handle(session: AsyncSession, envelope: Envelope, payload: Any, runtime: Runtime) -> None:
-    before = await _facts(session, envelope.case_id)
-    after = _apply(before or CaseFacts(case_id=str(envelope.case_id)), payload)
-    await _store(session, envelope.case_id, after)
-    names = notification_names(envelope, payload, before, after)
-    level: str | list[str] | None = None
-    if isinstance(payload, CaseOverdue):
-        level = payload.withdrawn if payload.level == OverdueLevel.withdrawn else payload.level.value
-    await session.execute(
-        prebuilt(session, "notify.feed", lambda s: insert_ignoring_conflicts(s, t.feed, ["event_id"])),
-        {
-            "event_id": envelope.event_id,
-            "event": names[0],
-            "case_id": envelope.case_id,
-            "branch_code": after.branch_code,
-            "at": envelope.occurred_at,
-            "data": {
-                "type": envelope.type,
-                "notifications": names,
-                "case": after.as_dict(),
-                "payload": envelope.payload,
-            },
-        },
-    )
+    await handle_batch(session, [(envelope, payload)], runtime)
+
+
+async def handle_batch(session: AsyncSession, items: list[tuple[Envelope, Any]], runtime: Runtime) -> None:
+    """Events in order, each seeing the case as the events before it left it; every table
+    written with one statement per batch (one by one is a batch of one)."""
+    known = await _facts_of(session, {e.case_id for e, _ in items})
     directory: Directory | None = runtime.extras.get("directory")
     planner: DigestPlanner = runtime.extras["digest"]
     now = utcnow()
-    body = envelope.model_dump_json()
-    for sub in await subscriptions.active(session):
-        name = subscriptions.wanted(sub, names)
-        if name is None or not subscriptions.passes(sub.filters or {}, after, level):
-            continue
-        recipients = [f"subscription:{sub.id}"] if sub.target else _resolve(sub.recipients, after, directory)
-        digest = sub.mode == "digest" and not (after.major and name in URGENT)
-        due: datetime = await planner.next_slot(after.branch_code, now) if digest else now
-        for recipient in recipients:
-            await session.execute(
-                prebuilt(
-                    session,
-                    "notify.deliveries",
-                    lambda s: insert_ignoring_conflicts(s, t.deliveries, ["event_id", "recipient", "channel"]),
-                ),
+    active = await subscriptions.active(session)
+    changed: dict[uuid.UUID, CaseFacts] = {}
+    feed: list[dict[str, Any]] = []
+    deliveries: list[dict[str, Any]] = []
+    for envelope, payload in items:
+        before = known.get(envelope.case_id)
+        after = _apply(before or CaseFacts(case_id=str(envelope.case_id)), payload)
+        known[envelope.case_id] = changed[envelope.case_id] = after
+        names = notification_names(envelope, payload, before, after)
+        level: str | list[str] | None = None
+        if isinstance(payload, CaseOverdue):
+            level = payload.withdrawn if payload.level == OverdueLevel.withdrawn else payload.level.value
+        feed.append(
+            {
+                "event_id": envelope.event_id,
+                "event": names[0],
+                "case_id": envelope.case_id,
+                "branch_code": after.branch_code,
+                "at": envelope.occurred_at,
+                "data": {
+                    "type": envelope.type,
+                    "notifications": names,
+                    "case": after.as_dict(),
+                    "payload": envelope.payload,
+                },
+            }
+        )
+        body = None
+        for sub in active:
+            name = subscriptions.wanted(sub, names)
+            if name is None or not subscriptions.passes(sub.filters or {}, after, level):
+                continue
+            recipients = [f"subscription:{sub.id}"] if sub.target else _resolve(sub.recipients, after, directory)
+            digest = sub.mode == "digest" and not (after.major and name in URGENT)
+            due: datetime = await planner.next_slot(after.branch_code, now) if digest else now
+            body = body or envelope.model_dump_json()
+            facts = {**after.as_dict(), "level": level if isinstance(level, str) else None, "notification": name}
+            deliveries.extend(
                 {
                     "id": uuid.uuid4(),
                     "subscription_id": sub.id,
@@ -86,19 +93,28 @@ async def handle(session: AsyncSession, envelope: Envelope, payload: Any, runtim
                     "recipient": recipient,
                     "mode": "digest" if digest else "immediate",
                     "body": body,
-                    "facts": {
-                        **after.as_dict(),
-                        "level": level if isinstance(level, str) else None,
-                        "notification": name,
-                    },
+                    "facts": facts,
                     "status": "pending",
                     "attempts": 0,
                     "budget_from": 0,
                     "next_attempt_at": due,
                     "created_at": now,
                     "updated_at": now,
-                },
+                }
+                for recipient in recipients
             )
+    rows = [{**facts.as_dict(), "case_id": case_id, "updated_at": now} for case_id, facts in changed.items()]
+    await session.execute(prebuilt(session, "notify.cases", _upsert_case), rows)
+    await session.execute(
+        prebuilt(session, "notify.feed", lambda s: insert_ignoring_conflicts(s, t.feed, ["event_id"])), feed
+    )
+    if deliveries:
+        stmt = prebuilt(
+            session,
+            "notify.deliveries",
+            lambda s: insert_ignoring_conflicts(s, t.deliveries, ["event_id", "recipient", "channel"]),
+        )
+        await session.execute(stmt, deliveries)
 
 
 def _resolve(roles: list[str], case: CaseFacts, directory: Directory | None) -> list[str]:
@@ -148,17 +164,10 @@ def _apply(facts: CaseFacts, p: Any) -> CaseFacts:
     return CaseFacts(**v)
 
 
-async def _facts(session: AsyncSession, case_id: uuid.UUID) -> CaseFacts | None:
-    row = (await session.execute(select(t.cases).where(t.cases.c.case_id == case_id))).first()
-    if row is None:
-        return None
-    values = {k: getattr(row, k) for k in CaseFacts.__dataclass_fields__ if k != "case_id"}
-    return CaseFacts(case_id=str(case_id), **values)
-
-
-async def _store(session: AsyncSession, case_id: uuid.UUID, facts: CaseFacts) -> None:
-    values: dict[str, Any] = {**facts.as_dict(), "case_id": case_id, "updated_at": utcnow()}
-    await session.execute(prebuilt(session, "notify.cases", _upsert_case), values)
+async def _facts_of(session: AsyncSession, case_ids: set[uuid.UUID]) -> dict[uuid.UUID, CaseFacts]:
+    rows = (await session.execute(select(t.cases).where(t.cases.c.case_id.in_(case_ids)))).all()
+    fields = [k for k in CaseFacts.__dataclass_fields__ if k != "case_id"]
+    return {r.case_id: CaseFacts(case_id=str(r.case_id), **{k: getattr(r, k) for k in fields}) for r in rows}
 
 
 def _upsert_case(session: AsyncSession) -> Any:
