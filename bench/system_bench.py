@@ -89,11 +89,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--rates", default="100,200,500")
     parser.add_argument("--bisect", type=int, default=2, help="extra runs refining the sustained maximum")
+    parser.add_argument("--env", action="append", default=[], help="NAME=value for every service (to compare settings)")
     args = parser.parse_args()
     ensure_wrk()
     db_name, url = create_database()
     work = Path(tempfile.mkdtemp(prefix="bench-system-"))
-    stack = Stack(var_dir=work / "var", database_url=url, env={"ENVIRONMENT": "test"})
+    env = {"ENVIRONMENT": "test", **dict(kv.split("=", 1) for kv in args.env)}
+    stack = Stack(var_dir=work / "var", database_url=url, env=env)
     bare = None
     counter = None
     try:

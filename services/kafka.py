@@ -47,6 +47,7 @@ def make_consumer(settings: ServiceSettings, group: str, topics: list[str]) -> A
         rebalance_timeout_ms=settings.kafka_session_timeout_ms,
         request_timeout_ms=max(settings.kafka_request_timeout_ms, settings.kafka_session_timeout_ms + 5000),
         max_poll_records=200,
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
     )
 
 

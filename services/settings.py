@@ -34,6 +34,8 @@ class ServiceSettings(BaseSettings):
     kafka_request_timeout_ms: int = 5000
     kafka_session_timeout_ms: int = 10000
     kafka_heartbeat_interval_ms: int = 1000
+    #: How long a fetch may wait at the broker for new records (aiokafka's default: 500).
+    kafka_fetch_max_wait_ms: int = 500
 
     outbox_poll_seconds: float = 0.5
     outbox_batch_size: int = 500
