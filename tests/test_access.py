@@ -304,6 +304,15 @@ async def test_tokens_of_the_configured_identity_provider(tmp_path: Path) -> Non
             assert (await intake.client.get("/v1/cases", headers=bad)).status_code == 401
         no_roles = signed(branch="GD-SZ")
         assert (await intake.client.get("/v1/cases", headers=no_roles)).status_code == 403
+        # A verified token is remembered (services.auth.TOKEN_CACHE_SECONDS), never past its
+        # exp (+ the 30 s leeway): one that runs out in a second is refused once it has.
+        import time
+
+        short = signed(roles=["branch_specialist"], branch="GD-SZ", exp=int(time.time()) - 30 + 2)
+        assert (await intake.client.get("/v1/cases", headers=short)).status_code == 200
+        assert (await intake.client.get("/v1/cases", headers=short)).status_code == 200
+        await asyncio.sleep(2.5)
+        assert (await intake.client.get("/v1/cases", headers=short)).status_code == 401
 
 
 async def test_an_unexpected_error_shows_no_trace_but_the_correlation_id(tmp_path: Path) -> None:
