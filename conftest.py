@@ -27,9 +27,8 @@ FAST_ENV = {
     "KAFKA_SESSION_TIMEOUT_MS": "6000",
     "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
     "KAFKA_REQUEST_TIMEOUT_MS": "3000",
-    "OUTBOX_POLL_SECONDS": "0.2",
-    "TIMER_POLL_SECONDS": "0.2",
-    "DELIVERY_POLL_SECONDS": "0.2",
+    # No short polls for the relay, timers and deliveries: the workers are woken by the
+    # commits that give them work (services.wakeup), and the tests rely on that.
     "DELIVERY_RETRY_BASE_SECONDS": "0.3",
     "CONSUMER_RETRY_BASE_SECONDS": "0.05",
 }

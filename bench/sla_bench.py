@@ -200,20 +200,28 @@ def timers_at_scale(total: int, due: int, window: float) -> dict[str, object]:
         worker.join(15)
         # The tap stamps arrival with a monotonic clock; convert to wall time.
         offset = time.time() - time.monotonic()
-        lag = []
+        lag, sent = [], []
         for seen in tap.seen:
-            payload = seen.json()["payload"]
-            lag.append(seen.at + offset - datetime.fromisoformat(payload["due_at"]).timestamp())
+            due_at = datetime.fromisoformat(seen.json()["payload"]["due_at"]).timestamp()
+            lag.append(seen.at + offset - due_at)
+            sent.append(seen.timestamp_ms / 1000 - due_at)
         return {
             "open_clocks": total,
             "due_in_window": due,
             "window_seconds": window,
             "load_seconds": round(loaded_in, 1),
             "breaches_seen": len(lag),
+            # Until the tap, an ordinary consumer, holds it: includes the broker's fetch wait.
             "due_to_bus_ms": {
                 "p50": round(percentile(lag, 50) * 1000),
                 "p99": round(percentile(lag, 99) * 1000),
                 "max": round(max(lag) * 1000) if lag else None,
+            },
+            # Until sla's relay handed it to the broker (the record's CreateTime).
+            "due_to_sent_ms": {
+                "p50": round(percentile(sent, 50) * 1000),
+                "p99": round(percentile(sent, 99) * 1000),
+                "max": round(max(sent) * 1000) if sent else None,
             },
             "api_overdue_ms": {
                 "p50": round(percentile(api, 50) * 1000, 1),

@@ -83,6 +83,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
             resolve_url(settings.database_url, settings.var_dir, spec.name), spec.schema, settings.db_pool_size
         )
         await db.wait_until_up(settings.db_wait_seconds)
+        db.wakeups.start()
         db.before_commit(record_in_transaction)
         runtime = Runtime(spec=spec, settings=settings, db=db)
         runtime.extras["auth"] = Authenticator(runtime)
@@ -190,7 +191,6 @@ async def _broker_parts(runtime: Runtime) -> None:
         watermark_seconds=settings.stream_watermark_seconds,
     )
     runtime.relay = relay
-    runtime.db.after_commit_with_events(relay.wake)
     parts = [asyncio.create_task(relay.run(), name="relay")]
     consumer = None
     if spec.subscriptions:

@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
+from services.wakeup import Wakeups
+
 log = logging.getLogger(__name__)
 
 
@@ -81,19 +83,14 @@ class Database:
         # A Session class of our own, so commit hooks stay on this database's sessions.
         self._session_class = type(f"{schema.title()}Session", (Session,), {})
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, sync_session_class=self._session_class)
+        dsn = None if self.is_sqlite else make_url(url).set(drivername="postgresql").render_as_string(False)
+        self.wakeups = Wakeups(schema, dsn)
+        event.listen(self._session_class, "after_commit", self.wakeups.committed)
+        event.listen(self._session_class, "after_rollback", self.wakeups.discard)
 
     def before_commit(self, callback: Callable[[Session], None]) -> None:
         """Call ``callback(session)`` just before each commit of this database's sessions."""
         event.listen(self._session_class, "before_commit", callback)
-
-    def after_commit_with_events(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` after each commit that staged outbox events (wakes the relay)."""
-
-        def _hook(session: Session) -> None:
-            if session.info.pop("outbox_dirty", False):
-                callback()
-
-        event.listen(self._session_class, "after_commit", _hook)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -119,6 +116,7 @@ class Database:
                 await asyncio.sleep(1)
 
     async def dispose(self) -> None:
+        await self.wakeups.stop()
         await self.engine.dispose()
 
 

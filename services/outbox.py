@@ -24,7 +24,6 @@ not fill (``services.streams``). See docs/decisions/0009-nothing-lost-on-restart
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import time
@@ -36,6 +35,7 @@ from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services import wakeup
 from services.database import Database, upsert, utcnow
 from services.kafka import BrokerStatus, cluster_id
 from services.streams import stream_headers
@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 
 #: With nothing to publish, check the broker after this long without a sign of life.
 PROBE_AFTER_IDLE_SECONDS = 3.0
+#: After a failed round, the first retry waits this long (doubling up to 10 s).
+RETRY_SECONDS = 0.5
 #: How long a woken relay waits for more events before publishing.
 COALESCE_SECONDS = 0.01
 #: The broker's cluster id is asked again at least this often, even under steady load
@@ -62,7 +64,7 @@ async def enqueue_many(session: AsyncSession, tables: RuntimeTables, envelopes: 
     """Stage many events in one statement (a timer round may fire thousands)."""
     if not envelopes:
         return
-    session.sync_session.info["outbox_dirty"] = True
+    wakeup.mark(session, "outbox")
     now = utcnow()
     rows = [
         {
@@ -101,24 +103,24 @@ class OutboxRelay:
         self._sequences: dict[str, int] | None = None
         self._announced: dict[str, int] = {}
         self._announced_at = 0.0
-        self._wake = asyncio.Event()
+        self._wake = db.wakeups.signal("outbox")  # set by commits that staged events (services.wakeup)
         self._lock_key = int.from_bytes(hashlib.sha256(f"outbox:{db.schema}".encode()).digest()[:7], "big")
 
-    def wake(self) -> None:
-        """Called after a commit that staged events, so they leave without waiting a poll."""
-        self._wake.set()
-
     async def run(self) -> None:
-        backoff = self.poll_seconds
+        """Publish, then wait to be woken by a commit (``poll_seconds`` is only a safety net)."""
+        backoff = RETRY_SECONDS
         last_purge = 0.0
         loop = asyncio.get_running_loop()
         while True:
+            # Cleared before looking, so a commit during this round wakes the next one at once.
+            self._wake.clear()
+            wait = self.poll_seconds
             try:
                 if not self._cluster_verified or time.monotonic() - self._cluster_checked > CLUSTER_CHECK_SECONDS:
                     await self.check_cluster()
                 sent = await self.publish_batch()
                 await self.announce()
-                backoff = self.poll_seconds
+                backoff = RETRY_SECONDS
                 if loop.time() - last_purge > 60:
                     await self.purge()
                     last_purge = loop.time()
@@ -130,10 +132,9 @@ class OutboxRelay:
                 self._cluster_verified = False  # it may come back as another (empty) cluster
                 self.status.failed(exc)
                 log.warning("outbox publish failed; retrying", extra={"error": self.status.last_error})
+                wait = backoff
                 backoff = min(backoff * 2, 10.0)
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+            if await self._wake.wait(wait):
                 # Woken by a commit: let the next few commits join this batch (one publish
                 # transaction for many events under load, ~10 ms added when idle).
                 await asyncio.sleep(COALESCE_SECONDS)

@@ -37,7 +37,8 @@ class ServiceSettings(BaseSettings):
     #: How long a fetch may wait at the broker for new records (aiokafka's default: 500).
     kafka_fetch_max_wait_ms: int = 500
 
-    outbox_poll_seconds: float = 0.5
+    #: The relay is woken by commits (``services.wakeup``); this poll is only its safety net.
+    outbox_poll_seconds: float = 5.0
     outbox_batch_size: int = 500
     outbox_retention_hours: float = 24.0
     #: How often a producer says how far it has published (``platform.watermarks``), and

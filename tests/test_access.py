@@ -48,7 +48,7 @@ async def services(tmp_path: Path) -> AsyncIterator[Services]:
     async with (
         running(INTAKE, tmp_path, None) as intake,
         running(ROUTING, tmp_path, None) as routing,
-        running(SLA, tmp_path, None, timer_poll_seconds=3600) as sla,
+        running(SLA, tmp_path, None, timer_worker=False) as sla,
         running(NOTIFY, tmp_path, None, directory_refresh_seconds=3600) as notify,
     ):
         created = await intake.client.post("/v1/cases", json=complaint(branch_code=OWN))

@@ -161,11 +161,11 @@ class Pair:
         copies = []
         for n, url in enumerate(urls):
             # Background rounds (timers, queue drains) stay out of the way: only the batch acts.
-            quiet = {"timer_poll_seconds": 3600, "owner_grace_seconds": 0} if self.spec is SLA else {}
+            quiet = {"timer_worker": False, "owner_grace_seconds": 0} if self.spec is SLA else {}
             if self.spec is ROUTING:
                 quiet = {"queue_drain_seconds": 3600}
             if self.spec is NOTIFY:  # deliveries stay pending: no worker sends them meanwhile
-                quiet = {"delivery_poll_seconds": 3600, "gap_watch_seconds": 3600}
+                quiet = {"delivery_worker": False, "gap_watch_seconds": 3600}
             service = await self.stack.enter_async_context(running(self.spec, tmp / f"copy-{n}", url, **quiet))
             if self.spec is NOTIFY:  # someone to tell: every new case, and the major ones of one branch
                 for body in (

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notify import tables as t
+from services import wakeup
 from services.database import utcnow
 from services.errors import DomainError
 from shared.notify import AttemptOut, DeliveryOut
@@ -42,6 +43,12 @@ class Claimed:
     target: str | None
     secret_enc: str | None
     locale: str
+
+
+async def next_due(session: AsyncSession) -> datetime | None:
+    """When the earliest pending delivery falls due (an index lookup)."""
+    d = t.deliveries.c
+    return await session.scalar(select(func.min(d.next_attempt_at)).where(d.status == PENDING))  # type: ignore[no-any-return]
 
 
 async def claim_due(session: AsyncSession, now: datetime, batch: int, lease: timedelta) -> list[Claimed]:
@@ -236,3 +243,4 @@ async def resend(session: AsyncSession, delivery_id: uuid.UUID) -> None:
         .where(t.deliveries.c.id == delivery_id)
         .values(status=PENDING, budget_from=row.attempts, next_attempt_at=utcnow(), updated_at=utcnow())
     )
+    wakeup.mark(session, "deliveries")

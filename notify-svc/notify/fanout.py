@@ -26,6 +26,7 @@ from notify import subscriptions
 from notify import tables as t
 from notify.digest import DigestPlanner
 from notify.directory import CaseFacts, Directory
+from services import wakeup
 from services.database import insert_ignoring_conflicts, prebuilt, upsert, utcnow
 from services.runtime import Runtime
 from shared.enums import OverdueLevel
@@ -115,6 +116,7 @@ async def handle_batch(session: AsyncSession, items: list[tuple[Envelope, Any]],
             lambda s: insert_ignoring_conflicts(s, t.deliveries, ["event_id", "recipient", "channel"]),
         )
         await session.execute(stmt, deliveries)
+        wakeup.mark(session, "deliveries")
 
 
 def _resolve(roles: list[str], case: CaseFacts, directory: Directory | None) -> list[str]:

@@ -33,6 +33,7 @@ from sqlalchemy import select
 from notify import tables as t
 from notify.peers import Peers
 from notify.settings import NotifySettings
+from services import wakeup
 from services.database import insert_ignoring_conflicts, utcnow
 from services.health import ops_alerts
 from services.runtime import Runtime
@@ -115,4 +116,6 @@ async def raise_alerts(session: Any, alerts: list[tuple[str, OpsAlert]]) -> int:
                 )
             )
             made += int(result.rowcount or 0)
+    if made:
+        wakeup.mark(session, "deliveries")
     return made

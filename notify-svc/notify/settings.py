@@ -5,7 +5,11 @@ from services.settings import ServiceSettings
 
 class NotifySettings(ServiceSettings):
     port: int = 8004
-    delivery_poll_seconds: float = 0.5
+    #: The delivery worker sleeps until the next delivery is due, and is woken when a commit
+    #: adds deliveries (``services.wakeup``); this poll is only its safety net.
+    delivery_poll_seconds: float = 5.0
+    #: False: this process sends nothing (tests that look at pending deliveries).
+    delivery_worker: bool = True
     delivery_batch_size: int = 50
     delivery_timeout_seconds: float = 10.0
     #: Attempts before a delivery is dead; waits grow as base * 2^(attempt-1), with jitter.

@@ -51,21 +51,29 @@ class Settle:
 
 async def delivery_worker(runtime: Runtime) -> None:
     s: NotifySettings = runtime.settings  # type: ignore[assignment]
+    if not s.delivery_worker:
+        return
+    added = runtime.db.wakeups.signal("deliveries")  # set by commits that add deliveries
     while True:
+        added.clear()  # before looking: deliveries added during this round wake the next
+        wait = s.delivery_poll_seconds
         try:
             async with runtime.db.session() as session:
                 claimed = await deliveries.claim_due(
                     session, utcnow(), s.delivery_batch_size, timedelta(seconds=s.delivery_lease_seconds)
                 )
+                upcoming = None if claimed else await deliveries.next_due(session)
                 await session.commit()
             if claimed:
                 await asyncio.gather(*(_deliver(runtime, g) for g in deliveries.groups(claimed)))
                 continue
+            if upcoming is not None:  # a retry or a digest slot: sleep until it, not a poll past it
+                wait = min(max((upcoming - utcnow()).total_seconds(), 0.005), s.delivery_poll_seconds)
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - database away: next round
             log.warning("delivery round failed", exc_info=True)
-        await asyncio.sleep(s.delivery_poll_seconds)
+        await added.wait(wait)
 
 
 async def _deliver(runtime: Runtime, group: list[Claimed]) -> None:

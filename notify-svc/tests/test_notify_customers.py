@@ -40,7 +40,7 @@ async def test_acknowledgement_and_closure_notice_and_opt_out(
     try:
         async with (
             serving(INTAKE, tmp_path / "intake", None) as intake,
-            serving(SLA, tmp_path / "sla", None, timer_poll_seconds=3600) as sla,
+            serving(SLA, tmp_path / "sla", None, timer_worker=False) as sla,
         ):
             peers = {"intake_url": intake.url, "sla_url": sla.url, "sms_gateway_url": f"{gateway.base}/sms"}
             async with await start_notify(backend, routing, smtp, **peers) as notify:

@@ -124,7 +124,7 @@ async def test_exactly_once_across_a_restart(
 
 @pytest.fixture
 async def sla(tmp_path: Path) -> Any:
-    async with serving(SLA, tmp_path / "sla", None, timer_poll_seconds=3600) as service:
+    async with serving(SLA, tmp_path / "sla", None, timer_worker=False) as service:
         yield service
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Row, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services import wakeup
 from services.database import insert_ignoring_conflicts, prebuilt, upsert, utcnow
 from services.errors import DomainError
 from shared.enums import CaseStatus, ClockState
@@ -280,6 +281,8 @@ def insert_clock(session: AsyncSession) -> Any:
 
 
 def insert_timers(session: AsyncSession) -> Any:
+    """The timers insert; it also wakes the timer worker once the session commits."""
+    wakeup.mark(session, "timers")
     return prebuilt(session, "sla.timers", lambda s: insert_ignoring_conflicts(s, t.timers, ["clock_id", "key"]))
 
 

@@ -16,8 +16,13 @@ log = logging.getLogger(__name__)
 
 async def timer_worker(runtime: Runtime) -> None:
     s: SlaSettings = runtime.settings  # type: ignore[assignment]
+    if not s.timer_worker:
+        return
     tolerance, grace = timedelta(seconds=s.late_tolerance_seconds), timedelta(seconds=s.owner_grace_seconds)
+    planned = runtime.db.wakeups.signal("timers")  # set by commits that plan timers
     while True:
+        planned.clear()  # before looking: timers planned during this round wake the next
+        wait = s.timer_poll_seconds
         try:
             async with runtime.db.session() as session:
                 fired = await fire_due_timers(session, utcnow(), s.timer_batch_size, tolerance, grace)
@@ -27,13 +32,11 @@ async def timer_worker(runtime: Runtime) -> None:
                     if fired >= s.timer_batch_size:
                         continue
                 upcoming = await next_due(session)
-            # Sleep until the next timer is due (so breaches fire on time, not a poll later),
-            # but at most a poll: timers made meanwhile by consumers are picked up then.
-            wait = s.timer_poll_seconds if upcoming is None else (upcoming - utcnow()).total_seconds()
-            await asyncio.sleep(min(max(wait, 0.005), s.timer_poll_seconds))
-            continue
+            # Sleep until the next timer is due, so breaches fire on time, not a poll later.
+            if upcoming is not None:
+                wait = min(max((upcoming - utcnow()).total_seconds(), 0.005), s.timer_poll_seconds)
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - database away: try again next round
             log.warning("timer round failed", exc_info=True)
-        await asyncio.sleep(s.timer_poll_seconds)
+        await planned.wait(wait)

@@ -22,7 +22,7 @@ from tests.support.inprocess import InProcess, running
 @pytest.fixture
 async def sla(backend: tuple[Path, str | None]) -> AsyncIterator[InProcess]:
     var_dir, url = backend
-    async with running(SPEC, var_dir, url, timer_poll_seconds=3600, owner_grace_seconds=0) as service:
+    async with running(SPEC, var_dir, url, timer_worker=False, owner_grace_seconds=0) as service:
         yield service
 
 

@@ -26,6 +26,7 @@ class Seen:
     partition: int
     offset: int
     at: float  # time.monotonic() when the tap received it
+    timestamp_ms: int = 0  # the record's own timestamp: when its producer sent it (CreateTime)
 
     def json(self) -> dict[str, Any]:
         assert self.value is not None
@@ -71,7 +72,9 @@ class TopicTap:
                     for records in batches.values():
                         for r in records:
                             headers = {k: v for k, v in (r.headers or ())}
-                            self.seen.append(Seen(r.topic, r.key, r.value, headers, r.partition, r.offset, now))
+                            self.seen.append(
+                                Seen(r.topic, r.key, r.value, headers, r.partition, r.offset, now, r.timestamp)
+                            )
         finally:
             await consumer.stop()
 
