@@ -24,7 +24,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from services import logging as service_logging
-from services.audit import AuditMiddleware, record_in_transaction
+from services.audit import record_in_transaction
 from services.audit import router as audit_router
 from services.auth import Authenticator, check_routes
 from services.consumer import ConsumerRunner, Subscription
@@ -33,11 +33,11 @@ from services.errors import install_error_handlers
 from services.health import router as health_router
 from services.kafka import ensure_topics, make_consumer, make_producer
 from services.keys import router as keys_router
-from services.middleware import RequestContextMiddleware
+from services.middleware import EdgeMiddleware
 from services.outbox import OutboxRelay
 from services.rotation import key_rotation_worker
 from services.runtime import Runtime
-from services.security import SecurityHeadersMiddleware, check_production_settings
+from services.security import check_production_settings
 from services.settings import ServiceSettings
 from services.tables import RuntimeTables
 from shared.events import Topics
@@ -107,7 +107,6 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
 
     check_production_settings(settings)
     app = FastAPI(title=spec.name, description=spec.description, lifespan=lifespan)
-    app.add_middleware(AuditMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -115,8 +114,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Correlation-Id", "Last-Event-ID"],
         )
-    app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     app.include_router(health_router)
     for router in [*spec.routers, audit_router, keys_router]:

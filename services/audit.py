@@ -7,7 +7,7 @@ the change and its record commit together or not at all (and it costs no
 transaction of its own): the request's session (``services.deps.get_session``)
 inserts the row just before it commits, with the status the route declares (or
 ``answering`` sets). Anything else audited, refused attempts (401, 403, 404, 422)
-and reads of personal data in clear, is written by ``AuditMiddleware`` after the
+and reads of personal data in clear, is written by ``end`` (``services.middleware``) after the
 response, in a statement of its own. A route that shows personal data in clear
 marks the request (``mark_pii_read``), which makes a GET audited.
 """
@@ -22,7 +22,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from services.auth import Allow
 from services.database import utcnow
@@ -70,46 +70,44 @@ def mark_pii_read(request: Request, what: str) -> None:
     request.state.audit = {"pii_read": what}
 
 
-class AuditMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+@dataclass
+class Audited:
+    """What ``begin`` started for a request, for ``end``."""
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
-            await self.app(scope, receive, send)
-            return
-        status = 500
+    pending: Pending | None
+    token: Any
 
-        async def capture(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
 
-        pending = Pending(scope) if scope["method"] in WRITES else None
-        token = _pending.set(pending)
-        try:
-            await self.app(scope, receive, capture)
-        finally:
-            _pending.reset(token)
-            state = scope.get("state") or {}
-            if pending is not None and pending.written:
-                if pending.status is not None and pending.status != status:
-                    log.warning(
-                        "audited write answered otherwise", extra={"recorded": pending.status, "status": status}
-                    )
-            elif scope["method"] in WRITES or "audit" in state:
-                await self._record(scope, state, status)
+def begin(scope: Scope) -> Audited | None:
+    """Called by ``services.middleware.EdgeMiddleware`` before the route runs."""
+    if not scope["path"].startswith("/v1/"):
+        return None
+    pending = Pending(scope) if scope["method"] in WRITES else None
+    return Audited(pending, _pending.set(pending))
 
-    async def _record(self, scope: Scope, state: dict[str, Any], status: int) -> None:
-        runtime = scope["app"].state.runtime
-        row = _row(scope, state, status)
-        try:
-            async with runtime.db.engine.connect() as conn:
-                await conn.execute(runtime.tables.audit_log.insert(), row)
-                await conn.commit()
-        except Exception:  # noqa: BLE001 - the request is done; the loss is logged loudly
-            log.error("audit record not written", extra={"action": row["action"], "actor": row["actor"]}, exc_info=True)
+
+async def end(scope: Scope, audited: Audited | None, status: int) -> None:
+    """After the response: record what the write's own commit did not."""
+    if audited is None:
+        return
+    _pending.reset(audited.token)
+    pending, state = audited.pending, scope.get("state") or {}
+    if pending is not None and pending.written:
+        if pending.status is not None and pending.status != status:
+            log.warning("audited write answered otherwise", extra={"recorded": pending.status, "status": status})
+    elif scope["method"] in WRITES or "audit" in state:
+        await _record(scope, state, status)
+
+
+async def _record(scope: Scope, state: dict[str, Any], status: int) -> None:
+    runtime = scope["app"].state.runtime
+    row = _row(scope, state, status)
+    try:
+        async with runtime.db.engine.connect() as conn:
+            await conn.execute(runtime.tables.audit_log.insert(), row)
+            await conn.commit()
+    except Exception:  # noqa: BLE001 - the request is done; the loss is logged loudly
+        log.error("audit record not written", extra={"action": row["action"], "actor": row["actor"]}, exc_info=True)
 
 
 def _row(scope: Scope, state: dict[str, Any], status: int) -> dict[str, Any]:

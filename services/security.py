@@ -1,4 +1,6 @@
-"""Hardening shared by every service: security headers, CORS closed unless
+"""Hardening shared by every service: security headers (added by
+``services.middleware``; the API also gets a CSP that loads nothing and ``no-store``,
+as its responses may hold case data), CORS closed unless
 configured, and a refusal to start in production with development secrets.
 
 Request size limits are in ``middleware.py``, error bodies without stack traces in
@@ -8,8 +10,6 @@ Request size limits are in ``middleware.py``, error bodies without stack traces 
 from __future__ import annotations
 
 from pathlib import Path
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.settings import ServiceSettings
 
@@ -24,28 +24,6 @@ API_ONLY = [
     (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
     (b"cache-control", b"no-store"),
 ]
-
-
-class SecurityHeadersMiddleware:
-    """Adds the headers to every response; the API (``/v1``) also gets a CSP that
-    loads nothing and ``no-store`` (responses may hold case data)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        extra = HEADERS + (API_ONLY if scope["path"].startswith("/v1/") else [])
-
-        async def add_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                present = {k.lower() for k, _ in message.get("headers", [])}
-                message["headers"] = [*message.get("headers", []), *[h for h in extra if h[0] not in present]]
-            await send(message)
-
-        await self.app(scope, receive, add_headers)
 
 
 class InsecureConfiguration(RuntimeError):

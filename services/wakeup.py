@@ -5,10 +5,10 @@ A write that gives a worker something to do marks its session with the worker's 
 ``"deliveries"`` (notify's delivery worker). When that session commits:
 
 - the signal of that name is set in this process at once (a commit hook);
-- on Postgres a ``NOTIFY <schema>_<name>`` tells the other processes of the same
-  service (replicas behind one schema), whose listening connection sets their own
-  signal. Only the replica holding the relay's advisory lock publishes, so without
-  this a replica's events would wait for that relay's next poll.
+- for the relay, on Postgres, a ``NOTIFY <schema>_outbox`` tells the other processes
+  of the same service (replicas behind one schema), whose listening connection sets
+  their own signal. Only the replica holding the relay's advisory lock publishes, so
+  without this a replica's events would wait for that relay's next poll.
 
 A worker clears its signal before it looks for work and waits on it after, with a
 timeout that is only a safety net (a row written by hand, a notification lost while
@@ -36,8 +36,13 @@ log = logging.getLogger(__name__)
 
 _KEY = "wake"
 RECONNECT_SECONDS = 5.0
-#: The workers that can be woken; every process listens on all of its schema's.
-NAMES = ("outbox", "timers", "deliveries")
+#: After a NOTIFY, commits during this long share the next one (a busy intake commits
+#: hundreds of times a second; a replica's relay hears of them at most this much later).
+NOTIFY_COALESCE_SECONDS = 0.02
+#: The workers woken across processes too. Only one replica's relay publishes (it holds
+#: the advisory lock), so the others' commits must reach it; timers and deliveries are
+#: claimed by whichever replica looks, and the committing process's own worker does.
+CROSS_PROCESS = ("outbox",)
 
 
 def mark(session: AsyncSession | Session, name: str) -> None:
@@ -92,7 +97,8 @@ class Wakeups:
             return
         for name in names:
             self.signal(name).set()
-        if self._conn is not None:
+        names = {n for n in names if n in CROSS_PROCESS}
+        if names and self._conn is not None:
             self._pending.update(names)
             if self._flush is None or self._flush.done():
                 self._flush = asyncio.get_running_loop().create_task(self._notify())
@@ -109,6 +115,7 @@ class Wakeups:
             except Exception as exc:  # noqa: BLE001 - the others' safety poll covers it
                 log.warning("could not notify other processes", extra={"error": type(exc).__name__})
                 return
+            await asyncio.sleep(NOTIFY_COALESCE_SECONDS)
 
     def start(self) -> None:
         if self.dsn is not None and self._task is None:
@@ -123,7 +130,7 @@ class Wakeups:
                 conn = await asyncpg.connect(self.dsn)
                 own = conn.get_server_pid()
                 conn.add_termination_listener(lambda _c, lost=lost: lost.set())  # type: ignore[misc]
-                for name in NAMES:
+                for name in CROSS_PROCESS:
                     await conn.add_listener(self.channel(name), self._listener(name, own))
                 self._conn = conn
                 await lost.wait()

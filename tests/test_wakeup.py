@@ -59,11 +59,21 @@ async def test_a_commit_wakes_its_own_process_at_once_and_a_replica_soon(replica
 
 async def test_a_rolled_back_write_wakes_nobody(replicas: tuple[Database, Database]) -> None:
     a, b = replicas
-    await _write(a, "deliveries", commit=False)
-    await _write(a, "timers")  # the next commit of the same kind of session carries no stale mark
-    assert not await a.wakeups.signal("deliveries").wait(0.3)
-    assert not await b.wakeups.signal("deliveries").wait(0.3)
-    assert await b.wakeups.signal("timers").wait(5)
+    await _write(a, "outbox", commit=False)
+    assert not await a.wakeups.signal("outbox").wait(0.3)
+    assert not await b.wakeups.signal("outbox").wait(0.3)
+    await _write(a, "timers")  # the next commit of the session class carries no stale mark
+    assert not await a.wakeups.signal("outbox").wait(0.3)
+
+
+async def test_timers_and_deliveries_wake_only_the_committing_process(replicas: tuple[Database, Database]) -> None:
+    """Whichever replica looks claims them, so the committing one's own worker does."""
+    a, b = replicas
+    await _write(a, "timers")
+    assert await a.wakeups.signal("timers").wait(0)
+    await _write(a, "outbox")  # sent after the timers' commit: once it arrives, that one would have
+    assert await b.wakeups.signal("outbox").wait(5)
+    assert not await b.wakeups.signal("timers").wait(0)
 
 
 async def test_on_sqlite_the_signal_is_local(tmp_path: object) -> None:

@@ -41,6 +41,7 @@ from services.runtime import Runtime
 
 log = logging.getLogger(__name__)
 TEAM = {"zh-CN": "各位同事", "en": "Team"}
+WAKE_COALESCE_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,8 @@ async def delivery_worker(runtime: Runtime) -> None:
             raise
         except Exception:  # noqa: BLE001 - database away: next round
             log.warning("delivery round failed", exc_info=True)
-        await added.wait(wait)
+        if await added.wait(wait):
+            await asyncio.sleep(WAKE_COALESCE_SECONDS)  # a burst of commits shares one round
 
 
 async def _deliver(runtime: Runtime, group: list[Claimed]) -> None:

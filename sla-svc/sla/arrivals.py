@@ -76,5 +76,4 @@ async def on_created_batch(
         timers.extend({**m, "clock_id": clock_id} for m in s.timers)
     if plans:
         await session.execute(clocks.INSERT_PLAN, plans)
-    if timers:
-        await session.execute(clocks.insert_timers(session), timers)
+    await clocks.add_timers(session, ctx, timers)

@@ -43,6 +43,8 @@ class Context:
     policies: list[PolicyOut]
     default_calendar: str = "CN"
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Until when the timer worker sleeps (it sets this); None: wake it for any new timer.
+    timers_sleep_until: datetime | None = None
 
     def calendar(self, name: str) -> WorkCalendar:
         return self.calendars.get(name) or self.calendars[self.default_calendar]
@@ -280,10 +282,16 @@ def insert_clock(session: AsyncSession) -> Any:
     )
 
 
-def insert_timers(session: AsyncSession) -> Any:
-    """The timers insert; it also wakes the timer worker once the session commits."""
-    wakeup.mark(session, "timers")
-    return prebuilt(session, "sla.timers", lambda s: insert_ignoring_conflicts(s, t.timers, ["clock_id", "key"]))
+async def add_timers(session: AsyncSession, ctx: Context, rows: list[dict[str, Any]]) -> None:
+    """Insert timers; wake the timer worker (once the session commits) only if one is due
+    before the moment it sleeps until, so a busy consumer planning timers days ahead
+    costs the worker no extra rounds."""
+    if not rows:
+        return
+    stmt = prebuilt(session, "sla.timers", lambda s: insert_ignoring_conflicts(s, t.timers, ["clock_id", "key"]))
+    await session.execute(stmt, rows)
+    if ctx.timers_sleep_until is None or min(r["due_at"] for r in rows) < ctx.timers_sleep_until:
+        wakeup.mark(session, "timers")
 
 
 async def _start(
@@ -294,12 +302,18 @@ async def _start(
     if inserted is None:
         return
     await session.execute(INSERT_PLAN, {**new.plan, "clock_id": inserted.id})
-    if new.timers:
-        await session.execute(insert_timers(session), [{**m, "clock_id": inserted.id} for m in new.timers])
+    await add_timers(session, ctx, [{**m, "clock_id": inserted.id} for m in new.timers])
 
 
 async def _plan_timers(
-    session: AsyncSession, cal: WorkCalendar, clock_id: int, spec: ClockSpec, unit: str, start: int, due_at: int
+    session: AsyncSession,
+    ctx: Context,
+    cal: WorkCalendar,
+    clock_id: int,
+    spec: ClockSpec,
+    unit: str,
+    start: int,
+    due_at: int,
 ) -> None:
     """(Re)create the timers not yet fired; a timer that fired keeps its place (once per run)."""
     await session.execute(delete(t.timers).where(t.timers.c.clock_id == clock_id, t.timers.c.fired_at.is_(None)))
@@ -307,8 +321,7 @@ async def _plan_timers(
         {"clock_id": clock_id, "key": m.key, "level": m.level, "due_at": _dt(m.at)}
         for m in plan.timer_moments(cal, spec, unit, start, due_at)
     ]
-    if rows:
-        await session.execute(insert_timers(session), rows)
+    await add_timers(session, ctx, rows)
 
 
 async def _stop(session: AsyncSession, clock: Row, at: datetime) -> None:  # type: ignore[type-arg]
@@ -364,7 +377,7 @@ async def _restart(session: AsyncSession, ctx: Context, case: Row, clock: Row, s
         )
     )
     await session.execute(delete(t.timers).where(t.timers.c.clock_id == clock.id))
-    await _plan_timers(session, cal, clock.id, spec, target.unit, _epoch(at), due_epoch)
+    await _plan_timers(session, ctx, cal, clock.id, spec, target.unit, _epoch(at), due_epoch)
 
 
 async def replan(
@@ -389,7 +402,8 @@ async def replan(
         .values(unit=target.unit, amount=target.amount, paused_total=paused_total, changes=[*clock.changes, change])
     )
     if clock.state in (ClockState.running, ClockState.breached):  # a breached clock still escalates
-        await _plan_timers(session, cal, clock.id, ClockSpec.model_validate(clock.spec), target.unit, start, due_epoch)
+        spec = ClockSpec.model_validate(clock.spec)
+        await _plan_timers(session, ctx, cal, clock.id, spec, target.unit, start, due_epoch)
 
 
 async def retarget(session: AsyncSession, ctx: Context, clock: Row, target: Target, why: str, at: datetime) -> None:  # type: ignore[type-arg]

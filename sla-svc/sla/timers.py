@@ -12,6 +12,7 @@ from sla.firing import fire_due_timers, next_due
 from sla.settings import SlaSettings
 
 log = logging.getLogger(__name__)
+WAKE_COALESCE_SECONDS = 0.1
 
 
 async def timer_worker(runtime: Runtime) -> None:
@@ -19,9 +20,11 @@ async def timer_worker(runtime: Runtime) -> None:
     if not s.timer_worker:
         return
     tolerance, grace = timedelta(seconds=s.late_tolerance_seconds), timedelta(seconds=s.owner_grace_seconds)
-    planned = runtime.db.wakeups.signal("timers")  # set by commits that plan timers
+    planned = runtime.db.wakeups.signal("timers")  # set by commits that plan timers due sooner
     while True:
         planned.clear()  # before looking: timers planned during this round wake the next
+        ctx = runtime.extras["sla"]  # replaced when policies or calendars change
+        ctx.timers_sleep_until = None  # during the round, any new timer wakes the next one
         wait = s.timer_poll_seconds
         try:
             async with runtime.db.session() as session:
@@ -35,8 +38,13 @@ async def timer_worker(runtime: Runtime) -> None:
             # Sleep until the next timer is due, so breaches fire on time, not a poll later.
             if upcoming is not None:
                 wait = min(max((upcoming - utcnow()).total_seconds(), 0.005), s.timer_poll_seconds)
+            ctx.timers_sleep_until = utcnow() + timedelta(seconds=wait)  # earlier new timers wake us
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - database away: try again next round
             log.warning("timer round failed", exc_info=True)
-        await planned.wait(wait)
+        if await planned.wait(wait):
+            # Woken by a commit that planned timers: let a burst of such commits (a busy
+            # consumer) share one round. New timers are due days ahead, or wait the owner
+            # grace, so this costs no alert its moment.
+            await asyncio.sleep(WAKE_COALESCE_SECONDS)
