@@ -83,7 +83,8 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
             resolve_url(settings.database_url, settings.var_dir, spec.name), spec.schema, settings.db_pool_size
         )
         await db.wait_until_up(settings.db_wait_seconds)
-        db.wakeups.start()
+        if settings.wakeup_notify:
+            db.wakeups.start()
         db.before_commit(record_in_transaction)
         runtime = Runtime(spec=spec, settings=settings, db=db)
         runtime.extras["auth"] = Authenticator(runtime)

@@ -39,6 +39,11 @@ class ServiceSettings(BaseSettings):
 
     #: The relay is woken by commits (``services.wakeup``); this poll is only its safety net.
     outbox_poll_seconds: float = 5.0
+    #: Several replicas of this service on Postgres: turn on, so that a replica's commits
+    #: wake the relay of the one holding the lock (LISTEN/NOTIFY) instead of its poll.
+    #: Off for one process: the NOTIFYs cost intake about a tenth of its CPU per case
+    #: (measured, decision 0011).
+    wakeup_notify: bool = False
     outbox_batch_size: int = 500
     outbox_retention_hours: float = 24.0
     #: How often a producer says how far it has published (``platform.watermarks``), and
