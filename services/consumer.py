@@ -101,7 +101,6 @@ class ConsumerRunner:
         self.duplicates = 0
         self.batches = 0  # polled batches applied in one transaction (the rest went one by one)
         self._positions: dict[TopicPartition, int] = {}
-        self._inbox_insert: Any = None
         self._inbox_claim: Any = None
 
     async def run(self) -> None:
@@ -194,7 +193,7 @@ class ConsumerRunner:
         items: list[tuple[ConsumerRecord, Envelope, object]],  # type: ignore[type-arg]
     ) -> list[tuple[ConsumerRecord, Envelope, object]]:  # type: ignore[type-arg]
         """Insert every event id into the inbox at once; the events it took, first arrivals only."""
-        if self._inbox_claim is None:
+        if self._inbox_claim is None:  # built once: executed with parameters, compiled once
             inbox = self.tables.inbox
             self._inbox_claim = insert_ignoring_conflicts(session, inbox, ["event_id"]).returning(inbox.c.event_id)
         now = utcnow()
@@ -292,24 +291,10 @@ class ConsumerRunner:
         envelope: Envelope,
         payload: object,
     ) -> bool:
-        topic = record.topic
-        producer, seq = stream_of(record.headers) or (None, None)
-        if self._inbox_insert is None:  # built once: executing it with parameters reuses its compiled form
-            self._inbox_insert = insert_ignoring_conflicts(session, self.tables.inbox, ["event_id"])
-        result = await session.execute(
-            self._inbox_insert,
-            {
-                "event_id": str(envelope.event_id),
-                "topic": topic,
-                "processed_at": utcnow(),
-                "producer": producer,
-                "seq": seq,
-            },
-        )
-        if result.rowcount == 0:
-            log.info("duplicate event skipped", extra={"event_id": str(envelope.event_id), "topic": topic})
+        """One event through the same inbox claim as a batch; False for a duplicate."""
+        if not await self._claim(session, [(record, envelope, payload)]):
             return False
-        await self.handlers[topic](session, envelope, payload, self.context)
+        await self.handlers[record.topic](session, envelope, payload, self.context)
         return True
 
     async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:  # type: ignore[type-arg]

@@ -27,12 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from routing import capacity
 from routing import tables as t
-from routing.assignment import PRODUCER, facts_columns, first_responder
+from routing.assignment import facts_columns, first_responder, transfer_record
 from routing.org import CaseFacts, Org
 from services.database import insert_ignoring_conflicts, utcnow
 from services.outbox import enqueue_many
 from shared.enums import TransferKind
-from shared.events import CaseCreated, CaseTransferred, Envelope, new_event
+from shared.events import CaseCreated, CaseTransferred, Envelope
 
 
 class BatchConflict(Exception):
@@ -94,19 +94,6 @@ async def assign_new_cases(
         from_unit = unit_of.get(case.received_by) if decision.work_order and case.received_by else None
         kind = TransferKind.work_order if decision.work_order else TransferKind.assign
         from_assignee = case.received_by if from_unit else None
-        transfers.append(
-            {
-                "case_id": envelope.case_id,
-                "kind": kind,
-                "from_unit": from_unit,
-                "to_unit": decision.unit,
-                "from_assignee": from_assignee,
-                "to_assignee": assignee,
-                "reason": decision.reason,
-                "rule_id": decision.rule_id,
-                "at": now,
-            }
-        )
         payload = CaseTransferred(
             transfer_kind=kind,
             branch_code=case.branch_code,
@@ -121,15 +108,9 @@ async def assign_new_cases(
             queued=assignee is None,
             inform=list(decision.inform),
         )
-        events.append(
-            new_event(
-                payload,
-                case_id=envelope.case_id,
-                producer=PRODUCER,
-                correlation_id=envelope.correlation_id,
-                occurred_at=now,
-            )
-        )
+        row, event = transfer_record(envelope.case_id, payload, now, envelope.correlation_id)
+        transfers.append(row)
+        events.append(event)
     claim = insert_ignoring_conflicts(session, t.assignments, ["case_id"]).returning(t.assignments.c.case_id)
     if len((await session.execute(claim, assignments)).all()) != len(assignments):
         raise BatchConflict("a case of the batch was assigned meanwhile")

@@ -24,7 +24,7 @@ from services.logging import correlation_id
 from services.outbox import enqueue
 from shared.api import TransferCreate
 from shared.enums import CaseStatus, CaseTier, Channel, TransferKind
-from shared.events import CaseCreated, CaseTransferred, CaseUpdated, new_event
+from shared.events import CaseCreated, CaseTransferred, CaseUpdated, Envelope, new_event
 
 PRODUCER = "routing-svc"
 #: Channels where nobody at the company took the request in person (DOMAIN.md section 3).
@@ -381,33 +381,35 @@ async def _record(
     inform: list[str] | None = None,
 ) -> None:
     """The history row and the ``case.transferred`` event, in the caller's transaction."""
-    now = utcnow()
-    await session.execute(
-        t.transfers.insert().values(
-            case_id=case_id,
-            kind=kind,
+    row, event = transfer_record(
+        case_id,
+        CaseTransferred(
+            transfer_kind=kind,
+            branch_code=branch_code,
             from_unit=from_unit,
             to_unit=to_unit,
             from_assignee=from_assignee,
             to_assignee=to_assignee,
+            owner=owner,
             reason=reason,
             rule_id=rule_id,
-            at=now,
-        )
+            priority=priority,
+            queued=to_assignee is None,
+            inform=inform or [],
+        ),
+        utcnow(),
+        correlation_id.get(),
     )
-    payload = CaseTransferred(
-        transfer_kind=kind,
-        branch_code=branch_code,
-        from_unit=from_unit,
-        to_unit=to_unit,
-        from_assignee=from_assignee,
-        to_assignee=to_assignee,
-        owner=owner,
-        reason=reason,
-        rule_id=rule_id,
-        priority=priority,
-        queued=to_assignee is None,
-        inform=inform or [],
-    )
-    event = new_event(payload, case_id=case_id, producer=PRODUCER, correlation_id=correlation_id.get(), occurred_at=now)
+    await session.execute(t.transfers.insert(), row)
     await enqueue(session, t.runtime, event)
+
+
+def transfer_record(
+    case_id: uuid.UUID, payload: CaseTransferred, at: datetime, correlation: str | None
+) -> tuple[dict[str, Any], Envelope]:
+    """A change of hands as its history row and its event: one by one (``_record``) and a
+    batch of new cases (``routing.arrivals``) write exactly these."""
+    fields = ("from_unit", "to_unit", "from_assignee", "to_assignee", "reason", "rule_id")
+    row = {"case_id": case_id, "kind": payload.transfer_kind, "at": at, **{f: getattr(payload, f) for f in fields}}
+    event = new_event(payload, case_id=case_id, producer=PRODUCER, correlation_id=correlation, occurred_at=at)
+    return row, event
