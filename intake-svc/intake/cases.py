@@ -17,7 +17,7 @@ from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake import history
@@ -37,6 +37,12 @@ PRODUCER = "intake-svc"
 #: Built once: a statement executed with parameters is compiled once and cached, where
 #: ``insert().values(...)`` builds and coerces a new statement for every case.
 INSERT_CASE = t.cases.insert()
+#: What the database fills in on insert: the just-inserted case reads as its row would.
+CASE_DEFAULTS: dict[str, Any] = {
+    **{c.name: c.server_default.arg if c.server_default is not None else None for c in t.cases.c},  # type: ignore[attr-defined]
+    "reopen_count": 0,
+    "version": 1,
+}
 #: A new complaint by the same customer about the same policy within this window repeats the earlier one.
 REPEAT_WINDOW = timedelta(days=30)
 
@@ -170,8 +176,7 @@ async def accept_case(
     await enqueue(session, t.runtime, event)
     details = {"channel": body.channel, "major_reasons": reasons, "repeat_of": str(repeat_of) if repeat_of else None}
     await history.record(session, case_id, "accept", body.received_by, None, CaseStatus.accepted, details, event, now)
-    defaults = {c.name: c.server_default.arg if c.server_default is not None else None for c in t.cases.c}  # type: ignore[attr-defined]
-    return Accepted(CaseRecord(**{**defaults, "reopen_count": 0, "version": 1, **values}), created=True)
+    return Accepted(CaseRecord(**{**CASE_DEFAULTS, **values}), created=True)
 
 
 def _tier(body: CaseCreate, major: bool) -> CaseTier | None:
@@ -188,30 +193,28 @@ async def find_repeat_of(
 ) -> uuid.UUID | None:
     """The latest complaint of the same customer about the same policy within the window.
 
-    One probe per identifier, each an index walk newest-first that stops at the first
-    match, so a customer with a long history costs no more than a new one."""
+    One probe per identifier (phone, ID number), each an index walk newest-first that
+    stops at the first match, so a customer with a long history costs no more than a
+    new one; both probes go in one statement (one round trip), the later match wins."""
     same_policy = t.cases.c.policy_no == policy_no if policy_no else t.cases.c.policy_no.is_(None)
-    found: list[tuple[datetime, uuid.UUID]] = []
-    for column, value in ((t.cases.c.phone_hash, phone_hash), (t.cases.c.id_number_hash, id_hash)):
-        if value is None:
-            continue
-        row = (
-            await session.execute(
-                select(t.cases.c.received_at, t.cases.c.id)
-                .where(
-                    column == value,
-                    same_policy,
-                    t.cases.c.kind == CaseKind.complaint,
-                    t.cases.c.received_at >= received_at - REPEAT_WINDOW,
-                    t.cases.c.received_at <= received_at,
-                )
-                .order_by(t.cases.c.received_at.desc())
-                .limit(1)
-            )
-        ).first()
-        if row is not None:
-            found.append((row.received_at, row.id))
-    return max(found)[1] if found else None
+    probes = [
+        select(t.cases.c.received_at, t.cases.c.id)
+        .where(
+            column == value,
+            same_policy,
+            t.cases.c.kind == CaseKind.complaint,
+            t.cases.c.received_at >= received_at - REPEAT_WINDOW,
+            t.cases.c.received_at <= received_at,
+        )
+        .order_by(t.cases.c.received_at.desc())
+        .limit(1)
+        .subquery()
+        for column, value in ((t.cases.c.phone_hash, phone_hash), (t.cases.c.id_number_hash, id_hash))
+        if value is not None
+    ]
+    found = union_all(*(select(probe) for probe in probes)).subquery()
+    query = select(found.c.id).order_by(found.c.received_at.desc(), found.c.id.desc()).limit(1)
+    return (await session.execute(query)).scalar()
 
 
 async def get_case_row(session: AsyncSession, case_id: uuid.UUID, *, for_update: bool = False) -> Row | None:  # type: ignore[type-arg]

@@ -4,6 +4,7 @@ other services, in the order they happened (``GET /v1/cases/{id}/history``)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -45,19 +46,27 @@ async def record(
     )
 
 
-async def record_event(session: AsyncSession, envelope: Envelope, action: str, details: dict[str, Any]) -> None:
-    """An event of another service about a case (a transfer, an overdue clock)."""
-    await record(
-        session,
-        envelope.case_id,
-        action,
-        envelope.producer,
-        None,
-        None,
-        details,
-        envelope,
-        envelope.occurred_at,
-        source=envelope.producer,
+async def record_events(session: AsyncSession, events: Sequence[tuple[Envelope, str, dict[str, Any]]]) -> None:
+    """Other services' events about cases (a transfer, an overdue clock), in one statement:
+    each ``(envelope, action, details)`` is recorded as its producer's action."""
+    if not events:
+        return
+    await session.execute(
+        INSERT_ACTION,
+        [
+            {
+                "case_id": envelope.case_id,
+                "action": action,
+                "actor": envelope.producer,
+                "source": envelope.producer,
+                "from_status": None,
+                "to_status": None,
+                "details": details,
+                "event_id": str(envelope.event_id),
+                "at": envelope.occurred_at,
+            }
+            for envelope, action, details in events
+        ],
     )
 
 
