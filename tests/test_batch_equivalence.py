@@ -102,6 +102,7 @@ async def sla_state(rows: Any, case_ids: set[uuid.UUID]) -> None:
     t = sla_tables
     await rows("cases", select(*kept(t.cases)).where(t.cases.c.case_id.in_(case_ids)))
     await rows("events", select(*kept(t.case_events)).where(t.case_events.c.case_id.in_(case_ids)))
+    await rows("parties", select(*kept(t.case_parties)).where(t.case_parties.c.case_id.in_(case_ids)))
     await rows("clocks", select(*kept(t.clocks)).where(t.clocks.c.case_id.in_(case_ids)))
     for name, table in (("plans", t.clock_plans), ("timers", t.timers)):
         query = select(t.clocks.c.case_id, t.clocks.c.clock, *kept(table)).join(
@@ -322,4 +323,98 @@ def test_case_created_batch_matches_one_by_one(pair: tuple[Pair, bool], data: st
     )
     poisoned = any(POISON_BRANCH.encode() in (r.value or b"") for r in batch)
     if len(batch) > 1:  # the batch path ran, unless the poison sent it one by one
+        assert whole.runner.batches - batches_before == (0 if poisoned else 1)
+
+
+POISON_ASSIGNEE = "u-" + "x" * 80  # longer than sla.case_parties.assignee (64): Postgres refuses it
+
+
+@st.composite
+def transfer_batches(draw: st.DrawFn, poison: bool) -> tuple[list[Any], list[Any], set[uuid.UUID], set[int]]:
+    """(cases created first, one by one; a batch of transfers of them, and of a case not
+    created yet; its case ids; its seqs)."""
+    drawn = draw(st.lists(cases, min_size=1, max_size=4))
+    created = []
+    for fields in drawn:
+        hours_ago = fields.pop("hours_ago")
+        payload = CaseCreated(
+            case_no=f"N-{next(SEQ)}",
+            line_of_business="individual_life",
+            status="accepted",
+            received_at=NOW - timedelta(hours=hours_ago),
+            **fields,
+        )
+        created.append(new_event(payload, case_id=uuid.uuid4(), producer="intake-svc"))
+    later = uuid.uuid4()  # its transfers come before its creation
+    moves = st.tuples(
+        st.sampled_from([*(c.case_id for c in created), later]),
+        st.sampled_from(["assign", "transfer", "work_order", "escalate", "return"]),
+        st.sampled_from([None, "u-sz-cl-1", "u-sz-cl-2"]),
+        st.sampled_from([None, "u-sz-cs-2"]),
+    )
+    drawn_moves = draw(st.lists(moves, min_size=1, max_size=8))
+    poisoned = draw(st.integers(0, len(drawn_moves) - 1)) if poison and draw(st.booleans()) else None
+    transfers = []
+    for n, (case_id, kind, assignee, owner) in enumerate(drawn_moves):
+        transfer = CaseTransferred(
+            transfer_kind=kind,
+            branch_code="GD-SZ",
+            from_unit=None,
+            to_unit="GD-SZ.claims" if n % 2 else "GD.complaints",
+            from_assignee=None,
+            to_assignee=POISON_ASSIGNEE if n == poisoned else assignee,
+            owner=owner,
+            reason="routed",
+        )
+        at = NOW + timedelta(minutes=n)
+        transfers.append(new_event(transfer, case_id=case_id, producer="routing-svc", occurred_at=at))
+    for i in draw(st.lists(st.integers(0, len(transfers) - 1), max_size=2)):  # the same event again
+        transfers.append(transfers[i])
+    first = [record(e, next(SEQ)) for e in created]
+    batch = [record(e, next(SEQ)) for e in transfers]
+    return first, batch, {*(e.case_id for e in created), later}, {r.offset for r in [*first, *batch]}
+
+
+@pytest.fixture
+def sla_pair(backend_name: str, tmp_path: Path, broker: LocalBroker) -> Iterator[tuple[Pair, bool]]:
+    names: list[str] = []
+    urls: tuple[str | None, str | None] = (None, None)
+    if backend_name == "postgres":
+        (a, url_a), (b, url_b) = create_database(), create_database()
+        names, urls = [a, b], (url_a, url_b)
+    pair = Pair(SLA, tmp_path, urls, broker.bootstrap)
+    try:
+        yield pair, backend_name == "postgres"
+    finally:
+        pair.close()
+        for name in names:
+            drop_database(name)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_case_transferred_batch_matches_one_by_one(sla_pair: tuple[Pair, bool], data: st.DataObject) -> None:
+    copies, on_postgres = sla_pair
+    first, batch, case_ids, seqs = data.draw(transfer_batches(poison=on_postgres))
+    whole, single = copies.copies
+    before = [_counts(whole.runner), _counts(single.runner)]
+    batches_before = whole.runner.batches
+
+    async def apply() -> None:
+        for copy in (whole, single):
+            for r in first:
+                await copy.runner.process([r])
+        await whole.runner.process(batch)
+        for r in batch:
+            await single.runner.process([r])
+
+    copies.call(apply())
+    after = [_counts(whole.runner), _counts(single.runner)]
+    deltas = [tuple(x - y for x, y in zip(a, b, strict=True)) for a, b in zip(after, before, strict=True)]
+    assert deltas[0] == deltas[1]
+    state = copies.call(whole.state(case_ids, seqs))
+    assert state == copies.call(single.state(case_ids, seqs))
+    assert state["events"], "nothing applied: the comparison would prove nothing"
+    poisoned = any(POISON_ASSIGNEE.encode() in (r.value or b"") for r in batch)
+    if len(batch) > 1:
         assert whole.runner.batches - batches_before == (0 if poisoned else 1)

@@ -109,18 +109,35 @@ async def on_created(session: AsyncSession, ctx: Context, case_id: uuid.UUID, ca
     await replay(session, ctx, case_id)
 
 
-async def on_transferred(
-    session: AsyncSession, ctx: Context, case_id: uuid.UUID, event: CaseTransferred, at: datetime
-) -> None:
-    values = {"unit": event.to_unit, "assignee": event.to_assignee, "owner": event.owner, "updated_at": utcnow()}
-    stmt = upsert(session, t.case_parties).values(case_id=case_id, **values)
-    await session.execute(stmt.on_conflict_do_update(index_elements=["case_id"], set_=values))
-    names = [f"transferred:{event.transfer_kind}"] + (["assigned"] if event.to_assignee else [])
-    await _apply_events(session, ctx, case_id, names, at)
+def transfer_names(event: CaseTransferred) -> list[str]:
+    """The clock events a transfer is: its kind, and ``assigned`` when someone has it."""
+    return [f"transferred:{event.transfer_kind}"] + (["assigned"] if event.to_assignee else [])
+
+
+def parties(case_id: uuid.UUID, event: CaseTransferred) -> dict[str, Any]:
+    """Who has the case after a transfer (``sla.case_parties``), for alerts and reports."""
+    return {
+        "case_id": case_id,
+        "unit": event.to_unit,
+        "assignee": event.to_assignee,
+        "owner": event.owner,
+        "updated_at": utcnow(),
+    }
+
+
+def upsert_parties(session: AsyncSession) -> Any:
+    """One statement for one transfer or, executed with a list, for a batch in order."""
+
+    def build(s: AsyncSession) -> Any:
+        stmt = upsert(s, t.case_parties)
+        kept = ("unit", "assignee", "owner", "updated_at")
+        return stmt.on_conflict_do_update(index_elements=["case_id"], set_={name: stmt.excluded[name] for name in kept})
+
+    return prebuilt(session, "sla.case_parties", build)
 
 
 async def on_updated(session: AsyncSession, ctx: Context, case_id: uuid.UUID, event: CaseUpdated, at: datetime) -> None:
-    case = await _case(session, case_id)
+    case = await case_of(session, case_id)
     if case is not None:
         await session.execute(
             t.cases.update()
@@ -163,7 +180,7 @@ async def _log(session: AsyncSession, case_id: uuid.UUID, event: str, at: dateti
     await session.execute(INSERT_EVENT, {"case_id": case_id, "event": event, "at": at})
 
 
-async def _case(session: AsyncSession, case_id: uuid.UUID) -> Row | None:  # type: ignore[type-arg]
+async def case_of(session: AsyncSession, case_id: uuid.UUID) -> Row | None:  # type: ignore[type-arg]
     return (await session.execute(select(t.cases).where(t.cases.c.case_id == case_id))).first()
 
 
@@ -172,16 +189,16 @@ async def _apply_events(
 ) -> None:
     for name in names:
         await _log(session, case_id, name, at)
-    case = await _case(session, case_id)
+    case = await case_of(session, case_id)
     if case is None:
         return  # replayed when the case arrives
     for name in names:
-        await _apply(session, ctx, case, name, at)
+        await apply_event(session, ctx, case, name, at)
 
 
 async def replay(session: AsyncSession, ctx: Context, case_id: uuid.UUID, only: set[str] | None = None) -> None:
     """Apply the logged events in time order (after the case arrives, or a new policy)."""
-    case = await _case(session, case_id)
+    case = await case_of(session, case_id)
     assert case is not None
     logged = (
         await session.execute(
@@ -191,10 +208,10 @@ async def replay(session: AsyncSession, ctx: Context, case_id: uuid.UUID, only: 
         )
     ).all()
     for row in logged:
-        await _apply(session, ctx, case, row.event, row.at, only)
+        await apply_event(session, ctx, case, row.event, row.at, only)
 
 
-async def _apply(
+async def apply_event(
     session: AsyncSession, ctx: Context, case: Row, name: str, at: datetime, only: set[str] | None = None
 ) -> None:  # type: ignore[type-arg]
     policy = ctx.policy(case.policy)
@@ -419,7 +436,7 @@ async def retarget(session: AsyncSession, ctx: Context, clock: Row, target: Targ
 
 
 async def replan_policy(session: AsyncSession, ctx: Context, case_id: uuid.UUID, at: datetime, why: str) -> None:
-    case = await _case(session, case_id)
+    case = await case_of(session, case_id)
     assert case is not None
     new = policies.matching(ctx.policies, case)
     if new.id == case.policy:

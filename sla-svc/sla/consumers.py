@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.consumer import Subscription
 from services.runtime import Runtime
 from shared.events import CaseCreated, CaseTransferred, CaseUpdated, Envelope, Topics
-from sla import arrivals, clocks
+from sla import arrivals, clocks, transfers
 
 
 async def on_case_created(session: AsyncSession, envelope: Envelope, payload: CaseCreated, runtime: Runtime) -> None:
@@ -21,7 +21,15 @@ async def on_cases_created(session: AsyncSession, items: list[tuple[Envelope, Ca
 async def on_case_transferred(
     session: AsyncSession, envelope: Envelope, payload: CaseTransferred, runtime: Runtime
 ) -> None:
-    await clocks.on_transferred(session, runtime.extras["sla"], envelope.case_id, payload, envelope.occurred_at)
+    await on_cases_transferred(session, [(envelope, payload)], runtime)
+
+
+async def on_cases_transferred(
+    session: AsyncSession, items: list[tuple[Envelope, CaseTransferred]], runtime: Runtime
+) -> None:
+    await transfers.on_transferred_batch(
+        session, runtime.extras["sla"], [(e.case_id, p, e.occurred_at) for e, p in items]
+    )
 
 
 async def on_case_updated(session: AsyncSession, envelope: Envelope, payload: CaseUpdated, runtime: Runtime) -> None:
@@ -30,6 +38,6 @@ async def on_case_updated(session: AsyncSession, envelope: Envelope, payload: Ca
 
 SUBSCRIPTIONS = [
     Subscription(Topics.case_created, on_case_created, batch=on_cases_created),
-    Subscription(Topics.case_transferred, on_case_transferred),
+    Subscription(Topics.case_transferred, on_case_transferred, batch=on_cases_transferred),
     Subscription(Topics.case_updated, on_case_updated),
 ]

@@ -13,7 +13,7 @@ import pytest
 
 from services.database import utcnow
 from shared.events import CaseCreated, CaseTransferred, CaseUpdated
-from sla import clocks
+from sla import clocks, transfers
 from sla.firing import fire_due_timers
 from sla.service import SPEC
 from tests.support.inprocess import InProcess, running
@@ -74,7 +74,7 @@ class Case:
             reason="test",
         )
         async with self.sla.runtime.db.session() as session:
-            await clocks.on_transferred(session, self.ctx, self.id, event, at or utcnow())
+            await transfers.on_transferred_batch(session, self.ctx, [(self.id, event, at or utcnow())])
             await session.commit()
 
     async def act(self, action: str, status: str = "in_progress", at: datetime | None = None, **fields: Any) -> None:
