@@ -292,9 +292,14 @@ async def on_case_updated(
 async def _reopen(
     session: AsyncSession, current: Row, facts: CaseFacts, org: Org, default_unit: str, now: datetime
 ) -> None:  # type: ignore[type-arg]
+    """Take capacity again: the former assignee if still in the unit, else the best member
+    (or the queue). A case closed before it was ever routed is routed now. When the holder
+    changes, ``case.transferred`` says so: intake, sla and notify keep who holds a case
+    from that event alone."""
     unit = current.unit if current.unit != NO_UNIT else org.decide(facts, default_unit).unit
     person = current.assignee if current.assignee in {p.id for p in await capacity.members(session, unit)} else None
     assignee, w = await _place(session, org, unit, facts, now, person)
+    owner = current.owner or assignee
     await session.execute(
         t.assignments.update()
         .where(t.assignments.c.case_id == current.case_id)
@@ -302,13 +307,28 @@ async def _reopen(
             status="open",
             unit=unit,
             assignee=assignee,
-            owner=current.owner or assignee,
+            owner=owner,
             weight=w,
             queued_since=None if assignee else now,
             updated_at=now,
             **facts_columns(facts),
         )
     )
+    if (unit, assignee, owner) != (current.unit, current.assignee, current.owner):
+        await _record(
+            session,
+            current.case_id,
+            current.branch_code,
+            TransferKind.assign,
+            None if current.unit == NO_UNIT else current.unit,
+            unit,
+            current.assignee,
+            assignee,
+            owner,
+            "reopened: " + ("assigned again" if assignee else "waiting in the queue"),
+            current.rule_id,
+            priority=current.priority,
+        )
     return None
 
 

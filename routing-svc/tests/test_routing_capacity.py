@@ -178,3 +178,42 @@ async def test_concurrent_assignment_never_puts_anyone_over_capacity(routing: In
     assert people["u-sz-cs-1"]["load_points"] == 100 and people["u-sz-cs-1"]["open_cases"] == 2
     queue = (await routing.client.get(f"/v1/queues/{CS}")).json()
     assert len(queue) == 8 and {q["case_id"] for q in queue} <= {str(c) for c in case_ids}
+
+
+def reopened() -> Any:
+    from shared.events import CaseUpdated
+
+    return CaseUpdated(
+        action="reopen",
+        status="in_progress",
+        previous_status="closed",
+        kind="complaint",
+        tier="general",
+        category="service_attitude",
+        branch_code="GD-SZ",
+        actor="u-1",
+    )
+
+
+async def test_reopening_tells_everyone_when_the_holder_changes(routing: InProcess) -> None:
+    """A case closed before routing saw it is routed when reopened, and says so on the
+    bus (intake, sla and notify learn its holder from ``case.transferred`` alone); a case
+    reopened to the person who had it changes hands with no event."""
+    never_routed = uuid.uuid4()
+    await deliver(routing, closed(), never_routed)
+    await deliver(routing, created(), never_routed)
+    await deliver(routing, reopened(), never_routed)
+    found = (await routing.client.get(f"/v1/cases/{never_routed}/assignment")).json()
+    assert found["assignee"] is not None
+    told = [e for e in await routing.emitted("case.transferred") if e["case_id"] == str(never_routed)]
+    assert [(e["payload"]["transfer_kind"], e["payload"]["to_assignee"]) for e in told] == [
+        ("assign", found["assignee"])
+    ]
+    assert told[0]["payload"]["from_unit"] is None and told[0]["payload"]["to_unit"] == found["unit"]
+
+    kept = await deliver(routing, created())
+    holder = (await routing.client.get(f"/v1/cases/{kept}/assignment")).json()["assignee"]
+    await deliver(routing, closed(), kept)
+    await deliver(routing, reopened(), kept)
+    assert (await routing.client.get(f"/v1/cases/{kept}/assignment")).json()["assignee"] == holder
+    assert len([e for e in await routing.emitted("case.transferred") if e["case_id"] == str(kept)]) == 1
