@@ -26,10 +26,11 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not stack"
 
-## Formatting and lint (ruff, pinned).
+## Formatting, lint and types (ruff; mypy strict on services/, shared/ and each service package).
 lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 ## Figures, printed and written to bench/results/: the whole system on Postgres + broker under
 ## an open-loop load (100, 200, 500 cases/s), its sustained maximum, a burst, CPU per process,

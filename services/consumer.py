@@ -126,7 +126,7 @@ class ConsumerRunner:
                 except (OperationalError, DBAPIError) as exc:  # database away: next time
                     log.warning("stream check failed", extra={"error": type(exc).__name__})
 
-    async def _take_watermarks(self, records: list[ConsumerRecord]) -> None:  # type: ignore[type-arg]
+    async def _take_watermarks(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         messages = []
         for record in records:
             try:
@@ -137,15 +137,15 @@ class ConsumerRunner:
         last = records[-1]
         self._positions[TopicPartition(last.topic, last.partition)] = last.offset + 1
 
-    async def process(self, records: list[ConsumerRecord]) -> None:  # type: ignore[type-arg]
+    async def process(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         """Apply a polled batch in one transaction (fast); on any failure, one by one (exact)."""
-        valid: list[tuple[ConsumerRecord, Envelope, object]] = []  # type: ignore[type-arg]
+        valid: list[tuple[ConsumerRecord[bytes, bytes], Envelope, object]] = []
         for record in records:
             try:
-                envelope, payload = decode(record.value)
+                envelope, decoded = decode(record.value)
                 if record.topic not in self.handlers:
                     raise InvalidEvent(f"no handler for topic {record.topic}")
-                valid.append((record, envelope, payload))
+                valid.append((record, envelope, decoded))
             except InvalidEvent as exc:
                 await self._dead_letter(record, f"invalid event: {exc}")
         if len(valid) > 1:
@@ -166,7 +166,7 @@ class ConsumerRunner:
         last = records[-1]
         self._positions[TopicPartition(last.topic, last.partition)] = last.offset + 1
 
-    async def _apply_all(self, items: list[tuple[ConsumerRecord, Envelope, object]]) -> int:  # type: ignore[type-arg]
+    async def _apply_all(self, items: list[tuple[ConsumerRecord[bytes, bytes], Envelope, object]]) -> int:
         """One transaction: one inbox statement claims the new events, then the topic's
         batch handler (or its handler, event by event) applies them."""
         async with self.db.session() as session:
@@ -190,14 +190,14 @@ class ConsumerRunner:
     async def _claim(
         self,
         session: AsyncSession,
-        items: list[tuple[ConsumerRecord, Envelope, object]],  # type: ignore[type-arg]
-    ) -> list[tuple[ConsumerRecord, Envelope, object]]:  # type: ignore[type-arg]
+        items: list[tuple[ConsumerRecord[bytes, bytes], Envelope, object]],
+    ) -> list[tuple[ConsumerRecord[bytes, bytes], Envelope, object]]:
         """Insert every event id into the inbox at once; the events it took, first arrivals only."""
         if self._inbox_claim is None:  # built once: executed with parameters, compiled once
             inbox = self.tables.inbox
             self._inbox_claim = insert_ignoring_conflicts(session, inbox, ["event_id"]).returning(inbox.c.event_id)
         now = utcnow()
-        rows = {}
+        rows: dict[str, dict[str, Any]] = {}
         for record, envelope, _ in items:
             producer, seq = stream_of(record.headers) or (None, None)
             event_id = str(envelope.event_id)
@@ -240,7 +240,9 @@ class ConsumerRunner:
                 lag[tp.topic] = lag.get(tp.topic, 0) + max(high - position, 0)
         self.status.consumer_lag = lag
 
-    async def _apply_with_retries(self, record: ConsumerRecord, envelope: Envelope, payload: object) -> None:  # type: ignore[type-arg]
+    async def _apply_with_retries(
+        self, record: ConsumerRecord[bytes, bytes], envelope: Envelope, payload: object
+    ) -> None:
         attempt = 0
         while True:
             attempt += 1
@@ -276,7 +278,7 @@ class ConsumerRunner:
         record: ConsumerRecord[bytes, bytes] = ConsumerRecord(envelope.type, 0, -1, 0, 0, None, None, None, 0, 0, [])
         return await self._apply(record, envelope, envelope.typed_payload())
 
-    async def _apply(self, record: ConsumerRecord, envelope: Envelope, payload: object) -> bool:  # type: ignore[type-arg]
+    async def _apply(self, record: ConsumerRecord[bytes, bytes], envelope: Envelope, payload: object) -> bool:
         """Apply once in a transaction of its own; False when the inbox shows it was applied before."""
         async with self.db.session() as session:
             await self.watch.arrived(session, _streams([record]))
@@ -287,7 +289,7 @@ class ConsumerRunner:
     async def _apply_in(
         self,
         session: AsyncSession,
-        record: ConsumerRecord,  # type: ignore[type-arg]
+        record: ConsumerRecord[bytes, bytes],
         envelope: Envelope,
         payload: object,
     ) -> bool:
@@ -297,7 +299,7 @@ class ConsumerRunner:
         await self.handlers[record.topic](session, envelope, payload, self.context)
         return True
 
-    async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:  # type: ignore[type-arg]
+    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
         headers = [
             ("dead-letter-reason", reason.encode()),
             ("original-topic", record.topic.encode()),
@@ -333,6 +335,6 @@ class ConsumerRunner:
                 delay = min(delay * 2, 5.0)
 
 
-def _streams(records: Iterable[ConsumerRecord]) -> set[tuple[str, str]]:  # type: ignore[type-arg]
+def _streams(records: Iterable[ConsumerRecord[bytes, bytes]]) -> set[tuple[str, str]]:
     """The (producer, topic) streams that ``records`` belong to."""
     return {(s[0], r.topic) for r in records if (s := stream_of(r.headers)) is not None}

@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import DateTime, Table, event, text
+from sqlalchemy import CursorResult, DateTime, Executable, Table, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -152,6 +152,13 @@ def prebuilt(session: AsyncSession, name: str, build: Callable[[AsyncSession], A
     if stmt is None:
         stmt = _PREBUILT[(dialect, name)] = build(session)
     return stmt
+
+
+async def changed_rows(session: AsyncSession, statement: Executable) -> int:
+    """How many rows an UPDATE or DELETE changed: the one place that reads ``rowcount``
+    (``execute`` is typed as returning a ``Result``; a DML statement's is a ``CursorResult``)."""
+    result = await session.execute(statement)
+    return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
 def upsert(session: AsyncSession, table: Table) -> Any:

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.runtime import Runtime
 
+T = TypeVar("T")
+
 
 async def get_runtime(request: Request) -> Runtime:
     """``async`` on purpose: FastAPI runs a plain ``def`` dependency in its thread pool, a
     thread hop per request for an attribute read (seen in issue 14's profile)."""
-    return request.app.state.runtime  # type: ignore[no-any-return]
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
 async def get_session(runtime: Annotated[Runtime, Depends(get_runtime)]) -> AsyncIterator[AsyncSession]:
@@ -26,4 +29,13 @@ async def get_session(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Asyn
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def state_dependency(kind: type[T]) -> Any:
+    """``Depends`` on this service's typed state: ``Annotated[IntakeState, state_dependency(IntakeState)]``."""
+
+    async def get_state(runtime: RuntimeDep) -> T:
+        return runtime.state_as(kind)
+
+    return Depends(get_state)
 SessionDep = Annotated[AsyncSession, Depends(get_session)]

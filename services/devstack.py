@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,7 +166,7 @@ class Stack:
             self._drained(order[i + 1 :], drain_seconds)  # what it sent, applied downstream
         self.stop()
 
-    def _drained(self, names: list[str], seconds: float) -> None:
+    def _drained(self, names: Sequence[str], seconds: float) -> None:
         deadline = time.monotonic() + seconds
         pending = list(names)
         while pending and time.monotonic() < deadline:

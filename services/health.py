@@ -38,8 +38,8 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
         body["database"] = {"up": False, "error": type(exc).__name__}
         body["status"] = "unready"
         return JSONResponse(body, status_code=503)
-    if "key_rotation" in runtime.extras:
-        body["key_rotation"] = runtime.extras["key_rotation"]
+    if runtime.key_rotation is not None:
+        body["key_rotation"] = runtime.key_rotation
     if runtime.consumer is not None:
         body["consumer"] = {
             "group": runtime.consumer.group,

@@ -26,7 +26,7 @@ from fastapi import APIRouter, Depends, Response
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth import Allow, Authenticator
+from services.auth import Allow
 from services.database import utcnow
 from services.deps import RuntimeDep, SessionDep
 from services.errors import DomainError
@@ -37,7 +37,7 @@ router = APIRouter(prefix="/v1", tags=["api keys"], dependencies=[Depends(Allow(
 
 
 async def create_key(session: AsyncSession, runtime: Runtime, body: ApiKeyCreate) -> ApiKeyOut:
-    auth: Authenticator = runtime.extras["auth"]
+    auth = runtime.authenticator
     key_id, secret = f"ak{secrets.token_hex(8)}", secrets.token_urlsafe(32)
     values: dict[str, Any] = {
         "id": key_id,
@@ -66,7 +66,7 @@ async def list_keys(session: AsyncSession, runtime: Runtime) -> list[ApiKeyOut]:
     return [_out(r) for r in (await session.execute(select(table).order_by(table.c.created_at))).all()]
 
 
-async def _row(session: AsyncSession, runtime: Runtime, key_id: str) -> Row:  # type: ignore[type-arg]
+async def _row(session: AsyncSession, runtime: Runtime, key_id: str) -> Row[Any]:
     table = runtime.tables.api_keys
     row = (await session.execute(select(table).where(table.c.id == key_id))).first()
     if row is None:
@@ -74,7 +74,7 @@ async def _row(session: AsyncSession, runtime: Runtime, key_id: str) -> Row:  # 
     return row
 
 
-def _out(row: Row, key: str | None = None) -> ApiKeyOut:  # type: ignore[type-arg]
+def _out(row: Row[Any], key: str | None = None) -> ApiKeyOut:
     return ApiKeyOut.model_validate({**row._mapping, "key": key})
 
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alembic import command, context
+from alembic.autogenerate.api import AutogenContext
 from alembic.config import Config
 from sqlalchemy import BigInteger, MetaData, pool, text
 from sqlalchemy.engine import Connection, make_url
@@ -76,7 +77,7 @@ def _do_run(conn: Connection, schema: str, target_metadata: MetaData, is_sqlite:
         context.run_migrations()
 
 
-def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+def _render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """Autogenerate writes our column types by name, with their import."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         autogen_context.imports.add("from services.database import UTCDateTime")

@@ -27,6 +27,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -36,7 +37,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services import wakeup
-from services.database import Database, upsert, utcnow
+from services.database import Database, changed_rows, upsert, utcnow
 from services.kafka import BrokerStatus, cluster_id
 from services.streams import stream_headers
 from services.tables import RuntimeTables
@@ -168,12 +169,12 @@ class OutboxRelay:
                 log.warning("the broker does not tell its cluster id; a broker that restarted empty goes unnoticed")
             elif found != last:
                 if last is not None:
-                    result = await session.execute(
+                    replayed = await changed_rows(
+                        session,
                         update(self.tables.outbox)
                         .where(self.tables.outbox.c.published_at.is_not(None))
-                        .values(published_at=None)
+                        .values(published_at=None),
                     )
-                    replayed = int(result.rowcount or 0)
                 stmt = upsert(session, clusters).values(cluster_id=found, first_seen_at=utcnow(), replayed=replayed)
                 await session.execute(
                     stmt.on_conflict_do_update(
@@ -264,7 +265,9 @@ class OutboxRelay:
                 self._sequences.update(last)
             return len(rows)
 
-    async def _sequence(self, session: AsyncSession, rows: list[Row[Any]]) -> tuple[dict[int, int], dict[str, int]]:
+    async def _sequence(
+        self, session: AsyncSession, rows: Sequence[Row[*tuple[Any, ...]]]
+    ) -> tuple[dict[int, int], dict[str, int]]:
         """Each row's publish sequence: its own if it has one (a replay), else the next of its topic."""
         seqs = {r.id: int(r.seq) for r in rows if r.seq is not None}
         topics = {r.topic for r in rows if r.seq is None}
@@ -281,7 +284,7 @@ class OutboxRelay:
                 seqs[r.id] = last[r.topic]
         return seqs, last
 
-    async def _send(self, rows: list[Row[Any]], seqs: dict[int, int]) -> None:
+    async def _send(self, rows: Sequence[Row[*tuple[Any, ...]]], seqs: dict[int, int]) -> None:
         futures = [
             await self.producer.send(
                 r.topic,

@@ -28,11 +28,11 @@ PAGE = 500
 
 
 async def key_rotation_worker(runtime: Runtime) -> None:
-    cipher: FieldCipher | None = runtime.extras.get("cipher")
+    cipher = runtime.cipher
     if cipher is None or cipher.key_count < 2 or not runtime.spec.encrypted:
         return
     status: dict[str, Any] = {"state": "running", "rows_rotated": 0}
-    runtime.extras["key_rotation"] = status
+    runtime.key_rotation = status
     for table, key, columns in runtime.spec.encrypted:
         status["rows_rotated"] += await _rotate_table(runtime, cipher, table, key, columns)
     status["state"] = "done"

@@ -129,7 +129,7 @@ class Wakeups:
             try:
                 conn = await asyncpg.connect(self.dsn)
                 own = conn.get_server_pid()
-                conn.add_termination_listener(lambda _c, lost=lost: lost.set())  # type: ignore[misc]
+                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 for name in CROSS_PROCESS:
                     await conn.add_listener(self.channel(name), self._listener(name, own))
                 self._conn = conn

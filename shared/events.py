@@ -25,7 +25,7 @@ from shared.enums import (
     TransferKind,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 
 class Topics:
@@ -191,7 +191,7 @@ def new_event(
     event_type = next(t for t, model in PAYLOADS.items() if isinstance(payload, model))
     return Envelope(
         event_id=uuid.uuid4(),
-        type=event_type,  # type: ignore[arg-type]
+        type=event_type,
         occurred_at=occurred_at or datetime.now(UTC),
         case_id=case_id,
         producer=producer,

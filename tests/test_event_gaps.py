@@ -74,7 +74,7 @@ def publish(bootstrap: str, messages: list[tuple[str, bytes, list[tuple[str, byt
     asyncio.run(_send())
 
 
-def gaps(system: System, service: str) -> list[dict]:  # type: ignore[type-arg]
+def gaps(system: System, service: str) -> list[dict]:
     return [g for g in system.readyz(service)["consumer"]["event_gaps"] if g["producer"] == "ghost-svc"]
 
 

@@ -22,13 +22,13 @@ from tests.support.wait import eventually
 pytestmark = pytest.mark.stack
 
 
-def post_case(system: System, body: dict) -> str:  # type: ignore[type-arg]
+def post_case(system: System, body: dict) -> str:
     response = httpx.post(f"{system.stack.url('intake-svc')}/v1/cases", json=body, timeout=15, headers=system.headers())
     assert response.status_code == 201, response.text
     return response.json()["id"]  # type: ignore[no-any-return]
 
 
-def assignment(system: System, case_id: str) -> dict | None:  # type: ignore[type-arg]
+def assignment(system: System, case_id: str) -> dict | None:
     response = httpx.get(
         f"{system.stack.url('routing-svc')}/v1/cases/{case_id}/assignment", timeout=10, headers=system.headers()
     )
@@ -189,7 +189,7 @@ def test_webhook_retried_until_delivered(pg_system: System) -> None:
         )
         alerts = len(system.tap.events(Topics.case_overdue, case_id))
 
-        def all_delivered() -> list | None:  # type: ignore[type-arg]
+        def all_delivered() -> list | None:
             params = {"case_id": case_id, "subscription_id": created.json()["id"]}  # not the built-in chain's
             rows = httpx.get(f"{notify}/v1/deliveries", params=params, timeout=10, headers=system.headers()).json()
             return rows if len(rows) == alerts and all(d["status"] == "delivered" for d in rows) else None

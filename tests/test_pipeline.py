@@ -29,7 +29,7 @@ def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     stop_system(system, db_name)
 
 
-def check_envelope(envelope: dict, type_: str, case_id: str, producer: str) -> None:  # type: ignore[type-arg]
+def check_envelope(envelope: dict, type_: str, case_id: str, producer: str) -> None:
     assert set(envelope) == {
         "event_id",
         "type",
@@ -129,7 +129,7 @@ def test_complaint_received_long_ago_reaches_ops_alert(system: System) -> None:
         with system.client("intake-svc") as intake:
             # The case's history: intake's own acceptance, then the other services' events.
 
-            def full_history() -> list[dict] | None:  # type: ignore[type-arg]
+            def full_history() -> list[dict] | None:
                 entries = intake.get(f"/v1/cases/{case_id}/history").json()
                 return entries if "overdue:breach" in [e["action"] for e in entries] else None
 
@@ -156,7 +156,7 @@ def test_complaint_received_long_ago_reaches_ops_alert(system: System) -> None:
             assert {o["clock"] for o in overdue_now if o["case_id"] == case_id} == {"closure", "regulatory"}
         with system.client("notify-svc") as notify:
 
-            def all_delivered() -> list | None:  # type: ignore[type-arg]
+            def all_delivered() -> list | None:
                 params = {"case_id": case_id, "subscription_id": sub.json()["id"]}
                 rows = notify.get("/v1/deliveries", params=params).json()
                 done = len(rows) == len(system.tap.events(Topics.case_overdue, case_id)) and all(

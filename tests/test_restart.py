@@ -64,7 +64,7 @@ class MakeRun:
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
 
-    def readyz(self, name: str) -> dict:  # type: ignore[type-arg]
+    def readyz(self, name: str) -> dict:
         return httpx.get(f"{self.url(name)}/readyz", timeout=5).json()  # type: ignore[no-any-return]
 
     def wait_up(self) -> None:
@@ -142,7 +142,7 @@ def post_cases(run: MakeRun, n: int) -> list[str]:
     headers = {"Authorization": f"Bearer {token(sub='restart-test', key=dev_secrets(run.var_dir)['DEV_ISSUER_KEY'])}"}
     bodies = [complaint() if i % 3 == 0 else inquiry() for i in range(n)]
 
-    def post(body: dict) -> str:  # type: ignore[type-arg]
+    def post(body: dict) -> str:
         response = httpx.post(f"{run.url('intake-svc')}/v1/cases", json=body, headers=headers, timeout=30)
         assert response.status_code == 201, response.text
         return response.json()["id"]  # type: ignore[no-any-return]

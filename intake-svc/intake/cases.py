@@ -53,7 +53,7 @@ class CaseRecord(SimpleNamespace):
 
 @dataclass(frozen=True)
 class Accepted:
-    case: Row | CaseRecord  # type: ignore[type-arg]
+    case: Row[Any] | CaseRecord
     created: bool
 
 
@@ -62,7 +62,7 @@ def request_hash(body: CaseCreate) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def find_existing(session: AsyncSession, body: CaseCreate, idempotency_key: str | None) -> Row | None:  # type: ignore[type-arg]
+async def find_existing(session: AsyncSession, body: CaseCreate, idempotency_key: str | None) -> Row[Any] | None:
     """The case an earlier attempt of this request made, if any."""
     if idempotency_key:
         seen = (
@@ -217,7 +217,7 @@ async def find_repeat_of(
     return (await session.execute(query)).scalar()
 
 
-async def get_case_row(session: AsyncSession, case_id: uuid.UUID, *, for_update: bool = False) -> Row | None:  # type: ignore[type-arg]
+async def get_case_row(session: AsyncSession, case_id: uuid.UUID, *, for_update: bool = False) -> Row[Any] | None:
     query = select(t.cases).where(t.cases.c.id == case_id)
     if for_update:
         query = query.with_for_update()

@@ -40,7 +40,7 @@ STATE_ORDER = {"ringing": 0, "answered": 1, "ended": 2, "missed": 2}
 
 @dataclass(frozen=True)
 class Applied:
-    call: Row  # type: ignore[type-arg]
+    call: Row[Any]
     accepted: cases.Accepted | None
 
 
@@ -99,7 +99,7 @@ async def apply_event(
     return Applied(call, accepted)
 
 
-def _next_state(call: Row, event: CallEvent) -> str:  # type: ignore[type-arg]
+def _next_state(call: Row[Any], event: CallEvent) -> str:
     if event.event == "new_call":
         return "ringing"
     if event.event == "answered":
@@ -109,7 +109,7 @@ def _next_state(call: Row, event: CallEvent) -> str:  # type: ignore[type-arg]
     return "ended" if answered or event.ivr_message else "missed"
 
 
-def _case_from_call(call: Row, event: CallEvent, cipher: FieldCipher) -> CaseCreate:  # type: ignore[type-arg]
+def _case_from_call(call: Row[Any], event: CallEvent, cipher: FieldCipher) -> CaseCreate:
     wrap = event.wrap_up
     assert wrap is not None
     if call.caller_enc is None:
@@ -157,7 +157,7 @@ def from_zammad(params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if v is not None}
 
 
-def call_out(call: Row, accepted: cases.Accepted | None, case_no: str | None) -> dict[str, Any]:  # type: ignore[type-arg]
+def call_out(call: Row[Any], accepted: cases.Accepted | None, case_no: str | None) -> dict[str, Any]:
     return {
         "call_id": call.call_id,
         "state": call.state,

@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 from typing import Any
 from urllib.parse import parse_qs
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake import cti
 from intake import tables as t
+from intake.state import IntakeState, StateDep
 from services.auth import Allow
-from services.deps import RuntimeDep, SessionDep
+from services.deps import SessionDep
 from services.errors import DomainError
 from shared.auth import CASE_CREATE
 from shared.cti import CallEvent, CallOut
@@ -23,12 +24,11 @@ from shared.cti import CallEvent, CallOut
 router = APIRouter(prefix="/v1/cti", tags=["cti"], dependencies=[Depends(Allow(CASE_CREATE))])
 
 
-async def _apply(session: Any, runtime: Any, event: CallEvent) -> CallOut:
+async def _apply(session: AsyncSession, state: IntakeState, event: CallEvent) -> CallOut:
     """Apply and commit; a concurrent delivery of the same call that won a race is read back."""
-    cipher, tz = runtime.extras["cipher"], ZoneInfo(runtime.settings.local_timezone)
     for attempt in (1, 2):
         try:
-            applied = await cti.apply_event(session, event, cipher, tz, runtime.extras["case_numbers"])
+            applied = await cti.apply_event(session, event, state.cipher, state.local_tz, state.case_numbers)
             await session.commit()
             break
         except IntegrityError:
@@ -42,13 +42,13 @@ async def _apply(session: Any, runtime: Any, event: CallEvent) -> CallOut:
 
 
 @router.post("/events", response_model=CallOut)
-async def call_event(event: CallEvent, session: SessionDep, runtime: RuntimeDep) -> CallOut:
+async def call_event(event: CallEvent, session: SessionDep, state: StateDep) -> CallOut:
     """A phone system's call notification; idempotent on ``call_id``."""
-    return await _apply(session, runtime, event)
+    return await _apply(session, state, event)
 
 
 @router.post("/zammad", response_model=dict[str, Any])
-async def zammad_push(request: Request, session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+async def zammad_push(request: Request, session: SessionDep, state: StateDep) -> dict[str, Any]:
     """Zammad's generic CTI push (form-encoded or JSON), so existing integrations post here unchanged."""
     raw = await request.body()
     try:
@@ -74,6 +74,6 @@ async def zammad_push(request: Request, session: SessionDep, runtime: RuntimeDep
             for e in exc.errors(include_input=False)
         ]
         raise DomainError(422, detail) from exc
-    out = await _apply(session, runtime, event)
+    out = await _apply(session, state, event)
     # Zammad reads an optional action from the answer; an empty object means "carry on".
     return {} if out.case_id is None else {"case_id": str(out.case_id), "case_no": out.case_no}

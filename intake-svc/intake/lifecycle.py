@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake import cases, history
 from intake import tables as t
-from services.database import utcnow
+from services.database import changed_rows, utcnow
 from services.errors import DomainError
 from services.logging import correlation_id
 from services.outbox import enqueue
@@ -40,7 +40,7 @@ class Outcome:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-Apply = Callable[[AsyncSession, Row, Any, datetime], Awaitable[Outcome]]  # type: ignore[type-arg]
+Apply = Callable[[AsyncSession, Row[Any], Any, datetime], Awaitable[Outcome]]
 
 
 @dataclass(frozen=True)
@@ -53,13 +53,13 @@ class Action:
     summary: str = ""
 
 
-def is_agent_complaint(row: Row) -> bool:  # type: ignore[type-arg]
+def is_agent_complaint(row: Row[Any]) -> bool:
     return row.kind == CaseKind.complaint and (
         row.agent_code is not None or row.category == Category.sales_agent_conduct
     )
 
 
-def _conflict(row: Row, message: str, reopen_window: timedelta) -> DomainError:  # type: ignore[type-arg]
+def _conflict(row: Row[Any], message: str, reopen_window: timedelta) -> DomainError:
     return DomainError(409, {"message": message, "status": row.status, "allowed_actions": allowed(row, reopen_window)})
 
 
@@ -67,17 +67,17 @@ def _field_error(field_name: str, message: str) -> DomainError:
     return DomainError(422, [{"loc": ["body", field_name], "field": field_name, "msg": message, "type": "value_error"}])
 
 
-async def _register(session: AsyncSession, row: Row, body: a.Register, now: datetime) -> Outcome:  # type: ignore[type-arg]
+async def _register(session: AsyncSession, row: Row[Any], body: a.Register, now: datetime) -> Outcome:
     return Outcome(S.registered)
 
 
-async def _answer(session: AsyncSession, row: Row, body: a.AnswerOnTheSpot, now: datetime) -> Outcome:  # type: ignore[type-arg]
+async def _answer(session: AsyncSession, row: Row[Any], body: a.AnswerOnTheSpot, now: datetime) -> Outcome:
     return Outcome(
         S.closed, {"resolution": "answered_on_the_spot", "closed_at": now}, {"resolution": "answered_on_the_spot"}
     )
 
 
-async def _escalate(session: AsyncSession, row: Row, body: a.EscalateToComplaint, now: datetime) -> Outcome:  # type: ignore[type-arg]
+async def _escalate(session: AsyncSession, row: Row[Any], body: a.EscalateToComplaint, now: datetime) -> Outcome:
     return Outcome(
         S.accepted,
         {"kind": CaseKind.complaint, "tier": CaseTier.general},
@@ -85,7 +85,7 @@ async def _escalate(session: AsyncSession, row: Row, body: a.EscalateToComplaint
     )
 
 
-async def _reclassify(session: AsyncSession, row: Row, body: a.Reclassify, now: datetime) -> Outcome:  # type: ignore[type-arg]
+async def _reclassify(session: AsyncSession, row: Row[Any], body: a.Reclassify, now: datetime) -> Outcome:
     kind = body.kind or CaseKind(row.kind)
     tier = body.tier if body.tier is not None else (CaseTier(row.tier) if row.tier else None)
     if kind is CaseKind.grievance:
@@ -94,14 +94,14 @@ async def _reclassify(session: AsyncSession, row: Row, body: a.Reclassify, now: 
         if body.tier is not None:
             raise _field_error("tier", f"tier {body.tier} does not fit kind {kind}")
         tier = CaseTier.general
-    updates = {"kind": kind, "tier": tier}
+    updates: dict[str, Any] = {"kind": kind, "tier": tier}
     if body.category is not None:
         updates |= {"category": body.category, "category_suggested": False}
     details = {"from_kind": row.kind, "from_tier": row.tier, "from_category": row.category, "reason": body.reason}
     return Outcome(CaseStatus(row.status), updates, details)
 
 
-async def _verify(session: AsyncSession, row: Row, body: a.VerifyIdentity, now: datetime) -> Outcome:  # type: ignore[type-arg]
+async def _verify(session: AsyncSession, row: Row[Any], body: a.VerifyIdentity, now: datetime) -> Outcome:
     updates = {
         "identity_verified_at": now,
         "identity_verified_by": body.actor,
@@ -110,23 +110,23 @@ async def _verify(session: AsyncSession, row: Row, body: a.VerifyIdentity, now: 
     return Outcome(CaseStatus(row.status), updates, {"document_type": body.document_type})
 
 
-async def _contact(session: AsyncSession, row: Row, body: a.RecordContact, now: datetime) -> Outcome:  # type: ignore[type-arg]
+async def _contact(session: AsyncSession, row: Row[Any], body: a.RecordContact, now: datetime) -> Outcome:
     status = S.in_progress if row.status in (S.accepted, S.registered) and body.outcome == "reached" else S(row.status)
     return Outcome(status, details={"outcome": body.outcome})
 
 
-async def _opinion(session: AsyncSession, row: Row, body: a.RecordOpinion, now: datetime) -> Outcome:  # type: ignore[type-arg]
+async def _opinion(session: AsyncSession, row: Row[Any], body: a.RecordOpinion, now: datetime) -> Outcome:
     return Outcome(S.in_progress, details={"department": body.department})
 
 
-async def _appraisal(session: AsyncSession, row: Row, body: a.ActionBody, now: datetime) -> Outcome:  # type: ignore[type-arg]
+async def _appraisal(session: AsyncSession, row: Row[Any], body: a.ActionBody, now: datetime) -> Outcome:
     details: dict[str, str | int | float | bool | None] = {"reason": getattr(body, "reason", None)}
     if isinstance(body, a.StartAppraisal):
         details["complainant_informed"] = body.complainant_informed  # sla-svc pauses only then
     return Outcome(S(row.status), details=details)
 
 
-async def _request_approval(session: AsyncSession, row: Row, body: a.RequestApproval, now: datetime) -> Outcome:  # type: ignore[type-arg]
+async def _request_approval(session: AsyncSession, row: Row[Any], body: a.RequestApproval, now: datetime) -> Outcome:
     amount = str(body.amount) if body.amount is not None else None
     await session.execute(
         t.approvals.insert().values(
@@ -143,7 +143,7 @@ async def _request_approval(session: AsyncSession, row: Row, body: a.RequestAppr
     return Outcome(S.pending_approval, details={"approval_type": body.type, "amount": amount})
 
 
-async def _pending_approval(session: AsyncSession, row: Row, approval_id: int | None) -> Row:  # type: ignore[type-arg]
+async def _pending_approval(session: AsyncSession, row: Row[Any], approval_id: int | None) -> Row[Any]:
     query = select(t.approvals).where(t.approvals.c.case_id == row.id, t.approvals.c.status == "pending")
     if approval_id is not None:
         query = query.where(t.approvals.c.id == approval_id)
@@ -153,7 +153,7 @@ async def _pending_approval(session: AsyncSession, row: Row, approval_id: int | 
     return found
 
 
-async def _decide(session: AsyncSession, row: Row, body: a.Decide, now: datetime, decision: str) -> Outcome:  # type: ignore[type-arg]
+async def _decide(session: AsyncSession, row: Row[Any], body: a.Decide, now: datetime, decision: str) -> Outcome:
     approval = await _pending_approval(session, row, body.approval_id)
     await session.execute(
         t.approvals.update()
@@ -163,15 +163,15 @@ async def _decide(session: AsyncSession, row: Row, body: a.Decide, now: datetime
     return Outcome(S(approval.resume_status), details={"approval_id": approval.id, "approval_type": approval.type})
 
 
-async def _approve(session: AsyncSession, row: Row, body: a.Decide, now: datetime) -> Outcome:  # type: ignore[type-arg]
+async def _approve(session: AsyncSession, row: Row[Any], body: a.Decide, now: datetime) -> Outcome:
     return await _decide(session, row, body, now, "approved")
 
 
-async def _reject(session: AsyncSession, row: Row, body: a.Reject, now: datetime) -> Outcome:  # type: ignore[type-arg]
+async def _reject(session: AsyncSession, row: Row[Any], body: a.Reject, now: datetime) -> Outcome:
     return await _decide(session, row, body, now, "rejected")
 
 
-async def _reply(session: AsyncSession, row: Row, body: a.Reply, now: datetime) -> Outcome:  # type: ignore[type-arg]
+async def _reply(session: AsyncSession, row: Row[Any], body: a.Reply, now: datetime) -> Outcome:
     if body.written:
         review = await session.scalar(
             select(t.approvals.c.id).where(
@@ -192,7 +192,7 @@ async def _reply(session: AsyncSession, row: Row, body: a.Reply, now: datetime) 
     return Outcome(S.replied, details={"written": body.written})
 
 
-async def _close(session: AsyncSession, row: Row, body: a.Close, now: datetime) -> Outcome:  # type: ignore[type-arg]
+async def _close(session: AsyncSession, row: Row[Any], body: a.Close, now: datetime) -> Outcome:
     pending = await session.scalar(
         select(t.approvals.c.id).where(t.approvals.c.case_id == row.id, t.approvals.c.status == "pending")
     )
@@ -206,11 +206,11 @@ async def _close(session: AsyncSession, row: Row, body: a.Close, now: datetime) 
     return Outcome(S.closed, updates, {"finding": body.finding, "agent_code": row.agent_code})
 
 
-async def _reopen(session: AsyncSession, row: Row, body: a.Reopen, now: datetime) -> Outcome:  # type: ignore[type-arg]
+async def _reopen(session: AsyncSession, row: Row[Any], body: a.Reopen, now: datetime) -> Outcome:
     return Outcome(S.in_progress, {"closed_at": None, "reopen_count": row.reopen_count + 1}, {"reason": body.reason})
 
 
-async def _satisfaction(session: AsyncSession, row: Row, body: a.RecordSatisfaction, now: datetime) -> Outcome:  # type: ignore[type-arg]
+async def _satisfaction(session: AsyncSession, row: Row[Any], body: a.RecordSatisfaction, now: datetime) -> Outcome:
     updates = {"satisfaction_score": body.score, "satisfaction_result": body.result}
     return Outcome(S.closed, updates, {"score": body.score})
 
@@ -311,7 +311,7 @@ ACTIONS: dict[str, Action] = {
 }
 
 
-def allowed(row: Row, reopen_window: timedelta, now: datetime | None = None) -> list[str]:  # type: ignore[type-arg]
+def allowed(row: Row[Any], reopen_window: timedelta, now: datetime | None = None) -> list[str]:
     now = now or utcnow()
     names = []
     for action in ACTIONS.values():
@@ -325,7 +325,7 @@ def allowed(row: Row, reopen_window: timedelta, now: datetime | None = None) -> 
 
 async def act(
     session: AsyncSession, case_id: uuid.UUID, name: str, body: a.ActionBody, reopen_window: timedelta
-) -> Row:  # type: ignore[type-arg]
+) -> Row[Any]:
     """Apply one action; raises 404 for an unknown case and 409 when it is not allowed now."""
     action = ACTIONS[name]
     row = await cases.get_case_row(session, case_id, for_update=True)
@@ -338,12 +338,13 @@ async def act(
             why = f"reopen is allowed within {reopen_window.days} days of closing"
         raise _conflict(row, why, reopen_window)
     outcome = await action.apply(session, row, body, now)
-    changed = await session.execute(
+    changed = await changed_rows(
+        session,
         t.cases.update()
         .where(t.cases.c.id == case_id, t.cases.c.version == row.version)
-        .values(status=outcome.status, updated_at=now, version=row.version + 1, **outcome.updates)
+        .values(status=outcome.status, updated_at=now, version=row.version + 1, **outcome.updates),
     )
-    if changed.rowcount != 1:
+    if changed != 1:
         raise _conflict(row, "the case changed while this action was applied; read it again and retry", reopen_window)
     if body.note:
         await session.execute(t.notes.insert().values(case_id=case_id, author=body.actor, text=body.note, at=now))

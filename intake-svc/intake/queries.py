@@ -50,7 +50,7 @@ EQUALITY_FILTERS = ("status", "kind", "tier", "category", "channel", "branch_cod
 
 async def list_cases(
     session: AsyncSession, filters: CaseFilters, limit: int, cursor: str | None
-) -> tuple[list[Row], str | None]:  # type: ignore[type-arg]
+) -> tuple[list[Row[Any]], str | None]:
     """Newest received first; keyset pagination on (received_at, id) so pages never shift."""
     query = select(t.cases).where(filters.scope)
     for name in EQUALITY_FILTERS:

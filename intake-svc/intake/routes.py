@@ -8,19 +8,21 @@ loop and FastAPI must see each body model as a real class.
 import uuid
 from datetime import timedelta
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake import cases, history, lifecycle, queries
 from intake import tables as t
+from intake.state import IntakeState, StateDep
 from services.audit import answering, mark_pii_read
 from services.auth import Allow, Principal, scope_clause
+from services.crypto import FieldCipher
 from services.database import utcnow
-from services.deps import RuntimeDep, SessionDep
+from services.deps import SessionDep
 from services.errors import DomainError
 from shared.api import AttachmentIn, CaseCreate, CaseDetailOut, CaseOut, CasePage, ContactOut, HistoryEntry, NoteIn
 from shared.auth import CASE_ACT, CASE_APPROVE, CASE_CREATE, CASE_READ, PII_READ
@@ -37,8 +39,8 @@ IdempotencyKey = Annotated[
 ]
 
 
-def reopen_window(runtime: Any) -> timedelta:
-    return timedelta(days=runtime.settings.reopen_window_days)
+def reopen_window(state: IntakeState) -> timedelta:
+    return timedelta(days=state.settings.reopen_window_days)
 
 
 @router.post(
@@ -50,22 +52,24 @@ def reopen_window(runtime: Any) -> timedelta:
 async def create_case(
     body: CaseCreate,
     session: SessionDep,
-    runtime: RuntimeDep,
+    state: StateDep,
     who: Annotated[Principal, Depends(Allow(CASE_CREATE))],
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     check_may_create(who, body.branch_code, body.channel)
-    accepted = await accept(session, runtime, body, idempotency_key)
+    accepted = await accept(session, state, body, idempotency_key)
     out = queries.to_out(accepted.case)
     return JSONResponse(out.model_dump(mode="json"), status_code=201 if accepted.created else 200)
 
 
-async def accept(session: Any, runtime: Any, body: CaseCreate, idempotency_key: str | None) -> cases.Accepted:
+async def accept(
+    session: AsyncSession, state: IntakeState, body: CaseCreate, idempotency_key: str | None
+) -> cases.Accepted:
     """Accept and commit; a concurrent retry that lost the race answers with the winner's case."""
-    cipher = runtime.extras["cipher"]
-    tz = ZoneInfo(runtime.settings.local_timezone)
     try:
-        accepted = await cases.accept_case(session, body, idempotency_key, cipher, tz, runtime.extras["case_numbers"])
+        accepted = await cases.accept_case(
+            session, body, idempotency_key, state.cipher, state.local_tz, state.case_numbers
+        )
         answering(201 if accepted.created else 200)
         await session.commit()
         return accepted
@@ -93,14 +97,16 @@ async def _case_or_404(session: Any, case_id: uuid.UUID) -> Any:
     return row
 
 
-def _reveal(request: Request, who: Principal, runtime: Any, reveal: str | None, case_id: uuid.UUID) -> Any:
+def _reveal(
+    request: Request, who: Principal, state: IntakeState, reveal: str | None, case_id: uuid.UUID
+) -> FieldCipher | None:
     """The cipher when the caller asked for personal data in clear and may have it (audited)."""
     if reveal is None:
         return None
     if not who.can(PII_READ):
         raise DomainError(403, "your roles do not allow reading personal data in clear")
     mark_pii_read(request, f"customer phone and ID number of case {case_id}")
-    return runtime.extras["cipher"]
+    return state.cipher
 
 
 Reveal = Annotated[
@@ -113,13 +119,13 @@ async def get_case(
     case_id: uuid.UUID,
     request: Request,
     session: SessionDep,
-    runtime: RuntimeDep,
+    state: StateDep,
     who: Annotated[Principal, Depends(Allow(CASE_READ))],
     reveal: Reveal = None,
 ) -> CaseDetailOut:
     row = await _case_or_404(session, case_id)
-    cipher = _reveal(request, who, runtime, reveal, case_id)
-    return await queries.to_detail(session, row, lifecycle.allowed(row, reopen_window(runtime)), cipher)
+    cipher = _reveal(request, who, state, reveal, case_id)
+    return await queries.to_detail(session, row, lifecycle.allowed(row, reopen_window(state)), cipher)
 
 
 @router.get("/cases/{case_id}/contact", response_model=ContactOut)
@@ -127,13 +133,13 @@ async def get_contact(
     case_id: uuid.UUID,
     request: Request,
     session: SessionDep,
-    runtime: RuntimeDep,
+    state: StateDep,
     who: Annotated[Principal, Depends(Allow(PII_READ))],
 ) -> ContactOut:
     """The customer's name and phone number in clear: what notify-svc needs to send an SMS (audited)."""
     row = await _case_or_404(session, case_id)
     mark_pii_read(request, f"customer phone of case {case_id}")
-    phone = runtime.extras["cipher"].decrypt(row.phone_enc)
+    phone = state.cipher.decrypt(row.phone_enc)
     return ContactOut(case_id=row.id, case_no=row.case_no, name=row.customer_name, phone=phone)
 
 
@@ -182,13 +188,13 @@ async def get_history(case_id: uuid.UUID, session: SessionDep) -> list[HistoryEn
 @router.post(
     "/cases/{case_id}/notes", status_code=201, response_model=CaseDetailOut, dependencies=[Depends(Allow(CASE_ACT))]
 )
-async def add_note(case_id: uuid.UUID, body: NoteIn, session: SessionDep, runtime: RuntimeDep) -> CaseDetailOut:
+async def add_note(case_id: uuid.UUID, body: NoteIn, session: SessionDep, state: StateDep) -> CaseDetailOut:
     row = await _case_or_404(session, case_id)
     now = utcnow()
     await session.execute(t.notes.insert().values(case_id=case_id, author=body.author, text=body.text, at=now))
     await history.record(session, case_id, "add-note", body.author, None, None, {}, None, now)
     await session.commit()
-    return await queries.to_detail(session, row, lifecycle.allowed(row, reopen_window(runtime)))
+    return await queries.to_detail(session, row, lifecycle.allowed(row, reopen_window(state)))
 
 
 @router.post(
@@ -197,9 +203,7 @@ async def add_note(case_id: uuid.UUID, body: NoteIn, session: SessionDep, runtim
     response_model=CaseDetailOut,
     dependencies=[Depends(Allow(CASE_ACT))],
 )
-async def add_attachment(
-    case_id: uuid.UUID, body: AttachmentIn, session: SessionDep, runtime: RuntimeDep
-) -> CaseDetailOut:
+async def add_attachment(case_id: uuid.UUID, body: AttachmentIn, session: SessionDep, state: StateDep) -> CaseDetailOut:
     row = await _case_or_404(session, case_id)
     if body.added_by is None:
         raise DomainError(
@@ -212,7 +216,7 @@ async def add_attachment(
     details = {"name": body.name, "size_bytes": body.size_bytes}
     await history.record(session, case_id, "add-attachment", body.added_by, None, None, details, None, now)
     await session.commit()
-    return await queries.to_detail(session, row, lifecycle.allowed(row, reopen_window(runtime)))
+    return await queries.to_detail(session, row, lifecycle.allowed(row, reopen_window(state)))
 
 
 def _action_route(action: lifecycle.Action) -> None:
@@ -224,10 +228,10 @@ def _action_route(action: lifecycle.Action) -> None:
         case_id: uuid.UUID,
         body: body_model,  # type: ignore[valid-type]
         session: SessionDep,
-        runtime: RuntimeDep,
+        state: StateDep,
         who: Annotated[Principal, Depends(Allow(permission))],
     ) -> CaseDetailOut:
-        window = reopen_window(runtime)
+        window = reopen_window(state)
         await _case_or_404(session, case_id)
         if who.kind == "staff":  # the actor is who is signed in, not what the body says
             body = body.model_copy(update={"actor": who.subject})  # type: ignore[attr-defined]

@@ -1,6 +1,7 @@
 """intake-svc wired into the common runtime."""
 
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from intake import queries, tables
 from intake.casenumbers import CaseNumbers
@@ -8,6 +9,7 @@ from intake.consumers import SUBSCRIPTIONS
 from intake.cti_routes import router as cti_router
 from intake.routes import actions_router, router
 from intake.settings import IntakeSettings
+from intake.state import IntakeState
 from services.app import ServiceSpec
 from services.crypto import cipher_from_settings
 from services.runtime import Runtime
@@ -15,11 +17,11 @@ from shared.events import Topics
 
 
 async def _start(runtime: Runtime) -> None:
-    s = runtime.settings
-    runtime.extras["cipher"] = cipher_from_settings(s.field_encryption_key, s.field_hash_key, runtime.name)
-    numbers = CaseNumbers(runtime.db, s.case_number_block)  # type: ignore[attr-defined]
-    runtime.extras["case_numbers"] = numbers
+    s = runtime.settings_as(IntakeSettings)
+    runtime.cipher = cipher_from_settings(s.field_encryption_key, s.field_hash_key, runtime.name)
+    numbers = CaseNumbers(runtime.db, s.case_number_block)
     runtime.closers.append(numbers.close)
+    runtime.state = IntakeState(s, runtime.cipher, numbers, ZoneInfo(s.local_timezone))
 
 
 SPEC = ServiceSpec(

@@ -180,7 +180,7 @@ async def test_personal_data_is_masked_in_responses_and_encrypted_at_rest(intake
         await db.dispose()  # flush the WAL into the file before reading its bytes
         raw = b"".join(p.read_bytes() for p in Path(db.url.split("///", 1)[1]).parent.glob("intake-svc.db*"))
         assert b"13812345678" not in raw and b"110101199003071234" not in raw
-    cipher = intake.runtime.extras["cipher"]
+    cipher = intake.runtime.cipher
     async with db.session() as session:
         row = (await session.execute(select(tables.cases.c.phone_enc, tables.cases.c.phone_hash))).one()
     assert cipher.decrypt(row.phone_enc) == "13812345678"

@@ -127,7 +127,7 @@ async def test_illegal_transitions_are_409_with_the_allowed_ones(
     body: dict,
     before: list,
     action: str,
-    args: dict,  # type: ignore[type-arg]
+    args: dict,
 ) -> None:
     case = await new_case(intake, body)
     for name, extra in before:

@@ -198,7 +198,7 @@ async def list_deliveries(session: AsyncSession, filters: DeliveryFilters, limit
         if value is not None:
             query = query.where(t.deliveries.c[name] == value)
     rows = (await session.execute(query)).all()
-    by_delivery: dict[uuid.UUID, list[Row]] = {r.id: [] for r in rows}  # type: ignore[type-arg]
+    by_delivery: dict[uuid.UUID, list[Row[Any]]] = {r.id: [] for r in rows}
     if rows:
         attempt_rows = (
             await session.execute(

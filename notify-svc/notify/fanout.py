@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from notify import subscriptions
 from notify import tables as t
-from notify.digest import DigestPlanner
 from notify.directory import CaseFacts, Directory
+from notify.state import state_of
 from services import wakeup
 from services.database import insert_ignoring_conflicts, prebuilt, upsert, utcnow
 from services.runtime import Runtime
@@ -43,8 +43,8 @@ async def handle_batch(session: AsyncSession, items: list[tuple[Envelope, Any]],
     """Events in order, each seeing the case as the events before it left it; every table
     written with one statement per batch (one by one is a batch of one)."""
     known = await _facts_of(session, {e.case_id for e, _ in items})
-    directory: Directory | None = runtime.extras.get("directory")
-    planner: DigestPlanner = runtime.extras["digest"]
+    state = state_of(runtime)
+    directory, planner = state.directory, state.digest
     now = utcnow()
     active = await subscriptions.active(session)
     changed: dict[uuid.UUID, CaseFacts] = {}

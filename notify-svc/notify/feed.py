@@ -19,8 +19,9 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from notify import tables as t
+from notify.settings import NotifySettings
 from services.auth import Principal
-from services.database import utcnow
+from services.database import changed_rows, utcnow
 from services.runtime import Runtime
 from shared.org import in_subtree
 
@@ -65,13 +66,13 @@ async def stream(
 
 async def prune(runtime: Runtime, older_than: timedelta) -> int:
     async with runtime.db.session() as session:
-        result = await session.execute(t.feed.delete().where(t.feed.c.at < utcnow() - older_than))
+        removed = await changed_rows(session, t.feed.delete().where(t.feed.c.at < utcnow() - older_than))
         await session.commit()
-    return int(result.rowcount or 0)
+    return removed
 
 
 async def feed_pruner(runtime: Runtime) -> None:
-    days = runtime.settings.feed_retention_days  # type: ignore[attr-defined]
+    days = runtime.settings_as(NotifySettings).feed_retention_days
     while True:
         await prune(runtime, timedelta(days=days))
         await asyncio.sleep(3600)

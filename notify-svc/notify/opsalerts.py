@@ -31,8 +31,7 @@ import httpx
 from sqlalchemy import select
 
 from notify import tables as t
-from notify.peers import Peers
-from notify.settings import NotifySettings
+from notify.state import state_of
 from services import wakeup
 from services.database import insert_ignoring_conflicts, utcnow
 from services.health import ops_alerts
@@ -45,7 +44,7 @@ _NS = uuid.UUID("0b6f7e0a-3c55-4d2e-8f0e-6a1f2b9d4c11")
 
 
 async def gap_watch(runtime: Runtime) -> None:
-    s: NotifySettings = runtime.settings  # type: ignore[assignment]
+    s = state_of(runtime).settings
     while True:
         await asyncio.sleep(s.gap_watch_seconds)
         try:
@@ -64,9 +63,9 @@ async def gap_watch(runtime: Runtime) -> None:
 
 async def collect(runtime: Runtime) -> list[tuple[str, OpsAlert]]:
     """(the ``/readyz`` it came from, the alert) for every alert any service reports now."""
-    s: NotifySettings = runtime.settings  # type: ignore[assignment]
+    state = state_of(runtime)
+    s, peers = state.settings, state.peers
     found = [(f"http://{s.host}:{s.port}/readyz", a) for a in ops_alerts(runtime)]
-    peers: Peers = runtime.extras["peers"]
     for base in (s.intake_url, s.routing_url, s.sla_url):
         try:
             reported = (await peers.client.get(f"{base}/readyz")).json().get("ops_alerts") or []

@@ -9,21 +9,14 @@ that digests follow from sla-svc's calendars.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from datetime import date, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from notify import tables as t
-from notify.directory import Directory
 from notify.settings import NotifySettings
-from services.database import upsert, utcnow
-from services.runtime import Runtime
 from shared.api import ContactOut
 from shared.sla import CaseSla, WorkingDays
 
@@ -66,34 +59,3 @@ class Peers:
     async def working_days(self, branch_code: str, start: date, days: int) -> WorkingDays:
         params = {"branch_code": branch_code, "start": start.isoformat(), "days": days}
         return WorkingDays.model_validate(await self._get(f"{self.s.sla_url}/v1/working-days", params))
-
-
-async def load_directory(session: AsyncSession) -> Directory | None:
-    row = (await session.execute(select(t.directory).where(t.directory.c.name == "org"))).first()
-    return Directory.from_document(row.document) if row else None
-
-
-async def refresh_directory(runtime: Runtime) -> bool:
-    """Read routing-svc's organisation once; keep it in memory and in the table."""
-    peers: Peers = runtime.extras["peers"]
-    try:
-        doc = await peers.org_document()
-    except PeerError as exc:
-        log.warning("organisation not refreshed", extra={"error": str(exc)})
-        return False
-    async with runtime.db.session() as session:
-        stmt = upsert(session, t.directory).values(name="org", document=doc, fetched_at=utcnow())
-        await session.execute(
-            stmt.on_conflict_do_update(index_elements=["name"], set_={"document": doc, "fetched_at": utcnow()})
-        )
-        await session.commit()
-    runtime.extras["directory"] = Directory.from_document(doc)
-    return True
-
-
-async def directory_worker(runtime: Runtime) -> None:
-    """Keeps the organisation fresh: staff, leads, heads and e-mail addresses change."""
-    s: NotifySettings = runtime.settings  # type: ignore[assignment]
-    while True:
-        ok = await refresh_directory(runtime)
-        await asyncio.sleep(s.directory_refresh_seconds if ok else min(5.0, s.directory_refresh_seconds))

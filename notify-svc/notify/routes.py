@@ -13,6 +13,7 @@ from jinja2 import TemplateError
 
 from notify import deliveries, feed, subscriptions, templates
 from notify import tables as t
+from notify.state import StateDep
 from services.auth import Allow, Principal
 from services.database import insert_ignoring_conflicts, utcnow
 from services.deps import RuntimeDep, SessionDep
@@ -41,8 +42,8 @@ TemplateEvent = EventName | Literal["digest", "default"]
 @router.post(
     "/subscriptions", status_code=201, response_model=SubscriptionOut, dependencies=[Depends(Allow(NOTIFY_MANAGE))]
 )
-async def create_subscription(body: SubscriptionCreate, session: SessionDep, runtime: RuntimeDep) -> SubscriptionOut:
-    out = await subscriptions.create(session, body, runtime.extras["cipher"])
+async def create_subscription(body: SubscriptionCreate, session: SessionDep, state: StateDep) -> SubscriptionOut:
+    out = await subscriptions.create(session, body, state.cipher)
     await session.commit()
     return out
 
@@ -152,9 +153,9 @@ async def preview_template(body: PreviewIn, session: SessionDep) -> PreviewOut:
 
 
 @router.post("/opt-outs", status_code=204, dependencies=[Depends(Allow(CASE_ACT))])
-async def opt_out(body: OptOutIn, session: SessionDep, runtime: RuntimeDep) -> Response:
+async def opt_out(body: OptOutIn, session: SessionDep, state: StateDep) -> Response:
     """The customer asked for no more SMS; kept as a keyed hash, never the number."""
-    phone_hash = runtime.extras["cipher"].lookup_hash(body.phone)
+    phone_hash = state.cipher.lookup_hash(body.phone)
     await session.execute(
         insert_ignoring_conflicts(session, t.opt_outs, ["phone_hash"]).values(phone_hash=phone_hash, at=utcnow())
     )
@@ -163,9 +164,9 @@ async def opt_out(body: OptOutIn, session: SessionDep, runtime: RuntimeDep) -> R
 
 
 @router.post("/opt-ins", status_code=204, dependencies=[Depends(Allow(CASE_ACT))])
-async def opt_in(body: OptOutIn, session: SessionDep, runtime: RuntimeDep) -> Response:
+async def opt_in(body: OptOutIn, session: SessionDep, state: StateDep) -> Response:
     """The customer wants SMS again."""
-    phone_hash = runtime.extras["cipher"].lookup_hash(body.phone)
+    phone_hash = state.cipher.lookup_hash(body.phone)
     await session.execute(t.opt_outs.delete().where(t.opt_outs.c.phone_hash == phone_hash))
     await session.commit()
     return Response(status_code=204)
@@ -189,6 +190,6 @@ async def live_feed(
 
 
 @router.get("/circuits", response_model=dict[str, float], dependencies=[Depends(Allow(DELIVERIES_READ))])
-async def open_circuits(runtime: RuntimeDep) -> dict[str, float]:
+async def open_circuits(state: StateDep) -> dict[str, float]:
     """Targets whose circuit is open, with the seconds until the next probe."""
-    return runtime.extras["breakers"].open_circuits()  # type: ignore[no-any-return]
+    return state.breakers.open_circuits()

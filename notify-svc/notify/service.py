@@ -11,9 +11,11 @@ from notify.consumers import SUBSCRIPTIONS
 from notify.digest import DigestPlanner
 from notify.feed import feed_pruner
 from notify.opsalerts import gap_watch
-from notify.peers import Peers, directory_worker, load_directory
+from notify.orgsync import directory_worker, load_directory
+from notify.peers import Peers
 from notify.routes import router
 from notify.settings import NotifySettings
+from notify.state import NotifyState
 from notify.worker import delivery_worker
 from services.app import ServiceSpec
 from services.crypto import cipher_from_settings
@@ -30,24 +32,27 @@ def peer_headers(s: NotifySettings) -> dict[str, str]:
 
 
 async def _start(runtime: Runtime) -> None:
-    s: NotifySettings = runtime.settings  # type: ignore[assignment]
-    runtime.extras["cipher"] = cipher_from_settings(s.field_encryption_key, s.field_hash_key, runtime.name)
+    s = runtime.settings_as(NotifySettings)
+    cipher = runtime.cipher = cipher_from_settings(s.field_encryption_key, s.field_hash_key, runtime.name)
     # One client for the process, closed with it (``Runtime.closers``); no redirects: a
     # webhook target that redirects is misconfigured, and following could leak the body.
     client = httpx.AsyncClient(timeout=s.delivery_timeout_seconds, follow_redirects=False)
     peer_client = httpx.AsyncClient(timeout=s.peer_timeout_seconds, headers=peer_headers(s))
     runtime.closers += [client.aclose, peer_client.aclose]
     peers = Peers(s, peer_client)
-    runtime.extras.update(
+    state = NotifyState(
+        settings=s,
+        cipher=cipher,
         peers=peers,
         senders=Senders(s, client),
         breakers=Breakers(s.breaker_failures, s.breaker_cooldown_seconds, s.breaker_max_cooldown_seconds),
         digest=DigestPlanner(peers, s.digest_times),
     )
+    runtime.state = state
     async with runtime.db.session() as session:
         await subscriptions.ensure_default_chain(session, ops_email=s.ops_alert_email)
         await session.commit()
-        runtime.extras["directory"] = await load_directory(session)
+        state.directory = await load_directory(session)
 
 
 SPEC = ServiceSpec(

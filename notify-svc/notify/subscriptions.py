@@ -126,7 +126,7 @@ async def create(session: AsyncSession, body: SubscriptionCreate, cipher: FieldC
     return to_out(await _row(session, sub_id), secret=secret if made_up else None)
 
 
-async def _row(session: AsyncSession, sub_id: uuid.UUID) -> Row:  # type: ignore[type-arg]
+async def _row(session: AsyncSession, sub_id: uuid.UUID) -> Row[Any]:
     row = (await session.execute(select(t.subscriptions).where(t.subscriptions.c.id == sub_id))).first()
     if row is None:
         raise DomainError(404, "no such subscription")
@@ -156,11 +156,11 @@ async def list_all(session: AsyncSession) -> list[SubscriptionOut]:
     return [to_out(r) for r in rows]
 
 
-async def active(session: AsyncSession) -> list[Row]:  # type: ignore[type-arg]
+async def active(session: AsyncSession) -> list[Row[Any]]:
     return list((await session.execute(select(t.subscriptions).where(t.subscriptions.c.active.is_(True)))).all())
 
 
-def wanted(sub: Row, names: list[str]) -> str | None:  # type: ignore[type-arg]
+def wanted(sub: Row[Any], names: list[str]) -> str | None:
     """The first of the event's notification names this subscription asks for."""
     return next((n for n in names if n in sub.events), None)
 
@@ -177,7 +177,7 @@ def passes(filters: dict[str, Any], case: CaseFacts, level: str | list[str] | No
     return all(not filters.get(key) or value in filters[key] for key, value in checks)
 
 
-def to_out(row: Row, secret: str | None = None) -> SubscriptionOut:  # type: ignore[type-arg]
+def to_out(row: Row[Any], secret: str | None = None) -> SubscriptionOut:
     filters = Filters.model_validate(row.filters or {})
     return SubscriptionOut(
         id=row.id,

@@ -29,13 +29,10 @@ from sqlalchemy import select
 
 from notify import deliveries, templates
 from notify import tables as t
-from notify.breaker import Breakers
-from notify.channels import Outcome, Outgoing, Senders
+from notify.channels import Outcome, Outgoing
 from notify.deliveries import Claimed
-from notify.directory import Directory
-from notify.peers import PeerError, Peers
-from notify.settings import NotifySettings
-from services.crypto import FieldCipher
+from notify.peers import PeerError
+from notify.state import state_of
 from services.database import utcnow
 from services.runtime import Runtime
 
@@ -51,7 +48,7 @@ class Settle:
 
 
 async def delivery_worker(runtime: Runtime) -> None:
-    s: NotifySettings = runtime.settings  # type: ignore[assignment]
+    s = state_of(runtime).settings
     if not s.delivery_worker:
         return
     added = runtime.db.wakeups.signal("deliveries")  # set by commits that add deliveries
@@ -79,7 +76,8 @@ async def delivery_worker(runtime: Runtime) -> None:
 
 
 async def _deliver(runtime: Runtime, group: list[Claimed]) -> None:
-    breakers: Breakers = runtime.extras["breakers"]
+    state = state_of(runtime)
+    breakers = state.breakers
     ids = [c.id for c in group]
     try:
         prepared = await prepare(runtime, group)
@@ -95,8 +93,7 @@ async def _deliver(runtime: Runtime, group: list[Claimed]) -> None:
             await deliveries.defer(session, ids, utcnow() + timedelta(seconds=wait))
             await session.commit()
         return
-    senders: Senders = runtime.extras["senders"]
-    outcome = await senders.send(prepared)
+    outcome = await state.senders.send(prepared)
     if outcome.skipped:
         await _settle(runtime, ids, Settle(deliveries.SKIPPED, outcome.error or "skipped"))
         return
@@ -111,7 +108,7 @@ async def _settle(runtime: Runtime, ids: list[uuid.UUID], settle: Settle) -> Non
 
 
 async def _record(runtime: Runtime, group: list[Claimed], outcome: Outcome) -> None:
-    s: NotifySettings = runtime.settings  # type: ignore[assignment]
+    s = state_of(runtime).settings
     status = ""
     async with runtime.db.session() as session:
         for claimed in group:
@@ -143,8 +140,8 @@ async def _record(runtime: Runtime, group: list[Claimed], outcome: Outcome) -> N
 async def prepare(runtime: Runtime, group: list[Claimed]) -> Outgoing | Settle:
     """Address and wording for a group; raises ``PeerError`` when another service must answer first."""
     first = group[0]
-    cipher: FieldCipher = runtime.extras["cipher"]
-    directory: Directory | None = runtime.extras.get("directory")
+    state = state_of(runtime)
+    cipher, directory = state.cipher, state.directory
     secret = cipher.decrypt(first.secret_enc) if first.secret_enc else None
     recipient_name = TEAM.get(first.locale, "")
     if first.recipient.startswith("subscription:"):
@@ -159,8 +156,7 @@ async def prepare(runtime: Runtime, group: list[Claimed]) -> Outgoing | Settle:
     elif first.case_id is None:
         return Settle(deliveries.SKIPPED, "a notification without a case has no customer to tell")
     else:
-        peers: Peers = runtime.extras["peers"]
-        contact = await peers.contact(first.case_id)
+        contact = await state.peers.contact(first.case_id)
         if await _opted_out(runtime, cipher.lookup_hash(contact.phone)):
             return Settle(deliveries.SUPPRESSED, "the customer asked not to receive SMS")
         address, recipient_name = contact.phone, ""
@@ -184,7 +180,8 @@ async def _wording(runtime: Runtime, group: list[Claimed], recipient_name: str) 
 
 
 async def _context(runtime: Runtime, c: Claimed, recipient_name: str) -> dict[str, Any]:
-    s: NotifySettings = runtime.settings  # type: ignore[assignment]
+    state = state_of(runtime)
+    s = state.settings
     envelope = json.loads(c.body)
     context: dict[str, Any] = {
         "case": c.facts,
@@ -197,7 +194,7 @@ async def _context(runtime: Runtime, c: Claimed, recipient_name: str) -> dict[st
         "sign_name": s.sms_sign_name,
     }
     if c.event_type == "case.registered" and c.case_id:
-        promised = await runtime.extras["peers"].promised_by(c.case_id)
+        promised = await state.peers.promised_by(c.case_id)
         if promised is None:
             raise PeerError("sla-svc has no running reply clock for the case yet")
         context["promised_by"] = promised

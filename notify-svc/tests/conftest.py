@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from notify import tables as t
 from notify.service import SPEC
+from notify.state import state_of
 from routing.service import SPEC as ROUTING
 from services.database import utcnow
 from shared.events import CaseCreated, CaseOverdue, CaseTransferred, CaseUpdated, Envelope, new_event
@@ -65,7 +66,7 @@ async def notify(backend: tuple[Path, str | None], routing: InProcess, smtp: Smt
 
 
 async def _has_directory(service: InProcess) -> bool:
-    return service.runtime.extras.get("directory") is not None
+    return state_of(service.runtime).directory is not None
 
 
 class CaseEvents:

@@ -29,7 +29,7 @@ from routing import capacity
 from routing import tables as t
 from routing.assignment import facts_columns, first_responder, transfer_record
 from routing.org import CaseFacts, Org
-from services.database import insert_ignoring_conflicts, utcnow
+from services.database import changed_rows, insert_ignoring_conflicts, utcnow
 from services.outbox import enqueue_many
 from shared.enums import TransferKind
 from shared.events import CaseCreated, CaseTransferred, Envelope
@@ -116,16 +116,17 @@ async def assign_new_cases(
         raise BatchConflict("a case of the batch was assigned meanwhile")
     for person_id, w in charges.items():
         person = charged[person_id]
-        result = await session.execute(
+        took = await changed_rows(
+            session,
             t.staff.update()
             .where(t.staff.c.id == person_id, t.staff.c.load_points + w <= person.capacity)
             .values(
                 load_points=t.staff.c.load_points + w,
                 open_cases=t.staff.c.open_cases + counts[person_id],
                 last_assigned_at=person.last_assigned_at,
-            )
+            ),
         )
-        if result.rowcount != 1:
+        if took != 1:
             raise BatchConflict(f"{person_id} has no room left for the batch")
     await session.execute(t.transfers.insert(), transfers)
     await enqueue_many(session, t.runtime, events)

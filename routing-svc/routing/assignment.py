@@ -186,12 +186,12 @@ def _field(name: str, message: str) -> DomainError:
     return DomainError(422, [{"loc": ["body", name], "field": name, "msg": message}])
 
 
-async def _locked(session: AsyncSession, case_id: uuid.UUID) -> Row | None:  # type: ignore[type-arg]
+async def _locked(session: AsyncSession, case_id: uuid.UUID) -> Row[Any] | None:
     query = select(t.assignments).where(t.assignments.c.case_id == case_id).with_for_update()
     return (await session.execute(query)).first()
 
 
-def waiting_in(unit: str) -> Select:  # type: ignore[type-arg]
+def waiting_in(unit: str) -> Select[Any]:
     """The cases waiting in a unit's queue, in the order they are served: most urgent, then oldest."""
     return (
         select(t.assignments)
@@ -279,7 +279,8 @@ async def on_case_updated(
         )
         return str(current.unit)
     if update.status is not CaseStatus.closed and current.status == "closed":
-        return await _reopen(session, current, facts, org, default_unit, now)
+        await _reopen(session, current, facts, org, default_unit, now)
+        return None
     if current.status == "open" and (facts.kind, facts.tier, facts.category) != (
         current.kind,
         current.tier,
@@ -290,8 +291,8 @@ async def on_case_updated(
 
 
 async def _reopen(
-    session: AsyncSession, current: Row, facts: CaseFacts, org: Org, default_unit: str, now: datetime
-) -> None:  # type: ignore[type-arg]
+    session: AsyncSession, current: Row[Any], facts: CaseFacts, org: Org, default_unit: str, now: datetime
+) -> None:
     """Take capacity again: the former assignee if still in the unit, else the best member
     (or the queue). A case closed before it was ever routed is routed now. When the holder
     changes, ``case.transferred`` says so: intake, sla and notify keep who holds a case
@@ -333,8 +334,8 @@ async def _reopen(
 
 
 async def _reclassified(
-    session: AsyncSession, current: Row, facts: CaseFacts, org: Org, default_unit: str, now: datetime
-) -> str | None:  # type: ignore[type-arg]
+    session: AsyncSession, current: Row[Any], facts: CaseFacts, org: Org, default_unit: str, now: datetime
+) -> str | None:
     await session.execute(
         t.assignments.update()
         .where(t.assignments.c.case_id == current.case_id)

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from routing import tables as t
+from services.database import changed_rows
 
 STANDARD_CAPACITY = 300
 STANDARD_WEIGHTS: Mapping[str, int] = {
@@ -108,10 +109,11 @@ async def charge(session: AsyncSession, person: Person, w: int, now: datetime, *
     query = t.staff.update().where(t.staff.c.id == person.id)
     if not force:
         query = query.where(t.staff.c.load_points + w <= person.capacity)
-    result = await session.execute(
-        query.values(load_points=t.staff.c.load_points + w, open_cases=t.staff.c.open_cases + 1, last_assigned_at=now)
+    charged = await changed_rows(
+        session,
+        query.values(load_points=t.staff.c.load_points + w, open_cases=t.staff.c.open_cases + 1, last_assigned_at=now),
     )
-    return result.rowcount == 1
+    return charged == 1
 
 
 async def release(session: AsyncSession, person_id: str | None, w: int) -> None:

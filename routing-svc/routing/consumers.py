@@ -5,24 +5,28 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from routing import arrivals, assignment
+from routing.state import state_of
 from services.consumer import Subscription
 from services.runtime import Runtime
 from shared.events import CaseCreated, CaseUpdated, Envelope, Topics
 
 
 async def on_case_created(session: AsyncSession, envelope: Envelope, payload: CaseCreated, runtime: Runtime) -> None:
-    org = await runtime.extras["org"].get(session)
-    await assignment.assign_new_case(session, envelope.case_id, payload, org, runtime.settings.default_unit)  # type: ignore[attr-defined]
+    state = state_of(runtime)
+    org = await state.org.get(session)
+    await assignment.assign_new_case(session, envelope.case_id, payload, org, state.settings.default_unit)
 
 
 async def on_cases_created(session: AsyncSession, items: list[tuple[Envelope, CaseCreated]], runtime: Runtime) -> None:
-    org = await runtime.extras["org"].get(session)
-    await arrivals.assign_new_cases(session, items, org, runtime.settings.default_unit)  # type: ignore[attr-defined]
+    state = state_of(runtime)
+    org = await state.org.get(session)
+    await arrivals.assign_new_cases(session, items, org, state.settings.default_unit)
 
 
 async def on_case_updated(session: AsyncSession, envelope: Envelope, payload: CaseUpdated, runtime: Runtime) -> None:
-    org = await runtime.extras["org"].get(session)
-    freed = await assignment.on_case_updated(session, envelope.case_id, payload, org, runtime.settings.default_unit)  # type: ignore[attr-defined]
+    state = state_of(runtime)
+    org = await state.org.get(session)
+    freed = await assignment.on_case_updated(session, envelope.case_id, payload, org, state.settings.default_unit)
     if freed:
         await assignment.drain_queue(session, freed, org)
 

@@ -5,18 +5,18 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response
 
 from routing import assignment, orgadmin, views
-from routing.routes import org_cache
+from routing.state import StateDep
 from services.auth import Allow
-from services.deps import RuntimeDep, SessionDep
+from services.deps import SessionDep
 from shared.auth import ORG_MANAGE, ORG_READ, RULES_MANAGE
 from shared.org import OrgDocument, RuleIn, RuleOut, StaffPatch, WorkloadOut
 
 router = APIRouter(prefix="/v1", tags=["organisation"])
 
 
-async def _changed(session: SessionDep, runtime: RuntimeDep, units: list[str] | None = None) -> None:
+async def _changed(session: SessionDep, state: StateDep, units: list[str] | None = None) -> None:
     """After a change: fresh org snapshot, and queues drained where capacity may have appeared."""
-    cache = org_cache(runtime)
+    cache = state.org
     cache.invalidate()
     org = await cache.get(session)
     for unit in units if units is not None else await assignment.queued_units(session):
@@ -29,19 +29,19 @@ async def get_org(session: SessionDep) -> OrgDocument:
 
 
 @router.put("/org", response_model=OrgDocument, dependencies=[Depends(Allow(ORG_MANAGE))])
-async def put_org(body: OrgDocument, session: SessionDep, runtime: RuntimeDep) -> OrgDocument:
+async def put_org(body: OrgDocument, session: SessionDep, state: StateDep) -> OrgDocument:
     """Load branches, units, staff and rules (upserted by id; rules replaced as a set when given)."""
     await orgadmin.import_document(session, body)
-    await _changed(session, runtime)
+    await _changed(session, state)
     await session.commit()
     return await orgadmin.export_document(session)
 
 
 @router.patch("/staff/{staff_id}", response_model=list[WorkloadOut], dependencies=[Depends(Allow(ORG_MANAGE))])
-async def patch_staff(staff_id: str, body: StaffPatch, session: SessionDep, runtime: RuntimeDep) -> list[WorkloadOut]:
+async def patch_staff(staff_id: str, body: StaffPatch, session: SessionDep, state: StateDep) -> list[WorkloadOut]:
     """On or off duty, capacity, skills, role; a person coming on duty takes waiting cases."""
     unit = await orgadmin.patch_staff(session, staff_id, body)
-    await _changed(session, runtime, [unit])
+    await _changed(session, state, [unit])
     await session.commit()
     return await views.workload(session, unit)
 
@@ -52,16 +52,16 @@ async def list_rules(session: SessionDep) -> list[RuleOut]:
 
 
 @router.put("/rules/{rule_id}", response_model=RuleOut, dependencies=[Depends(Allow(RULES_MANAGE))])
-async def put_rule(rule_id: str, body: RuleIn, session: SessionDep, runtime: RuntimeDep) -> RuleOut:
+async def put_rule(rule_id: str, body: RuleIn, session: SessionDep, state: StateDep) -> RuleOut:
     out = await orgadmin.put_rule(session, rule_id, body)
-    await _changed(session, runtime, [])
+    await _changed(session, state, [])
     await session.commit()
     return out
 
 
 @router.delete("/rules/{rule_id}", status_code=204, dependencies=[Depends(Allow(RULES_MANAGE))])
-async def delete_rule(rule_id: str, session: SessionDep, runtime: RuntimeDep) -> Response:
+async def delete_rule(rule_id: str, session: SessionDep, state: StateDep) -> Response:
     await orgadmin.delete_rule(session, rule_id)
-    await _changed(session, runtime, [])
+    await _changed(session, state, [])
     await session.commit()
     return Response(status_code=204)

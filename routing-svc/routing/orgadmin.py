@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from routing import tables as t
-from services.database import upsert
+from services.database import changed_rows, upsert
 from services.errors import DomainError
 from shared.org import OrgDocument, RuleIn, RuleOut, StaffPatch
 
@@ -129,8 +129,7 @@ async def put_rule(session: AsyncSession, rule_id: str, body: RuleIn) -> RuleOut
 
 
 async def delete_rule(session: AsyncSession, rule_id: str) -> None:
-    result = await session.execute(delete(t.rules).where(t.rules.c.id == rule_id))
-    if result.rowcount == 0:
+    if await changed_rows(session, delete(t.rules).where(t.rules.c.id == rule_id)) == 0:
         raise DomainError(404, "no such rule")
     remaining = await list_rules(session)
     if not any(all(getattr(r, c) is None for c in CONDITIONS) for r in remaining):

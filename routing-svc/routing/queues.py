@@ -11,18 +11,20 @@ import asyncio
 import logging
 
 from routing import assignment
+from routing.state import state_of
 from services.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
 async def queue_worker(runtime: Runtime) -> None:
-    every: float = runtime.settings.queue_drain_seconds  # type: ignore[attr-defined]
+    state = state_of(runtime)
+    every = state.settings.queue_drain_seconds
     while True:
         await asyncio.sleep(every)
         try:
             async with runtime.db.session() as session:
-                org = await runtime.extras["org"].get(session)
+                org = await state.org.get(session)
                 for unit in await assignment.queued_units(session):
                     await assignment.drain_queue(session, unit, org)
                 await session.commit()

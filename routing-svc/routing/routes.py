@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from routing import assignment, views
-from routing.org import CaseFacts, OrgCache
+from routing.org import CaseFacts
+from routing.state import StateDep
 from services.auth import Allow, Principal
-from services.deps import RuntimeDep, SessionDep
+from services.deps import SessionDep
 from services.errors import DomainError
 from shared.api import AssignmentOut, TransferCreate
 from shared.auth import CASE_READ, CASE_TRANSFER, REPORTS_READ
@@ -18,10 +19,6 @@ from shared.enums import CaseKind, CaseTier, Category, Channel, LineOfBusiness
 from shared.org import ExplainOut, QueueItemOut, WorkloadOut
 
 router = APIRouter(prefix="/v1", tags=["assignment"])
-
-
-def org_cache(runtime: RuntimeDep) -> OrgCache:
-    return runtime.extras["org"]  # type: ignore[no-any-return]
 
 
 @router.get("/cases/{case_id}/assignment", response_model=AssignmentOut, dependencies=[Depends(Allow(CASE_READ))])
@@ -42,10 +39,10 @@ async def create_transfer(
     case_id: uuid.UUID,
     body: TransferCreate,
     session: SessionDep,
-    runtime: RuntimeDep,
+    state: StateDep,
 ) -> AssignmentOut:
     """Transfer, work order, escalation (to the higher unit when no ``to_unit``) or return (to the sender)."""
-    org = await org_cache(runtime).get(session)
+    org = await state.org.get(session)
     left = await assignment.transfer(session, case_id, body, org)
     await assignment.drain_queue(session, left, org)
     await session.commit()
@@ -56,10 +53,10 @@ async def create_transfer(
 
 @router.get("/queues/{unit}", response_model=list[QueueItemOut])
 async def get_queue(
-    unit: str, session: SessionDep, runtime: RuntimeDep, who: Annotated[Principal, Depends(Allow(REPORTS_READ))]
+    unit: str, session: SessionDep, state: StateDep, who: Annotated[Principal, Depends(Allow(REPORTS_READ))]
 ) -> list[QueueItemOut]:
     """Cases waiting in a unit (e.g. ``GD-SZ.cs``) for someone with capacity, most urgent first."""
-    if unit not in (await org_cache(runtime).get(session)).units or not who.sees_branch(unit.split(".")[0]):
+    if unit not in (await state.org.get(session)).units or not who.sees_branch(unit.split(".")[0]):
         raise DomainError(404, "no such unit")
     return await views.queue(session, unit)
 
@@ -79,7 +76,7 @@ async def get_workload(
 @router.get("/routing/explain", response_model=ExplainOut, dependencies=[Depends(Allow(REPORTS_READ))])
 async def explain(
     session: SessionDep,
-    runtime: RuntimeDep,
+    state: StateDep,
     kind: CaseKind,
     branch_code: Annotated[str, Query(max_length=32)],
     tier: CaseTier | None = None,
@@ -104,5 +101,5 @@ async def explain(
             ),
         )
     )
-    org = await org_cache(runtime).get(session)
-    return await views.explain(session, org, facts, runtime.settings.default_unit)  # type: ignore[attr-defined]
+    org = await state.org.get(session)
+    return await views.explain(session, org, facts, state.settings.default_unit)

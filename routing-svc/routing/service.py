@@ -4,19 +4,20 @@ from pathlib import Path
 
 from routing import orgadmin, tables, views
 from routing.consumers import SUBSCRIPTIONS
-from routing.org import OrgCache
 from routing.org_routes import router as org_router
 from routing.queues import queue_worker
 from routing.routes import router
 from routing.settings import RoutingSettings
+from routing.state import RoutingState
 from services.app import ServiceSpec
 from services.runtime import Runtime
 from shared.events import Topics
 
 
 async def _start(runtime: Runtime) -> None:
-    runtime.extras["org"] = OrgCache()
-    seed = runtime.settings.routing_seed_file  # type: ignore[attr-defined]
+    state = RoutingState(runtime.settings_as(RoutingSettings))
+    runtime.state = state
+    seed = state.settings.routing_seed_file
     if seed:
         async with runtime.db.session() as session:
             if await orgadmin.is_empty(session):

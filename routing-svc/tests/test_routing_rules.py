@@ -74,7 +74,7 @@ RULES: list[tuple[str, dict[str, Any], str, str | None]] = [
 @pytest.mark.parametrize(("label", "draft", "unit", "rule"), RULES, ids=[r[0] for r in RULES])
 async def test_rules_on_the_sample_organisation(
     routing: InProcess, label: str, draft: dict, unit: str, rule: str | None
-) -> None:  # type: ignore[type-arg]
+) -> None:
     params = {"branch_code": "GD-SZ", "line_of_business": "individual_life", "channel": "counter", **draft}
     explained = (await routing.client.get("/v1/routing/explain", params=params)).json()
     assert (explained["unit"], explained["rule_id"]) == (unit, rule), label
@@ -123,7 +123,7 @@ FIRST_RESPONDERS = [
 
 
 @pytest.mark.parametrize(("label", "fields", "owner"), FIRST_RESPONDERS, ids=[f[0] for f in FIRST_RESPONDERS])
-async def test_first_responder(routing: InProcess, label: str, fields: dict, owner: str | None) -> None:  # type: ignore[type-arg]
+async def test_first_responder(routing: InProcess, label: str, fields: dict, owner: str | None) -> None:
     case_id = await deliver(routing, created("inquiry", **fields))
     found = (await routing.client.get(f"/v1/cases/{case_id}/assignment")).json()
     assert found["owner"] == (owner or found["assignee"]) and found["owner"] is not None, label

@@ -20,6 +20,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -55,11 +56,11 @@ async def on_created_batch(
     for row in arrived:
         if row["case_id"] in early:
             continue
-        case = SimpleNamespace(**row)
-        policy = ctx.policy(case.policy)
-        for spec in policies.applicable(policy, case):
+        new_case = SimpleNamespace(**row)
+        policy = ctx.policy(new_case.policy)
+        for spec in policies.applicable(policy, new_case):
             if "created" in spec.start:
-                starts.append(clocks.new_clock(ctx, case, policy, spec, case.received_at))
+                starts.append(clocks.new_clock(ctx, new_case, policy, spec, new_case.received_at))
     for case_id in rows:
         if case_id in early:
             await clocks.replay(session, ctx, case_id)
@@ -67,7 +68,8 @@ async def on_created_batch(
         return
     inserted = await session.execute(clocks.insert_clock(session), [s.row for s in starts])
     ids = {(r.case_id, r.clock): r.id for r in inserted}
-    plans, timers = [], []
+    plans: list[dict[str, Any]] = []
+    timers: list[dict[str, Any]] = []
     for s in starts:
         clock_id = ids.get((s.row["case_id"], s.row["clock"]))
         if clock_id is None:

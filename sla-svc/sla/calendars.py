@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
+from importlib import metadata
 
 import chinese_calendar
 import holidays
@@ -29,7 +30,7 @@ import icalendar
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.database import insert_ignoring_conflicts, upsert
+from services.database import changed_rows, insert_ignoring_conflicts, upsert
 from services.errors import DomainError
 from shared.ops import OpsAlert
 from shared.sla import CalendarIn, CalendarOut, YearSchedule
@@ -38,7 +39,7 @@ from sla.calendar import WorkCalendar, compile_calendar
 
 SOURCE = f"chinesecalendar {getattr(chinese_calendar, '__version__', '')} (State Council holiday notices)".strip()
 PROVISIONAL_SOURCE = (
-    f"holidays {holidays.__version__}: statutory holidays of 《全国年节及纪念日放假办法》 (2024) and their "
+    f"holidays {metadata.version('holidays')}: statutory holidays of 《全国年节及纪念日放假办法》 (2024) and their "
     "substitute days (art. 6); provisional until the State Council's notice is loaded"
 )
 #: How many years past the current one get a provisional schedule at start-up.
@@ -248,7 +249,7 @@ async def delete_calendar(session: AsyncSession, name: str, default: str) -> Non
     )
     if in_use is not None:
         raise DomainError(409, "running clocks use this calendar")
-    if (await session.execute(delete(t.calendars).where(t.calendars.c.name == name))).rowcount == 0:
+    if await changed_rows(session, delete(t.calendars).where(t.calendars.c.name == name)) == 0:
         raise DomainError(404, "no such calendar")
     await session.execute(delete(t.holidays).where(t.holidays.c.calendar == name))
     await session.execute(delete(t.calendar_years).where(t.calendar_years.c.calendar == name))

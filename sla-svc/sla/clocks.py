@@ -12,7 +12,7 @@ extensions come from the API. Every change keeps its history on the clock.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,7 +42,6 @@ class Context:
     calendars: dict[str, WorkCalendar]
     policies: list[PolicyOut]
     default_calendar: str = "CN"
-    extra: dict[str, Any] = field(default_factory=dict)
     #: Until when the timer worker sleeps (it sets this); None: wake it for any new timer.
     timers_sleep_until: datetime | None = None
 
@@ -180,7 +179,7 @@ async def _log(session: AsyncSession, case_id: uuid.UUID, event: str, at: dateti
     await session.execute(INSERT_EVENT, {"case_id": case_id, "event": event, "at": at})
 
 
-async def case_of(session: AsyncSession, case_id: uuid.UUID) -> Row | None:  # type: ignore[type-arg]
+async def case_of(session: AsyncSession, case_id: uuid.UUID) -> Row[Any] | None:
     return (await session.execute(select(t.cases).where(t.cases.c.case_id == case_id))).first()
 
 
@@ -212,8 +211,8 @@ async def replay(session: AsyncSession, ctx: Context, case_id: uuid.UUID, only: 
 
 
 async def apply_event(
-    session: AsyncSession, ctx: Context, case: Row, name: str, at: datetime, only: set[str] | None = None
-) -> None:  # type: ignore[type-arg]
+    session: AsyncSession, ctx: Context, case: Row[Any], name: str, at: datetime, only: set[str] | None = None
+) -> None:
     policy = ctx.policy(case.policy)
     existing = {c.clock: c for c in (await session.execute(_clock_query(case.case_id))).all()}
     for spec in policies.applicable(policy, case):
@@ -312,8 +311,8 @@ async def add_timers(session: AsyncSession, ctx: Context, rows: list[dict[str, A
 
 
 async def _start(
-    session: AsyncSession, ctx: Context, case: Row, policy: PolicyOut, spec: ClockSpec, start: datetime
-) -> None:  # type: ignore[type-arg]
+    session: AsyncSession, ctx: Context, case: Row[Any], policy: PolicyOut, spec: ClockSpec, start: datetime
+) -> None:
     new = new_clock(ctx, case, policy, spec, start)
     inserted = (await session.execute(insert_clock(session), new.row)).first()
     if inserted is None:
@@ -341,7 +340,7 @@ async def _plan_timers(
     await add_timers(session, ctx, rows)
 
 
-async def _stop(session: AsyncSession, clock: Row, at: datetime) -> None:  # type: ignore[type-arg]
+async def _stop(session: AsyncSession, clock: Row[Any], at: datetime) -> None:
     on_time = at <= clock.due_at or clock.state == ClockState.paused
     state = ClockState.met if on_time and clock.state != ClockState.breached else ClockState.breached
     await session.execute(
@@ -354,7 +353,9 @@ async def _stop(session: AsyncSession, clock: Row, at: datetime) -> None:  # typ
     await session.execute(delete(t.timers).where(t.timers.c.clock_id == clock.id, t.timers.c.fired_at.is_(None)))
 
 
-async def _restart(session: AsyncSession, ctx: Context, case: Row, clock: Row, spec: ClockSpec, at: datetime) -> None:  # type: ignore[type-arg]
+async def _restart(
+    session: AsyncSession, ctx: Context, case: Row[Any], clock: Row[Any], spec: ClockSpec, at: datetime
+) -> None:
     """A new run from ``at`` on the policy's own target: new material restarts the period
     ("自收到新的投诉材料之日起"), so extensions granted in an earlier run are used up with it
     and are available again (decision 0004)."""
@@ -398,8 +399,8 @@ async def _restart(session: AsyncSession, ctx: Context, case: Row, clock: Row, s
 
 
 async def replan(
-    session: AsyncSession, ctx: Context, clock: Row, target: Target, paused_total: int, change: dict[str, Any]
-) -> None:  # type: ignore[type-arg]
+    session: AsyncSession, ctx: Context, clock: Row[Any], target: Target, paused_total: int, change: dict[str, Any]
+) -> None:
     """A new due time for a clock (new target, pause, calendar); its unfired timers follow."""
     cal = ctx.calendar(clock.calendar)
     start = _epoch(clock.started_at)
@@ -423,7 +424,9 @@ async def replan(
         await _plan_timers(session, ctx, cal, clock.id, spec, target.unit, start, due_epoch)
 
 
-async def retarget(session: AsyncSession, ctx: Context, clock: Row, target: Target, why: str, at: datetime) -> None:  # type: ignore[type-arg]
+async def retarget(
+    session: AsyncSession, ctx: Context, clock: Row[Any], target: Target, why: str, at: datetime
+) -> None:
     if (clock.unit, clock.amount) == (target.unit, target.amount):
         return
     change = {
@@ -473,7 +476,7 @@ async def replan_policy(session: AsyncSession, ctx: Context, case_id: uuid.UUID,
     await replay(session, ctx, case_id, only=set(specs) - have)
 
 
-async def _clock(session: AsyncSession, case_id: uuid.UUID, name: str) -> Row:  # type: ignore[type-arg]
+async def _clock(session: AsyncSession, case_id: uuid.UUID, name: str) -> Row[Any]:
     clock = (
         await session.execute(_clock_query(case_id).where(t.clocks.c.clock == name).with_for_update(of=t.clocks))
     ).first()
@@ -490,7 +493,7 @@ async def pause(session: AsyncSession, ctx: Context, case_id: uuid.UUID, name: s
     await _pause(session, clock, utcnow(), body.reason, body.by)
 
 
-async def _pause(session: AsyncSession, clock: Row, at: datetime, reason: str, by: str) -> None:  # type: ignore[type-arg]
+async def _pause(session: AsyncSession, clock: Row[Any], at: datetime, reason: str, by: str) -> None:
     entry = {"start": at.isoformat(), "end": None, "reason": reason, "by": by}
     await session.execute(t.clocks.update().where(t.clocks.c.id == clock.id).values(state=ClockState.paused))
     await session.execute(
@@ -508,7 +511,7 @@ async def resume(session: AsyncSession, ctx: Context, case_id: uuid.UUID, name: 
     await _resume(session, ctx, clock, utcnow(), body.by)
 
 
-async def _resume(session: AsyncSession, ctx: Context, clock: Row, at: datetime, by: str) -> None:  # type: ignore[type-arg]
+async def _resume(session: AsyncSession, ctx: Context, clock: Row[Any], at: datetime, by: str) -> None:
     cal = ctx.calendar(clock.calendar)
     gone = plan.paused_between(cal, clock.unit, _epoch(clock.paused_at), _epoch(at))
     pauses = [*clock.pauses[:-1], {**clock.pauses[-1], "end": at.isoformat(), "resumed_by": by}]

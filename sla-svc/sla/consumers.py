@@ -8,14 +8,15 @@ from services.consumer import Subscription
 from services.runtime import Runtime
 from shared.events import CaseCreated, CaseTransferred, CaseUpdated, Envelope, Topics
 from sla import arrivals, clocks, transfers
+from sla.state import state_of
 
 
 async def on_case_created(session: AsyncSession, envelope: Envelope, payload: CaseCreated, runtime: Runtime) -> None:
-    await clocks.on_created(session, runtime.extras["sla"], envelope.case_id, payload)
+    await clocks.on_created(session, state_of(runtime).context, envelope.case_id, payload)
 
 
 async def on_cases_created(session: AsyncSession, items: list[tuple[Envelope, CaseCreated]], runtime: Runtime) -> None:
-    await arrivals.on_created_batch(session, runtime.extras["sla"], [(e.case_id, p) for e, p in items])
+    await arrivals.on_created_batch(session, state_of(runtime).context, [(e.case_id, p) for e, p in items])
 
 
 async def on_case_transferred(
@@ -28,12 +29,12 @@ async def on_cases_transferred(
     session: AsyncSession, items: list[tuple[Envelope, CaseTransferred]], runtime: Runtime
 ) -> None:
     await transfers.on_transferred_batch(
-        session, runtime.extras["sla"], [(e.case_id, p, e.occurred_at) for e, p in items]
+        session, state_of(runtime).context, [(e.case_id, p, e.occurred_at) for e, p in items]
     )
 
 
 async def on_case_updated(session: AsyncSession, envelope: Envelope, payload: CaseUpdated, runtime: Runtime) -> None:
-    await clocks.on_updated(session, runtime.extras["sla"], envelope.case_id, payload, envelope.occurred_at)
+    await clocks.on_updated(session, state_of(runtime).context, envelope.case_id, payload, envelope.occurred_at)
 
 
 SUBSCRIPTIONS = [

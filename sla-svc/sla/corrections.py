@@ -86,7 +86,9 @@ def _change(calendar: str, now: datetime) -> dict[str, Any]:
     return {"at": now.isoformat(), "change": f"calendar {calendar} corrected"}
 
 
-async def _withdraw(session: AsyncSession, cal: Any, clock: Row, start: int, new_due: int, now: datetime) -> list[str]:  # type: ignore[type-arg]
+async def _withdraw(
+    session: AsyncSession, cal: Any, clock: Row[Any], start: int, new_due: int, now: datetime
+) -> list[str]:
     """Un-fire the alerts the new plan has not reached; the clock runs again if its breach goes."""
     spec = ClockSpec.model_validate(clock.spec)
     moments = {m.key: m for m in plan.timer_moments(cal, spec, clock.unit, start, new_due, now=0)}
@@ -113,7 +115,7 @@ async def _withdraw(session: AsyncSession, cal: Any, clock: Row, start: int, new
     return list(dict.fromkeys(f.level for f in undone))  # each level once, in firing order
 
 
-async def _restate_stopped(session: AsyncSession, clock: Row, new_due: int, calendar: str, now: datetime) -> None:  # type: ignore[type-arg]
+async def _restate_stopped(session: AsyncSession, clock: Row[Any], new_due: int, calendar: str, now: datetime) -> None:
     met = int(clock.stopped_at.timestamp()) <= new_due
     await session.execute(
         t.clocks.update()
@@ -130,7 +132,7 @@ async def _restate_stopped(session: AsyncSession, clock: Row, new_due: int, cale
     )
 
 
-def _withdrawal(clock: Row, levels: list[str], new_due: int, calendar: str, now: datetime) -> Envelope:  # type: ignore[type-arg]
+def _withdrawal(clock: Row[Any], levels: list[str], new_due: int, calendar: str, now: datetime) -> Envelope:
     due_at = datetime.fromtimestamp(new_due, now.tzinfo)
     payload = CaseOverdue(
         level=OverdueLevel.withdrawn,

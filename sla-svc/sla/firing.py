@@ -112,4 +112,7 @@ async def fire_due_timers(
 
 async def next_due(session: AsyncSession) -> datetime | None:
     """The earliest pending timer (the partial index makes this one index read)."""
-    return await session.scalar(select(func.min(t.timers.c.due_at)).where(t.timers.c.fired_at.is_(None)))
+    due: datetime | None = await session.scalar(
+        select(func.min(t.timers.c.due_at)).where(t.timers.c.fired_at.is_(None))
+    )
+    return due

@@ -10,7 +10,7 @@ import yaml
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.database import upsert
+from services.database import changed_rows, upsert
 from services.errors import DomainError
 from shared.enums import CaseKind, Category
 from shared.sla import ClockSpec, PolicyIn, PolicyOut
@@ -39,7 +39,7 @@ async def put(session: AsyncSession, policy_id: str, body: PolicyIn) -> PolicyOu
 
 
 async def delete_policy(session: AsyncSession, policy_id: str) -> None:
-    if (await session.execute(delete(t.policies).where(t.policies.c.id == policy_id))).rowcount == 0:
+    if await changed_rows(session, delete(t.policies).where(t.policies.c.id == policy_id)) == 0:
         raise DomainError(404, "no such policy")
     if not any(not p.match.model_dump(exclude_none=True) for p in await all_policies(session)):
         raise DomainError(409, "the last catch-all policy (empty match) cannot be deleted: every case needs one")

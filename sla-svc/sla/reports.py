@@ -20,11 +20,14 @@ from sla import tables as t
 from sla.clocks import Context
 
 
-def _view(ctx: Context, c: Row, now: datetime) -> ClockView:  # type: ignore[type-arg]
+def _view(ctx: Context, c: Row[Any], now: datetime) -> ClockView:
     cal = ctx.calendar(c.calendar)
     tz = cal.tz
     until = c.stopped_at or c.paused_at or now
-    m = lambda d: plan.measure(cal, c.unit, int(d.timestamp()))  # noqa: E731
+
+    def m(moment: datetime) -> int:
+        return plan.measure(cal, c.unit, int(moment.timestamp()))
+
     used = m(until) - m(c.started_at) - c.paused_total
     left = m(c.due_at) - m(until)
     paused = f"; {c.paused_total // 60} minute(s) paused (not counted)" if c.paused_total else ""

@@ -4,14 +4,16 @@ clock actions (pause, resume, extend), and calendars and policies."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AwareDatetime
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth import Allow, Principal
-from services.deps import RuntimeDep, SessionDep
+from services.deps import SessionDep
 from services.errors import DomainError
 from shared.auth import CASE_APPROVE, CASE_READ, ORG_READ, REPORTS_READ, SLA_MANAGE
 from shared.sla import (
@@ -32,6 +34,7 @@ from shared.sla import (
 from sla import calendars, clocks, corrections, policies, reports
 from sla.calendar import FIRST, LAST
 from sla.clocks import Context
+from sla.state import SlaState, StateDep, reload
 
 router = APIRouter(prefix="/v1", tags=["sla"])
 Reporter = Annotated[Principal, Depends(Allow(REPORTS_READ))]
@@ -41,13 +44,13 @@ Team = Annotated[str | None, Query(max_length=100, description="the unit holding
 Level = Annotated[str | None, Query(max_length=32, description="last level fired: warning, breach, escalation-N")]
 
 
-def ctx(runtime: RuntimeDep) -> Context:
-    return runtime.extras["sla"]  # type: ignore[no-any-return]
+def ctx(state: SlaState) -> Context:
+    return state.context
 
 
 @router.get("/cases/{case_id}/sla", response_model=CaseSla, dependencies=[Depends(Allow(CASE_READ))])
-async def get_case_sla(case_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep) -> CaseSla:
-    found = await reports.case_sla(session, ctx(runtime), case_id)
+async def get_case_sla(case_id: uuid.UUID, session: SessionDep, state: StateDep) -> CaseSla:
+    found = await reports.case_sla(session, ctx(state), case_id)
     if found is None:
         raise DomainError(404, "no clocks for this case (unknown case, or not yet seen)")
     return found
@@ -92,12 +95,17 @@ async def get_timeliness(
     return await reports.timeliness(session, group_by, since, until, branch_code, reports.scope_of(who))
 
 
+#: A clock action's body, and the action (``clocks.pause``, ``resume``, ``extend``) taking it.
+B = TypeVar("B", PauseIn, ResumeIn, ExtendIn)
+ClockAction = Callable[[AsyncSession, clocks.Context, uuid.UUID, str, B], Awaitable[None]]
+
+
 async def _clock_action(
-    session: SessionDep, runtime: RuntimeDep, case_id: uuid.UUID, action, clock: str, body
-) -> CaseSla:  # type: ignore[no-untyped-def]
-    await action(session, ctx(runtime), case_id, clock, body)
+    session: SessionDep, state: StateDep, case_id: uuid.UUID, action: ClockAction[B], clock: str, body: B
+) -> CaseSla:
+    await action(session, ctx(state), case_id, clock, body)
     await session.commit()
-    found = await reports.case_sla(session, ctx(runtime), case_id)
+    found = await reports.case_sla(session, ctx(state), case_id)
     assert found is not None
     return found
 
@@ -105,36 +113,24 @@ async def _clock_action(
 @router.post(
     "/cases/{case_id}/clocks/{clock}/pause", response_model=CaseSla, dependencies=[Depends(Allow(CASE_APPROVE))]
 )
-async def pause_clock(
-    case_id: uuid.UUID, clock: str, body: PauseIn, session: SessionDep, runtime: RuntimeDep
-) -> CaseSla:
+async def pause_clock(case_id: uuid.UUID, clock: str, body: PauseIn, session: SessionDep, state: StateDep) -> CaseSla:
     """External appraisal, testing or assessment: the time is not counted (the complainant is told)."""
-    return await _clock_action(session, runtime, case_id, clocks.pause, clock, body)
+    return await _clock_action(session, state, case_id, clocks.pause, clock, body)
 
 
 @router.post(
     "/cases/{case_id}/clocks/{clock}/resume", response_model=CaseSla, dependencies=[Depends(Allow(CASE_APPROVE))]
 )
-async def resume_clock(
-    case_id: uuid.UUID, clock: str, body: ResumeIn, session: SessionDep, runtime: RuntimeDep
-) -> CaseSla:
-    return await _clock_action(session, runtime, case_id, clocks.resume, clock, body)
+async def resume_clock(case_id: uuid.UUID, clock: str, body: ResumeIn, session: SessionDep, state: StateDep) -> CaseSla:
+    return await _clock_action(session, state, case_id, clocks.resume, clock, body)
 
 
 @router.post(
     "/cases/{case_id}/clocks/{clock}/extend", response_model=CaseSla, dependencies=[Depends(Allow(CASE_APPROVE))]
 )
-async def extend_clock(
-    case_id: uuid.UUID, clock: str, body: ExtendIn, session: SessionDep, runtime: RuntimeDep
-) -> CaseSla:
+async def extend_clock(case_id: uuid.UUID, clock: str, body: ExtendIn, session: SessionDep, state: StateDep) -> CaseSla:
     """A complex case: the next target the policy allows, with who approved and why."""
-    return await _clock_action(session, runtime, case_id, clocks.extend, clock, body)
-
-
-async def _reload(runtime: RuntimeDep) -> None:
-    from sla.service import load_context
-
-    runtime.extras["sla"] = await load_context(runtime)
+    return await _clock_action(session, state, case_id, clocks.extend, clock, body)
 
 
 @admin_router.get("/calendars", response_model=list[CalendarOut], dependencies=[Depends(Allow(ORG_READ))])
@@ -143,27 +139,27 @@ async def list_calendars(session: SessionDep) -> list[CalendarOut]:
 
 
 @admin_router.put("/calendars/{name}", response_model=list[CalendarOut], dependencies=[Depends(Allow(SLA_MANAGE))])
-async def put_calendar(name: str, body: CalendarIn, session: SessionDep, runtime: RuntimeDep) -> list[CalendarOut]:
+async def put_calendar(name: str, body: CalendarIn, session: SessionDep, state: StateDep) -> list[CalendarOut]:
     await calendars.put_calendar(session, name, body)
     await session.commit()
-    await _reload(runtime)
+    await reload(session, state)
     return await calendars.describe(session)
 
 
 @admin_router.delete("/calendars/{name}", status_code=204, dependencies=[Depends(Allow(SLA_MANAGE))])
-async def delete_calendar(name: str, session: SessionDep, runtime: RuntimeDep) -> Response:
-    await calendars.delete_calendar(session, name, ctx(runtime).default_calendar)
+async def delete_calendar(name: str, session: SessionDep, state: StateDep) -> Response:
+    await calendars.delete_calendar(session, name, ctx(state).default_calendar)
     await session.commit()
-    await _reload(runtime)
+    await reload(session, state)
     return Response(status_code=204)
 
 
 @admin_router.get("/calendars/{name}/due", dependencies=[Depends(Allow(ORG_READ))])
 async def compute_due(
-    name: str, start: AwareDatetime, unit: Unit, amount: Annotated[float, Query(ge=0, le=10000)], runtime: RuntimeDep
+    name: str, start: AwareDatetime, unit: Unit, amount: Annotated[float, Query(ge=0, le=10000)], state: StateDep
 ) -> dict[str, str]:
     """When a limit counted from ``start`` ends on this calendar, and how that was counted."""
-    cal = ctx(runtime).calendars.get(name)
+    cal = ctx(state).calendars.get(name)
     if cal is None:
         raise DomainError(404, "no such calendar")
     if unit in ("working_days", "calendar_days") and amount != int(amount):
@@ -197,11 +193,11 @@ async def compute_due(
 async def working_days(
     branch_code: Annotated[str, Query(min_length=1, max_length=32)],
     start: date,
-    runtime: RuntimeDep,
+    state: StateDep,
     days: Annotated[int, Query(ge=1, le=370)] = 31,
 ) -> WorkingDays:
     """The working days among ``days`` days from ``start``, on the calendar that covers the branch."""
-    c = ctx(runtime)
+    c = ctx(state)
     cal = calendars.for_branch(c.calendars, branch_code, c.default_calendar)
     span = (start + timedelta(days=i) for i in range(days))
     return WorkingDays(
@@ -212,27 +208,25 @@ async def working_days(
     )
 
 
-async def _year_changed(session: SessionDep, runtime: RuntimeDep, name: str) -> dict[str, int]:
-    await _reload(runtime)
-    replanned = await corrections.replan_calendar(session, ctx(runtime), name)
+async def _year_changed(session: SessionDep, state: StateDep, name: str) -> dict[str, int]:
+    await reload(session, state)
+    replanned = await corrections.replan_calendar(session, ctx(state), name)
     await session.commit()
     return {"replanned_clocks": replanned}
 
 
 @admin_router.put("/calendars/{name}/years/{year}", dependencies=[Depends(Allow(SLA_MANAGE))])
-async def put_year(
-    name: str, year: int, body: YearSchedule, session: SessionDep, runtime: RuntimeDep
-) -> dict[str, int]:
+async def put_year(name: str, year: int, body: YearSchedule, session: SessionDep, state: StateDep) -> dict[str, int]:
     """Load or correct one year's official schedule; running clocks on the calendar are re-planned."""
     if not 2000 <= year <= 2060:
         raise DomainError(422, [{"loc": ["path", "year"], "field": "year", "msg": "between 2000 and 2060"}])
     await calendars.put_year(session, name, year, body)
     await session.commit()
-    return await _year_changed(session, runtime, name)
+    return await _year_changed(session, state, name)
 
 
 @admin_router.post("/calendars/{name}/ical", dependencies=[Depends(Allow(SLA_MANAGE))])
-async def import_ical(name: str, request: Request, session: SessionDep, runtime: RuntimeDep) -> dict[str, int]:
+async def import_ical(name: str, request: Request, session: SessionDep, state: StateDep) -> dict[str, int]:
     """An iCal file of all-day events: days off, and make-up working days (班/上班/补班).
 
     A year in which three or more of the file's holidays begin is replaced whole and
@@ -245,7 +239,7 @@ async def import_ical(name: str, request: Request, session: SessionDep, runtime:
         else:
             await calendars.put_dates(session, name, schedule)
     await session.commit()
-    return {"years": len(whole), **(await _year_changed(session, runtime, name))}
+    return {"years": len(whole), **(await _year_changed(session, state, name))}
 
 
 @admin_router.get("/policies", response_model=list[PolicyOut], dependencies=[Depends(Allow(ORG_READ))])
@@ -254,17 +248,17 @@ async def list_policies(session: SessionDep) -> list[PolicyOut]:
 
 
 @admin_router.put("/policies/{policy_id}", response_model=PolicyOut, dependencies=[Depends(Allow(SLA_MANAGE))])
-async def put_policy(policy_id: str, body: PolicyIn, session: SessionDep, runtime: RuntimeDep) -> PolicyOut:
+async def put_policy(policy_id: str, body: PolicyIn, session: SessionDep, state: StateDep) -> PolicyOut:
     """New cases follow it; running clocks keep their plan until their case is reclassified."""
     out = await policies.put(session, policy_id, body)
     await session.commit()
-    await _reload(runtime)
+    await reload(session, state)
     return out
 
 
 @admin_router.delete("/policies/{policy_id}", status_code=204, dependencies=[Depends(Allow(SLA_MANAGE))])
-async def delete_policy(policy_id: str, session: SessionDep, runtime: RuntimeDep) -> Response:
+async def delete_policy(policy_id: str, session: SessionDep, state: StateDep) -> Response:
     await policies.delete_policy(session, policy_id)
     await session.commit()
-    await _reload(runtime)
+    await reload(session, state)
     return Response(status_code=204)

@@ -8,36 +8,26 @@ from services.runtime import Runtime
 from shared.events import Topics
 from shared.ops import OpsAlert
 from sla import calendars, policies, reports, tables
-from sla.clocks import Context
 from sla.consumers import SUBSCRIPTIONS
 from sla.routes import admin_router, router
 from sla.settings import SlaSettings
+from sla.state import SlaState, load_context
 from sla.timers import timer_worker
-
-
-async def load_context(runtime: Runtime) -> Context:
-    s: SlaSettings = runtime.settings  # type: ignore[assignment]
-    async with runtime.db.session() as session:
-        return Context(
-            calendars=await calendars.compile_all(session),
-            policies=await policies.all_policies(session),
-            default_calendar=s.default_calendar,
-        )
 
 
 def _ops_alerts(runtime: Runtime) -> list[OpsAlert]:
     """A coming year without its holiday notice (from 1 November), for ``/readyz`` and ops."""
-    context = runtime.extras.get("sla")
-    return calendars.notice_alerts(context.calendars, utcnow()) if context else []
+    state = runtime.state
+    return calendars.notice_alerts(state.context.calendars, utcnow()) if isinstance(state, SlaState) else []
 
 
 async def _start(runtime: Runtime) -> None:
-    s: SlaSettings = runtime.settings  # type: ignore[assignment]
+    s = runtime.settings_as(SlaSettings)
     async with runtime.db.session() as session:
         await calendars.seed_cn(session, s.default_calendar)
         await policies.seed(session)
         await session.commit()
-    runtime.extras["sla"] = await load_context(runtime)
+        runtime.state = SlaState(s, await load_context(session, s))
 
 
 SPEC = ServiceSpec(

@@ -9,21 +9,22 @@ from datetime import timedelta
 from services.database import utcnow
 from services.runtime import Runtime
 from sla.firing import fire_due_timers, next_due
-from sla.settings import SlaSettings
+from sla.state import state_of
 
 log = logging.getLogger(__name__)
 WAKE_COALESCE_SECONDS = 0.1
 
 
 async def timer_worker(runtime: Runtime) -> None:
-    s: SlaSettings = runtime.settings  # type: ignore[assignment]
+    state = state_of(runtime)
+    s = state.settings
     if not s.timer_worker:
         return
     tolerance, grace = timedelta(seconds=s.late_tolerance_seconds), timedelta(seconds=s.owner_grace_seconds)
     planned = runtime.db.wakeups.signal("timers")  # set by commits that plan timers due sooner
     while True:
         planned.clear()  # before looking: timers planned during this round wake the next
-        ctx = runtime.extras["sla"]  # replaced when policies or calendars change
+        ctx = state.context  # replaced when policies or calendars change
         ctx.timers_sleep_until = None  # during the round, any new timer wakes the next one
         wait = s.timer_poll_seconds
         try:

@@ -16,6 +16,7 @@ from shared.events import CaseCreated, CaseTransferred, CaseUpdated
 from sla import clocks, transfers
 from sla.firing import fire_due_timers
 from sla.service import SPEC
+from sla.state import state_of
 from tests.support.inprocess import InProcess, running
 
 
@@ -48,7 +49,7 @@ class Case:
 
     @property
     def ctx(self) -> clocks.Context:
-        return self.sla.runtime.extras["sla"]  # type: ignore[no-any-return]
+        return state_of(self.sla.runtime).context
 
     async def create(self) -> Case:
         async with self.sla.runtime.db.session() as session:

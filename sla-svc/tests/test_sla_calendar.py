@@ -12,6 +12,7 @@ import pytest
 from sla.calendar import WorkCalendar
 from sla.calendars import PROVISIONAL_AHEAD
 from sla.service import SPEC
+from sla.state import state_of
 from tests.support.inprocess import running
 
 CST = ZoneInfo("Asia/Shanghai")
@@ -20,7 +21,7 @@ CST = ZoneInfo("Asia/Shanghai")
 @pytest.fixture
 async def calendar(tmp_path: Path) -> AsyncIterator[WorkCalendar]:
     async with running(SPEC, tmp_path, None) as sla:
-        yield sla.runtime.extras["sla"].calendars["CN"]
+        yield state_of(sla.runtime).context.calendars["CN"]
 
 
 def at(text: str) -> datetime:

@@ -19,7 +19,7 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=CST)
 
 
-def due(clock: dict) -> datetime:  # type: ignore[type-arg]
+def due(clock: dict) -> datetime:
     return datetime.fromisoformat(clock["due_at"]).astimezone(CST)
 
 

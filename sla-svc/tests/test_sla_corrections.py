@@ -13,6 +13,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sla.calendars import statutory_holidays
+from sla.state import state_of
 from tests.support.inprocess import InProcess
 
 from .conftest import Case, fire
@@ -75,7 +76,7 @@ async def test_the_notice_replans_breached_clocks_and_withdraws_their_alerts(sla
     assert datetime.fromisoformat(mine["due_at"]) == at("2027-02-22 17:30")
 
     # The breach is planned again at its new moment, and fires once, then: not before.
-    def closure_breaches(events: list[dict]) -> int:  # type: ignore[type-arg]
+    def closure_breaches(events: list[dict]) -> int:
         return sum(
             1
             for e in events
@@ -120,13 +121,13 @@ async def test_loading_the_notice_clears_provisional_and_is_idempotent(sla: InPr
 async def test_ops_are_warned_from_november_that_next_years_notice_is_missing(sla: InProcess) -> None:
     from sla.calendars import notice_alerts
 
-    calendars = sla.runtime.extras["sla"].calendars
+    calendars = state_of(sla.runtime).context.calendars
     assert notice_alerts(calendars, at("2026-10-31 23:00")) == []  # 2026 is official; too early for 2027
     [alert] = notice_alerts(calendars, at("2026-11-01 08:00"))
     assert (alert.alert, alert.key, alert.details["year"]) == ("ops.calendar_notice", "calendar/CN/2027", 2027)
     ready = (await sla.client.get("/readyz")).json()
     assert ready["ops_alerts"] == [a.model_dump() for a in notice_alerts(calendars, datetime.now(CST))]
     assert (await sla.client.put("/v1/calendars/CN/years/2027", json=notice_2027())).status_code == 200
-    calendars = sla.runtime.extras["sla"].calendars
+    calendars = state_of(sla.runtime).context.calendars
     assert notice_alerts(calendars, at("2026-11-01 08:00")) == []  # loaded: nothing to say
     assert [a.details["year"] for a in notice_alerts(calendars, at("2027-11-02 08:00"))] == [2028]
