@@ -38,4 +38,6 @@ def state_dependency(kind: type[T]) -> Any:
         return runtime.state_as(kind)
 
     return Depends(get_state)
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
