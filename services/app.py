@@ -72,6 +72,10 @@ class ServiceSpec:
     ops_alerts: Callable[[Runtime], list[OpsAlert]] | None = None
     description: str = ""
 
+    def __post_init__(self) -> None:
+        if self.runtime_tables.producer != self.name:  # the events it publishes name it
+            raise ValueError(f"{self.name}'s runtime tables publish as {self.runtime_tables.producer}")
+
 
 def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> FastAPI:
     settings = settings or spec.settings_class()

@@ -27,8 +27,10 @@ import asyncio
 import hashlib
 import logging
 import time
+import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -39,9 +41,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services import wakeup
 from services.database import Database, changed_rows, upsert, utcnow
 from services.kafka import BrokerStatus, cluster_id
+from services.logging import correlation_id
 from services.streams import stream_headers
 from services.tables import RuntimeTables
-from shared.events import Envelope, Topics, Watermarks, encode
+from shared.events import Envelope, Payload, Topics, Watermarks, encode, new_event
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +59,45 @@ COALESCE_SECONDS = 0.01
 CLUSTER_CHECK_SECONDS = 30.0
 
 
-async def enqueue(session: AsyncSession, tables: RuntimeTables, envelope: Envelope) -> None:
-    """Stage an event in the caller's transaction; it is published only if that commits."""
-    await enqueue_many(session, tables, [envelope])
+@dataclass(frozen=True)
+class Outgoing:
+    """An event to publish: what happened to which case, when. ``correlation_id``
+    defaults to the request's or the consumed event's (``services.logging``)."""
+
+    payload: Payload
+    case_id: uuid.UUID
+    at: datetime
+    correlation_id: str | None = None
 
 
-async def enqueue_many(session: AsyncSession, tables: RuntimeTables, envelopes: list[Envelope]) -> None:
-    """Stage many events in one statement (a timer round may fire thousands)."""
+async def publish(
+    session: AsyncSession, tables: RuntimeTables, payload: Payload, case_id: uuid.UUID, at: datetime
+) -> Envelope:
+    """The one way to publish: stage the event in the caller's transaction, so that it
+    leaves (through the relay) only if that transaction commits. Its envelope names the
+    service (``tables.producer``) and carries the correlation id of the work at hand."""
+    return (await publish_many(session, tables, [Outgoing(payload, case_id, at)]))[0]
+
+
+async def publish_many(session: AsyncSession, tables: RuntimeTables, outgoing: Sequence[Outgoing]) -> list[Envelope]:
+    """``publish`` for many events in one statement (a timer round may fire thousands)."""
+    current = correlation_id.get()
+    envelopes = [
+        new_event(
+            o.payload,
+            case_id=o.case_id,
+            producer=tables.producer,
+            correlation_id=o.correlation_id or current,
+            occurred_at=o.at,
+        )
+        for o in outgoing
+    ]
+    await _stage(session, tables, envelopes)
+    return envelopes
+
+
+async def _stage(session: AsyncSession, tables: RuntimeTables, envelopes: list[Envelope]) -> None:
+    """The outbox rows of built envelopes, in one statement, waking the relay on commit."""
     if not envelopes:
         return
     wakeup.mark(session, "outbox")

@@ -4,7 +4,7 @@ that makes a lost event impossible to miss (``services.streams``): which broker
 cluster the outbox last published to, each topic's publish sequence, and, on the
 consuming side, how far each producer's sequence has arrived.
 
-``runtime_tables(metadata)`` adds them to a service's ``MetaData`` so that they
+``runtime_tables(metadata, producer)`` adds them to a service's ``MetaData`` so that they
 live in that service's schema and its Alembic migrations create them.
 """
 
@@ -25,6 +25,8 @@ BigId = BigInteger().with_variant(sqlite.INTEGER(), "sqlite")
 
 @dataclass(frozen=True)
 class RuntimeTables:
+    #: The service these tables belong to: the ``producer`` of the events it publishes.
+    producer: str
     outbox: Table
     inbox: Table
     api_keys: Table
@@ -34,7 +36,7 @@ class RuntimeTables:
     stream_watermarks: Table
 
 
-def runtime_tables(metadata: MetaData) -> RuntimeTables:
+def runtime_tables(metadata: MetaData, producer: str) -> RuntimeTables:
     outbox = Table(
         "outbox",
         metadata,
@@ -120,6 +122,7 @@ def runtime_tables(metadata: MetaData) -> RuntimeTables:
         Column("advanced_at", UTCDateTime(), nullable=False, comment="when `through` last moved"),
     )
     return RuntimeTables(
+        producer=producer,
         outbox=outbox,
         inbox=inbox,
         api_keys=api_keys,

@@ -49,11 +49,11 @@ class Topics:
         return f"{group}.dead-letter"
 
 
-class _Payload(BaseModel):
+class Payload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class CaseCreated(_Payload):
+class CaseCreated(Payload):
     case_no: str
     kind: CaseKind
     tier: CaseTier | None
@@ -70,7 +70,7 @@ class CaseCreated(_Payload):
     repeat_of: uuid.UUID | None = Field(default=None, description="the earlier complaint this one repeats")
 
 
-class CaseTransferred(_Payload):
+class CaseTransferred(Payload):
     transfer_kind: TransferKind
     branch_code: str
     from_unit: str | None
@@ -85,7 +85,7 @@ class CaseTransferred(_Payload):
     inform: list[str] = Field(default_factory=list, description="units to tell at once (e.g. head office)")
 
 
-class CaseOverdue(_Payload):
+class CaseOverdue(Payload):
     level: OverdueLevel
     clock: str
     policy: str
@@ -113,7 +113,7 @@ class CaseOverdue(_Payload):
     reason: str | None = Field(default=None, description="with level withdrawn: why (e.g. calendar CN corrected)")
 
 
-class CaseUpdated(_Payload):
+class CaseUpdated(Payload):
     """A lifecycle action; ``details`` holds the action's facts (never personal data)."""
 
     action: str
@@ -129,7 +129,7 @@ class CaseUpdated(_Payload):
     details: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
 
 
-PAYLOADS: dict[str, type[_Payload]] = {
+PAYLOADS: dict[str, type[Payload]] = {
     Topics.case_created: CaseCreated,
     Topics.case_transferred: CaseTransferred,
     Topics.case_overdue: CaseOverdue,
@@ -153,7 +153,7 @@ class Envelope(BaseModel):
     correlation_id: str | None = None
     payload: dict[str, Any]
 
-    def typed_payload(self) -> _Payload:
+    def typed_payload(self) -> Payload:
         return PAYLOADS[self.type].model_validate(self.payload)
 
 
@@ -180,7 +180,7 @@ class InvalidEvent(ValueError):
 
 
 def new_event(
-    payload: _Payload,
+    payload: Payload,
     *,
     case_id: uuid.UUID,
     producer: str,
@@ -204,7 +204,7 @@ def encode(envelope: Envelope) -> bytes:
     return envelope.model_dump_json().encode()
 
 
-def decode(raw: bytes | None) -> tuple[Envelope, _Payload]:
+def decode(raw: bytes | None) -> tuple[Envelope, Payload]:
     """Parse and validate a message value; raises ``InvalidEvent`` naming the fault."""
     if raw is None:
         raise InvalidEvent("message has no value")

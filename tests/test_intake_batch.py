@@ -23,8 +23,11 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from intake import tables as t
+from intake.routes import accept  # the route's own accept-and-commit
 from intake.service import SPEC as INTAKE
+from intake.state import state_of
 from services.broker import LocalBroker
+from shared.api import CaseCreate
 from shared.events import CaseOverdue, CaseTransferred, Envelope, new_event
 from tests.support.cases import complaint
 from tests.support.postgres import create_database, drop_database
@@ -63,10 +66,7 @@ async def _accept_cases(copy: Copy) -> list[uuid.UUID]:
     async with copy.runtime.db.session() as session:
         for n in range(CASES):
             body = complaint(source_ref=f"LTR-batch-{n}")
-            from intake.routes import accept  # the route's own accept-and-commit
-            from shared.api import CaseCreate
-
-            await accept(session, copy.runtime, CaseCreate.model_validate(body), None)
+            await accept(session, state_of(copy.runtime), CaseCreate.model_validate(body), None)
         rows = (await session.execute(select(t.cases.c.id).order_by(t.cases.c.case_no))).all()
     return [r.id for r in rows]
 

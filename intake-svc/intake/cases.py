@@ -27,13 +27,11 @@ from intake.classify import major_reasons, suggest_category
 from services.crypto import FieldCipher, mask_id_number, mask_phone
 from services.database import utcnow
 from services.errors import DomainError
-from services.logging import correlation_id
-from services.outbox import enqueue
+from services.outbox import publish
 from shared.api import CaseCreate
 from shared.enums import CaseKind, CaseStatus, CaseTier, Channel
-from shared.events import CaseCreated, new_event
+from shared.events import CaseCreated
 
-PRODUCER = "intake-svc"
 #: Built once: a statement executed with parameters is compiled once and cached, where
 #: ``insert().values(...)`` builds and coerces a new statement for every case.
 INSERT_CASE = t.cases.insert()
@@ -172,8 +170,7 @@ async def accept_case(
         )
     # The event is a projection of the row onto the contract's fields: no personal data or free text.
     payload = CaseCreated(**{name: values[name] for name in CaseCreated.model_fields})
-    event = new_event(payload, case_id=case_id, producer=PRODUCER, correlation_id=correlation_id.get(), occurred_at=now)
-    await enqueue(session, t.runtime, event)
+    event = await publish(session, t.runtime, payload, case_id, now)
     details = {"channel": body.channel, "major_reasons": reasons, "repeat_of": str(repeat_of) if repeat_of else None}
     await history.record(session, case_id, "accept", body.received_by, None, CaseStatus.accepted, details, event, now)
     return Accepted(CaseRecord(**{**CASE_DEFAULTS, **values}), created=True)

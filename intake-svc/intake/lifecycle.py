@@ -21,11 +21,10 @@ from intake import cases, history
 from intake import tables as t
 from services.database import changed_rows, utcnow
 from services.errors import DomainError
-from services.logging import correlation_id
-from services.outbox import enqueue
+from services.outbox import publish
 from shared import actions as a
 from shared.enums import TIERS_BY_KIND, CaseKind, CaseStatus, CaseTier, Category
-from shared.events import CaseUpdated, new_event
+from shared.events import CaseUpdated
 
 S = CaseStatus
 OPEN = frozenset({S.accepted, S.registered, S.in_progress, S.replied})
@@ -364,9 +363,6 @@ async def act(
         actor=body.actor,
         details=details,
     )
-    event = new_event(
-        payload, case_id=case_id, producer=cases.PRODUCER, correlation_id=correlation_id.get(), occurred_at=now
-    )
-    await enqueue(session, t.runtime, event)
+    event = await publish(session, t.runtime, payload, case_id, now)
     await history.record(session, case_id, name, body.actor, row.status, outcome.status, details, event, now)
     return updated

@@ -26,7 +26,7 @@ from services.tables import BigId, runtime_tables
 
 SCHEMA = "intake"
 metadata = MetaData(schema=SCHEMA)
-runtime = runtime_tables(metadata)
+runtime = runtime_tables(metadata, "intake-svc")
 
 cases = Table(
     "cases",

@@ -29,7 +29,7 @@ from services.tables import BigId, runtime_tables
 
 SCHEMA = "notify"
 metadata = MetaData(schema=SCHEMA)
-runtime = runtime_tables(metadata)
+runtime = runtime_tables(metadata, "notify-svc")
 
 subscriptions = Table(
     "subscriptions",

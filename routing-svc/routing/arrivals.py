@@ -27,10 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from routing import capacity
 from routing import tables as t
-from routing.assignment import facts_columns, first_responder, transfer_record
+from routing.assignment import facts_columns, first_responder, transfer_row
 from routing.org import CaseFacts, Org
 from services.database import changed_rows, insert_ignoring_conflicts, utcnow
-from services.outbox import enqueue_many
+from services.outbox import Outgoing, publish_many
 from shared.enums import TransferKind
 from shared.events import CaseCreated, CaseTransferred, Envelope
 
@@ -61,7 +61,7 @@ async def assign_new_cases(
     counts: dict[str, int] = {}
     assignments: list[dict[str, Any]] = []
     transfers: list[dict[str, Any]] = []
-    events: list[Envelope] = []
+    events: list[Outgoing] = []
     start = utcnow()
     for i, (envelope, case) in enumerate(todo):
         now = start + timedelta(microseconds=i)
@@ -108,9 +108,8 @@ async def assign_new_cases(
             queued=assignee is None,
             inform=list(decision.inform),
         )
-        row, event = transfer_record(envelope.case_id, payload, now, envelope.correlation_id)
-        transfers.append(row)
-        events.append(event)
+        transfers.append(transfer_row(envelope.case_id, payload, now))
+        events.append(Outgoing(payload, envelope.case_id, now, envelope.correlation_id))
     claim = insert_ignoring_conflicts(session, t.assignments, ["case_id"]).returning(t.assignments.c.case_id)
     if len((await session.execute(claim, assignments)).all()) != len(assignments):
         raise BatchConflict("a case of the batch was assigned meanwhile")
@@ -129,4 +128,4 @@ async def assign_new_cases(
         if took != 1:
             raise BatchConflict(f"{person_id} has no room left for the batch")
     await session.execute(t.transfers.insert(), transfers)
-    await enqueue_many(session, t.runtime, events)
+    await publish_many(session, t.runtime, events)

@@ -20,13 +20,11 @@ from routing import tables as t
 from routing.org import CaseFacts, Org
 from services.database import insert_ignoring_conflicts, utcnow
 from services.errors import DomainError
-from services.logging import correlation_id
-from services.outbox import enqueue
+from services.outbox import publish
 from shared.api import TransferCreate
 from shared.enums import CaseStatus, CaseTier, Channel, TransferKind
-from shared.events import CaseCreated, CaseTransferred, CaseUpdated, Envelope, new_event
+from shared.events import CaseCreated, CaseTransferred, CaseUpdated
 
-PRODUCER = "routing-svc"
 #: Channels where nobody at the company took the request in person (DOMAIN.md section 3).
 UNATTENDED_CHANNELS = frozenset({Channel.letter, Channel.online, Channel.email, Channel.fax})
 #: A stored assignment for a case that closed before routing saw it being created.
@@ -402,35 +400,27 @@ async def _record(
     inform: list[str] | None = None,
 ) -> None:
     """The history row and the ``case.transferred`` event, in the caller's transaction."""
-    row, event = transfer_record(
-        case_id,
-        CaseTransferred(
-            transfer_kind=kind,
-            branch_code=branch_code,
-            from_unit=from_unit,
-            to_unit=to_unit,
-            from_assignee=from_assignee,
-            to_assignee=to_assignee,
-            owner=owner,
-            reason=reason,
-            rule_id=rule_id,
-            priority=priority,
-            queued=to_assignee is None,
-            inform=inform or [],
-        ),
-        utcnow(),
-        correlation_id.get(),
+    at = utcnow()
+    payload = CaseTransferred(
+        transfer_kind=kind,
+        branch_code=branch_code,
+        from_unit=from_unit,
+        to_unit=to_unit,
+        from_assignee=from_assignee,
+        to_assignee=to_assignee,
+        owner=owner,
+        reason=reason,
+        rule_id=rule_id,
+        priority=priority,
+        queued=to_assignee is None,
+        inform=inform or [],
     )
-    await session.execute(t.transfers.insert(), row)
-    await enqueue(session, t.runtime, event)
+    await session.execute(t.transfers.insert(), transfer_row(case_id, payload, at))
+    await publish(session, t.runtime, payload, case_id, at)
 
 
-def transfer_record(
-    case_id: uuid.UUID, payload: CaseTransferred, at: datetime, correlation: str | None
-) -> tuple[dict[str, Any], Envelope]:
-    """A change of hands as its history row and its event: one by one (``_record``) and a
-    batch of new cases (``routing.arrivals``) write exactly these."""
+def transfer_row(case_id: uuid.UUID, payload: CaseTransferred, at: datetime) -> dict[str, Any]:
+    """A change of hands as its history row: one by one (``_record``) and a batch of new
+    cases (``routing.arrivals``) write exactly this, beside the event of the same payload."""
     fields = ("from_unit", "to_unit", "from_assignee", "to_assignee", "reason", "rule_id")
-    row = {"case_id": case_id, "kind": payload.transfer_kind, "at": at, **{f: getattr(payload, f) for f in fields}}
-    event = new_event(payload, case_id=case_id, producer=PRODUCER, correlation_id=correlation, occurred_at=at)
-    return row, event
+    return {"case_id": case_id, "kind": payload.transfer_kind, "at": at, **{f: getattr(payload, f) for f in fields}}

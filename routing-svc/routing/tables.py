@@ -7,7 +7,7 @@ from services.tables import BigId, runtime_tables
 
 SCHEMA = "routing"
 metadata = MetaData(schema=SCHEMA)
-runtime = runtime_tables(metadata)
+runtime = runtime_tables(metadata, "routing-svc")
 
 #: Branches (head office, provincial, city, sub-branch) form a tree by ``parent``.
 branches = Table(

@@ -24,15 +24,13 @@ from sqlalchemy import Row, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.database import utcnow
-from services.logging import correlation_id
-from services.outbox import enqueue_many
+from services.outbox import Outgoing, publish_many
 from shared.enums import ClockState, OverdueLevel
-from shared.events import CaseOverdue, Envelope, new_event
+from shared.events import CaseOverdue
 from shared.sla import ClockSpec, Target
 from sla import plan
 from sla import tables as t
 from sla.clocks import Context, calendar_warning, replan
-from sla.firing import PRODUCER
 
 
 async def replan_calendar(session: AsyncSession, ctx: Context, calendar: str) -> int:
@@ -47,7 +45,7 @@ async def replan_calendar(session: AsyncSession, ctx: Context, calendar: str) ->
             )
         )
     ).all()
-    events: list[Envelope] = []
+    events: list[Outgoing] = []
     moved = 0
     for clock in rows:
         cal = ctx.calendar(clock.calendar)
@@ -70,7 +68,7 @@ async def replan_calendar(session: AsyncSession, ctx: Context, calendar: str) ->
             await _restate_stopped(session, clock, new_due, calendar, now)
         if withdrawn:
             events.append(_withdrawal(clock, withdrawn, new_due, calendar, now))
-    await enqueue_many(session, t.runtime, events)
+    await publish_many(session, t.runtime, events)
     return moved
 
 
@@ -132,7 +130,7 @@ async def _restate_stopped(session: AsyncSession, clock: Row[Any], new_due: int,
     )
 
 
-def _withdrawal(clock: Row[Any], levels: list[str], new_due: int, calendar: str, now: datetime) -> Envelope:
+def _withdrawal(clock: Row[Any], levels: list[str], new_due: int, calendar: str, now: datetime) -> Outgoing:
     due_at = datetime.fromtimestamp(new_due, now.tzinfo)
     payload = CaseOverdue(
         level=OverdueLevel.withdrawn,
@@ -151,6 +149,4 @@ def _withdrawal(clock: Row[Any], levels: list[str], new_due: int, calendar: str,
         withdrawn=levels,
         reason=f"calendar {calendar} corrected: due {clock.due_at.isoformat()} is now {due_at.isoformat()}",
     )
-    return new_event(
-        payload, case_id=clock.case_id, producer=PRODUCER, correlation_id=correlation_id.get(), occurred_at=now
-    )
+    return Outgoing(payload, clock.case_id, now)

@@ -16,15 +16,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.logging import correlation_id
-from services.outbox import enqueue_many
+from services.outbox import Outgoing, publish_many
 from shared.enums import ClockState, OverdueLevel
-from shared.events import CaseOverdue, new_event
+from shared.events import CaseOverdue
 from shared.sla import ClockSpec
 from sla import plan
 from sla import tables as t
-
-PRODUCER = "sla-svc"
 
 
 async def fire_due_timers(
@@ -97,16 +94,12 @@ async def fire_due_timers(
             run=clock.run,
             threshold=plan.threshold(ClockSpec.model_validate(clock.spec), f.key),
         )
-        events.append(
-            new_event(
-                payload, case_id=clock.case_id, producer=PRODUCER, correlation_id=correlation_id.get(), occurred_at=now
-            )
-        )
+        events.append(Outgoing(payload, clock.case_id, now))
     await session.execute(
         t.clock_plans.update().where(t.clock_plans.c.clock_id == bindparam("cid")).values(last_level=bindparam("lvl")),
         [{"cid": cid, "lvl": level} for cid, level in last_level.items()],
     )
-    await enqueue_many(session, t.runtime, events)
+    await publish_many(session, t.runtime, events)
     return len(fired)
 
 

@@ -29,7 +29,7 @@ from services.tables import BigId, runtime_tables
 
 SCHEMA = "sla"
 metadata = MetaData(schema=SCHEMA)
-runtime = runtime_tables(metadata)
+runtime = runtime_tables(metadata, "sla-svc")
 
 calendars = Table(
     "calendars",
