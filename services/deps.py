@@ -21,11 +21,22 @@ async def get_runtime(request: Request) -> Runtime:
 
 
 async def get_session(runtime: Annotated[Runtime, Depends(get_runtime)]) -> AsyncIterator[AsyncSession]:
-    """A session per request; the route commits it (the edge), or it is rolled back.
-    Its commit also records an audited write (``services.audit.record_in_transaction``)."""
+    """A session per request, and the one place a request commits (as polar's
+    ``get_db_session``): after the route returns, before the answer leaves, so a commit
+    that fails is answered as the failure it is, never as the route's 2xx (``scope=
+    "function"`` below: FastAPI's default would run this after the response was sent).
+    A route that raises is rolled back. Route bodies never commit; one that must start
+    over after an ``IntegrityError`` (a concurrent retry of the same case) rolls back and
+    reads again, and what it then does is committed here. The commit also records an
+    audited write in the same transaction (``services.audit.record_in_transaction``)."""
     async with runtime.db.session() as session:
         session.sync_session.info["request"] = True
-        yield session
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        await session.commit()
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
@@ -40,4 +51,4 @@ def state_dependency(kind: type[T]) -> Any:
     return Depends(get_state)
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

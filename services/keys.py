@@ -80,9 +80,7 @@ def _out(row: Row[Any], key: str | None = None) -> ApiKeyOut:
 
 @router.post("/api-keys", status_code=201, response_model=ApiKeyOut)
 async def post_key(body: ApiKeyCreate, session: SessionDep, runtime: RuntimeDep) -> ApiKeyOut:
-    out = await create_key(session, runtime, body)
-    await session.commit()
-    return out
+    return await create_key(session, runtime, body)
 
 
 @router.get("/api-keys", response_model=list[ApiKeyOut])
@@ -94,7 +92,6 @@ async def get_keys(session: SessionDep, runtime: RuntimeDep) -> list[ApiKeyOut]:
 async def delete_key(key_id: str, session: SessionDep, runtime: RuntimeDep) -> Response:
     """Revokes the key: the next request with it gets 401. The record stays."""
     await revoke_key(session, runtime, key_id)
-    await session.commit()
     return Response(status_code=204)
 
 

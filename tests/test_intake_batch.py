@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from intake import tables as t
-from intake.routes import accept  # the route's own accept-and-commit
+from intake.routes import accept  # the route's own accept
 from intake.service import SPEC as INTAKE
 from intake.state import state_of
 from services.broker import LocalBroker
@@ -67,6 +67,7 @@ async def _accept_cases(copy: Copy) -> list[uuid.UUID]:
         for n in range(CASES):
             body = complaint(source_ref=f"LTR-batch-{n}")
             await accept(session, state_of(copy.runtime), CaseCreate.model_validate(body), None)
+            await session.commit()  # what the request's session dependency does
         rows = (await session.execute(select(t.cases.c.id).order_by(t.cases.c.case_no))).all()
     return [r.id for r in rows]
 

@@ -25,11 +25,11 @@ router = APIRouter(prefix="/v1/cti", tags=["cti"], dependencies=[Depends(Allow(C
 
 
 async def _apply(session: AsyncSession, state: IntakeState, event: CallEvent) -> CallOut:
-    """Apply and commit; a concurrent delivery of the same call that won a race is read back."""
+    """Apply (``get_session`` commits); a concurrent delivery of the same call that won a
+    race is rolled back, and the call read again."""
     for attempt in (1, 2):
         try:
             applied = await cti.apply_event(session, event, state.cipher, state.local_tz, state.case_numbers)
-            await session.commit()
             break
         except IntegrityError:
             await session.rollback()

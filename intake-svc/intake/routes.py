@@ -65,19 +65,20 @@ async def create_case(
 async def accept(
     session: AsyncSession, state: IntakeState, body: CaseCreate, idempotency_key: str | None
 ) -> cases.Accepted:
-    """Accept and commit; a concurrent retry that lost the race answers with the winner's case."""
+    """Accept (``get_session`` commits); a concurrent retry that lost the race (the unique
+    constraints decide, at insert) is rolled back and answered with the winner's case."""
     try:
         accepted = await cases.accept_case(
             session, body, idempotency_key, state.cipher, state.local_tz, state.case_numbers
         )
         answering(201 if accepted.created else 200)
-        await session.commit()
         return accepted
     except IntegrityError:
         await session.rollback()
         existing = await cases.find_existing(session, body, idempotency_key)
         if existing is None:
             raise
+        answering(200)
         return cases.Accepted(existing, created=False)
 
 
@@ -193,7 +194,6 @@ async def add_note(case_id: uuid.UUID, body: NoteIn, session: SessionDep, state:
     now = utcnow()
     await session.execute(t.notes.insert().values(case_id=case_id, author=body.author, text=body.text, at=now))
     await history.record(session, case_id, "add-note", body.author, None, None, {}, None, now)
-    await session.commit()
     return await queries.to_detail(session, row, lifecycle.allowed(row, reopen_window(state)))
 
 
@@ -215,7 +215,6 @@ async def add_attachment(case_id: uuid.UUID, body: AttachmentIn, session: Sessio
     )
     details = {"name": body.name, "size_bytes": body.size_bytes}
     await history.record(session, case_id, "add-attachment", body.added_by, None, None, details, None, now)
-    await session.commit()
     return await queries.to_detail(session, row, lifecycle.allowed(row, reopen_window(state)))
 
 
@@ -236,7 +235,6 @@ def _action_route(action: lifecycle.Action) -> None:
         if who.kind == "staff":  # the actor is who is signed in, not what the body says
             body = body.model_copy(update={"actor": who.subject})  # type: ignore[attr-defined]
         row = await lifecycle.act(session, case_id, action.name, body, window)
-        await session.commit()
         return await queries.to_detail(session, row, lifecycle.allowed(row, window))
 
     route.__name__ = f"action_{action.name.replace('-', '_')}"

@@ -43,9 +43,7 @@ TemplateEvent = EventName | Literal["digest", "default"]
     "/subscriptions", status_code=201, response_model=SubscriptionOut, dependencies=[Depends(Allow(NOTIFY_MANAGE))]
 )
 async def create_subscription(body: SubscriptionCreate, session: SessionDep, state: StateDep) -> SubscriptionOut:
-    out = await subscriptions.create(session, body, state.cipher)
-    await session.commit()
-    return out
+    return await subscriptions.create(session, body, state.cipher)
 
 
 @router.get("/subscriptions", response_model=list[SubscriptionOut], dependencies=[Depends(Allow(NOTIFY_MANAGE))])
@@ -59,16 +57,13 @@ async def list_subscriptions(session: SessionDep) -> list[SubscriptionOut]:
 async def patch_subscription(
     subscription_id: uuid.UUID, body: SubscriptionPatch, session: SessionDep
 ) -> SubscriptionOut:
-    out = await subscriptions.patch(session, subscription_id, body)
-    await session.commit()
-    return out
+    return await subscriptions.patch(session, subscription_id, body)
 
 
 @router.delete("/subscriptions/{subscription_id}", status_code=204, dependencies=[Depends(Allow(NOTIFY_MANAGE))])
 async def delete_subscription(subscription_id: uuid.UUID, session: SessionDep) -> Response:
     """Turns the subscription off for good; its deliveries stay listed."""
     await subscriptions.delete(session, subscription_id)
-    await session.commit()
     return Response(status_code=204)
 
 
@@ -105,7 +100,6 @@ async def list_deliveries(
 async def resend_delivery(delivery_id: uuid.UUID, session: SessionDep) -> list[DeliveryOut]:
     """A dead delivery tries again now, with a fresh set of attempts."""
     await deliveries.resend(session, delivery_id)
-    await session.commit()
     return await deliveries.list_deliveries(session, deliveries.DeliveryFilters(id=delivery_id), 1)
 
 
@@ -125,9 +119,7 @@ async def put_template(
     event: TemplateEvent, channel: TemplateChannel, locale: Locale, body: TemplateIn, session: SessionDep
 ) -> TemplateOut:
     """Replace the wording; ``*`` as channel covers every channel without its own."""
-    out = await templates.put(session, event, channel, locale, body)
-    await session.commit()
-    return out
+    return await templates.put(session, event, channel, locale, body)
 
 
 @router.delete("/templates/{event}/{channel}/{locale}", status_code=204, dependencies=[Depends(Allow(NOTIFY_MANAGE))])
@@ -136,7 +128,6 @@ async def reset_template(
 ) -> Response:
     """Back to the shipped wording."""
     await templates.reset(session, event, channel, locale)
-    await session.commit()
     return Response(status_code=204)
 
 
@@ -159,7 +150,6 @@ async def opt_out(body: OptOutIn, session: SessionDep, state: StateDep) -> Respo
     await session.execute(
         insert_ignoring_conflicts(session, t.opt_outs, ["phone_hash"]).values(phone_hash=phone_hash, at=utcnow())
     )
-    await session.commit()
     return Response(status_code=204)
 
 
@@ -168,7 +158,6 @@ async def opt_in(body: OptOutIn, session: SessionDep, state: StateDep) -> Respon
     """The customer wants SMS again."""
     phone_hash = state.cipher.lookup_hash(body.phone)
     await session.execute(t.opt_outs.delete().where(t.opt_outs.c.phone_hash == phone_hash))
-    await session.commit()
     return Response(status_code=204)
 
 

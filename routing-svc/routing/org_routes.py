@@ -33,7 +33,6 @@ async def put_org(body: OrgDocument, session: SessionDep, state: StateDep) -> Or
     """Load branches, units, staff and rules (upserted by id; rules replaced as a set when given)."""
     await orgadmin.import_document(session, body)
     await _changed(session, state)
-    await session.commit()
     return await orgadmin.export_document(session)
 
 
@@ -42,7 +41,6 @@ async def patch_staff(staff_id: str, body: StaffPatch, session: SessionDep, stat
     """On or off duty, capacity, skills, role; a person coming on duty takes waiting cases."""
     unit = await orgadmin.patch_staff(session, staff_id, body)
     await _changed(session, state, [unit])
-    await session.commit()
     return await views.workload(session, unit)
 
 
@@ -55,7 +53,6 @@ async def list_rules(session: SessionDep) -> list[RuleOut]:
 async def put_rule(rule_id: str, body: RuleIn, session: SessionDep, state: StateDep) -> RuleOut:
     out = await orgadmin.put_rule(session, rule_id, body)
     await _changed(session, state, [])
-    await session.commit()
     return out
 
 
@@ -63,5 +60,4 @@ async def put_rule(rule_id: str, body: RuleIn, session: SessionDep, state: State
 async def delete_rule(rule_id: str, session: SessionDep, state: StateDep) -> Response:
     await orgadmin.delete_rule(session, rule_id)
     await _changed(session, state, [])
-    await session.commit()
     return Response(status_code=204)

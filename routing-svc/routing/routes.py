@@ -45,7 +45,6 @@ async def create_transfer(
     org = await state.org.get(session)
     left = await assignment.transfer(session, case_id, body, org)
     await assignment.drain_queue(session, left, org)
-    await session.commit()
     found = await views.get_assignment(session, case_id)
     assert found is not None
     return found

@@ -104,7 +104,6 @@ async def _clock_action(
     session: SessionDep, state: StateDep, case_id: uuid.UUID, action: ClockAction[B], clock: str, body: B
 ) -> CaseSla:
     await action(session, ctx(state), case_id, clock, body)
-    await session.commit()
     found = await reports.case_sla(session, ctx(state), case_id)
     assert found is not None
     return found
@@ -141,7 +140,6 @@ async def list_calendars(session: SessionDep) -> list[CalendarOut]:
 @admin_router.put("/calendars/{name}", response_model=list[CalendarOut], dependencies=[Depends(Allow(SLA_MANAGE))])
 async def put_calendar(name: str, body: CalendarIn, session: SessionDep, state: StateDep) -> list[CalendarOut]:
     await calendars.put_calendar(session, name, body)
-    await session.commit()
     await reload(session, state)
     return await calendars.describe(session)
 
@@ -149,7 +147,6 @@ async def put_calendar(name: str, body: CalendarIn, session: SessionDep, state: 
 @admin_router.delete("/calendars/{name}", status_code=204, dependencies=[Depends(Allow(SLA_MANAGE))])
 async def delete_calendar(name: str, session: SessionDep, state: StateDep) -> Response:
     await calendars.delete_calendar(session, name, ctx(state).default_calendar)
-    await session.commit()
     await reload(session, state)
     return Response(status_code=204)
 
@@ -211,7 +208,6 @@ async def working_days(
 async def _year_changed(session: SessionDep, state: StateDep, name: str) -> dict[str, int]:
     await reload(session, state)
     replanned = await corrections.replan_calendar(session, ctx(state), name)
-    await session.commit()
     return {"replanned_clocks": replanned}
 
 
@@ -221,7 +217,6 @@ async def put_year(name: str, year: int, body: YearSchedule, session: SessionDep
     if not 2000 <= year <= 2060:
         raise DomainError(422, [{"loc": ["path", "year"], "field": "year", "msg": "between 2000 and 2060"}])
     await calendars.put_year(session, name, year, body)
-    await session.commit()
     return await _year_changed(session, state, name)
 
 
@@ -238,7 +233,6 @@ async def import_ical(name: str, request: Request, session: SessionDep, state: S
             await calendars.put_year(session, name, year, schedule)
         else:
             await calendars.put_dates(session, name, schedule)
-    await session.commit()
     return {"years": len(whole), **(await _year_changed(session, state, name))}
 
 
@@ -251,7 +245,6 @@ async def list_policies(session: SessionDep) -> list[PolicyOut]:
 async def put_policy(policy_id: str, body: PolicyIn, session: SessionDep, state: StateDep) -> PolicyOut:
     """New cases follow it; running clocks keep their plan until their case is reclassified."""
     out = await policies.put(session, policy_id, body)
-    await session.commit()
     await reload(session, state)
     return out
 
@@ -259,6 +252,5 @@ async def put_policy(policy_id: str, body: PolicyIn, session: SessionDep, state:
 @admin_router.delete("/policies/{policy_id}", status_code=204, dependencies=[Depends(Allow(SLA_MANAGE))])
 async def delete_policy(policy_id: str, session: SessionDep, state: StateDep) -> Response:
     await policies.delete_policy(session, policy_id)
-    await session.commit()
     await reload(session, state)
     return Response(status_code=204)
