@@ -34,13 +34,12 @@ from fastapi import Request
 from fastapi.routing import APIRoute
 from sqlalchemy import or_, select, true
 
-from services.database import in_subtree as in_subtree_sql
 from services.database import utcnow
 from services.devissuer import DEV_ISSUER, DEV_KID, public_key
 from services.errors import DomainError
 from services.runtime import Runtime
 from shared.auth import PUBLIC, permissions_of
-from shared.org import in_subtree
+from shared.org import in_subtree, subtree_clause
 
 ALGORITHMS = ["RS256", "RS384", "ES256", "ES384", "PS256"]
 #: A verified token is trusted again without a signature check for at most this long
@@ -263,7 +262,7 @@ def scope_clause(principal: Principal, branch: Any, *people: Any) -> Any:
     """The SQL twin of ``Principal.sees_case``, for lists and reports."""
     if principal.scope is None:
         return true()
-    conditions = [in_subtree_sql(branch, b) for b in principal.scope]
+    conditions = [subtree_clause(branch, b) for b in principal.scope]
     if principal.kind == "staff":
         conditions += [column == principal.subject for column in people]
     return or_(*conditions)

@@ -128,11 +128,6 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def in_subtree(column: Any, top: str) -> Any:
-    """SQL twin of ``shared.org.in_subtree``: the branch ``top`` and every branch under it."""
-    return (column == top) | column.like(f"{top}-%")
-
-
 def insert_ignoring_conflicts(session: AsyncSession, table: Table, index_elements: list[str]) -> Any:
     """``INSERT ... ON CONFLICT DO NOTHING`` in the session's dialect (used for dedup)."""
     dialect = session.bind.dialect.name if session.bind else "postgresql"

@@ -7,10 +7,12 @@ what a YAML or JSON org file holds.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Container, Iterable
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints, model_validator
+from sqlalchemy import ColumnElement, or_
 
 from shared.api import BranchCode, Ref, Strict, Text200
 from shared.enums import CaseKind, CaseTier, Category, Channel, LineOfBusiness
@@ -18,9 +20,49 @@ from shared.enums import CaseKind, CaseTier, Category, Channel, LineOfBusiness
 Team = str
 
 
+# The branch tree: one model for access scope, escalation, calendars and alerts.
+#
+# A branch's code extends its parent's with ``-`` (GD, GD-SZ, GD-SZ-NS), and the head
+# office (the one branch without a parent) sits above every top-level code (GD, BJ).
+# Scope by code (``in_subtree``, ``subtree_clause``) and the chain up to the head office
+# (``ancestors``) are therefore the same tree; an organisation document whose ``parent``
+# says otherwise is refused (``OrgDocument``), so the two can never disagree.
+
+
 def in_subtree(branch: str | None, top: str) -> bool:
-    """Branch codes extend their parent's with ``-`` (GD, GD-SZ, GD-SZ-NS): is ``branch`` ``top`` or under it?"""
-    return bool(branch) and (branch == top or branch.startswith(f"{top}-"))  # type: ignore[union-attr]
+    """Is ``branch`` ``top`` or under it (GD-SZ-NS is under GD-SZ and under GD)?"""
+    return branch is not None and (branch == top or branch.startswith(f"{top}-"))
+
+
+def subtree_clause(column: ColumnElement[Any], top: str) -> ColumnElement[bool]:
+    """The SQL twin of ``in_subtree``: the branch ``top`` and every branch under it."""
+    return or_(column == top, column.like(f"{top}-%"))
+
+
+def code_parent(code: str, head_office: str | None) -> str | None:
+    """GD-SZ-NS's parent is GD-SZ, GD's the head office, the head office's none."""
+    if code == head_office:
+        return None
+    return code.rpartition("-")[0] or head_office
+
+
+def ancestors(branch: str | None, head_office: str | None, known: Container[str] | None = None) -> list[str]:
+    """The branch itself, then each parent up to the head office (escalation, alerts).
+    With ``known`` (the organisation's branches), a branch it does not hold ends the
+    chain: nothing is assumed about where an unknown branch sits."""
+    chain: list[str] = []
+    while branch and branch not in chain:
+        chain.append(branch)
+        if known is not None and branch not in known:
+            break
+        branch = code_parent(branch, head_office)
+    return chain
+
+
+def nearest(branch: str, candidates: Iterable[str], head_office: str | None = None) -> str | None:
+    """The candidate closest above (or at) the branch: GD for GD-SZ when GD-SZ has none."""
+    wanted = set(candidates)
+    return next((b for b in ancestors(branch, head_office) if b in wanted), None)
 
 
 WorkEmail = Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
@@ -100,6 +142,30 @@ class OrgDocument(Strict):
     units: list[UnitIn] = Field(default_factory=list)
     staff: list[StaffIn] = Field(default_factory=list)
     rules: list[RuleFileEntry] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def parents_agree_with_codes(self) -> Self:
+        """A ``parent`` that contradicts the code is refused: scope (by code) and the
+        escalation chain (by parent) must be one tree. GD-SZ's parent is GD; a top-level
+        code's parent is the head office, the branch without one (given here, or already
+        loaded: then any top-level code without a dash is accepted as it)."""
+        roots = [b.code for b in self.branches if b.parent is None]
+        if len(roots) > 1:
+            raise ValueError(f"only the head office has no parent; these have none: {', '.join(roots)}")
+        head_office = roots[0] if roots else None
+        for b in self.branches:
+            if b.parent is None:
+                continue
+            expected = code_parent(b.code, head_office)
+            top_level = "-" not in b.code
+            if (top_level and (b.parent == b.code or "-" in b.parent)) or (not top_level and b.parent != expected):
+                raise ValueError(
+                    f"branch {b.code}: parent {b.parent} contradicts its code (its parent is "
+                    f"{expected if not top_level else 'the head office'})"
+                )
+            if top_level and head_office is not None and b.parent != head_office:
+                raise ValueError(f"branch {b.code}: parent {b.parent} is not the head office {head_office}")
+        return self
 
 
 class WorkloadOut(BaseModel):

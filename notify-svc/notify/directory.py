@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.org import ancestors
+
 
 @dataclass(frozen=True)
 class CaseFacts:
@@ -47,7 +49,6 @@ class CaseFacts:
 class Directory:
     """An index over one organisation document (the ``GET /v1/org`` body)."""
 
-    parent: dict[str, str | None] = field(default_factory=dict)
     head: dict[str, str | None] = field(default_factory=dict)
     units: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     staff: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -57,7 +58,6 @@ class Directory:
     def from_document(cls, doc: dict[str, Any]) -> Directory:
         d = cls()
         for b in doc.get("branches", []):
-            d.parent[b["code"]] = b.get("parent")
             d.head[b["code"]] = b.get("head")
             if not b.get("parent"):
                 d.root = d.root or b["code"]
@@ -67,12 +67,8 @@ class Directory:
         return d
 
     def ancestors(self, branch: str | None) -> list[str]:
-        """The branch itself, then each parent up to head office."""
-        chain: list[str] = []
-        while branch and branch not in chain:
-            chain.append(branch)
-            branch = self.parent.get(branch)
-        return chain
+        """The branch itself, then each parent up to head office (``shared.org.ancestors``)."""
+        return ancestors(branch, self.root, self.head)
 
     def email(self, staff_id: str) -> str | None:
         return (self.staff.get(staff_id) or {}).get("email")

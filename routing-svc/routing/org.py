@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from routing import tables as t
+from shared.org import ancestors
 
 MATCH_FIELDS = ("kind", "tier", "category", "channel", "line_of_business", "branch_code")
 
@@ -86,18 +87,16 @@ class Decision:
 class Org:
     rules: tuple[Rule, ...]
     units: frozenset[str]
-    parents: dict[str, str | None] = field(default_factory=dict)
+    #: The branch without a parent, above every top-level branch (``shared.org``).
+    head_office: str | None = None
+    branches: frozenset[str] = frozenset()
     #: branch code -> the staff member designated to receive unaddressed letters and online complaints
     receivers: dict[str, str] = field(default_factory=dict)
     weights: dict[str, Mapping[str, int]] = field(default_factory=dict)
 
     def chain(self, branch: str | None) -> list[str]:
-        """The branch and its parents up to the head office."""
-        out: list[str] = []
-        while branch and branch not in out:
-            out.append(branch)
-            branch = self.parents.get(branch)
-        return out
+        """The branch and its parents up to the head office (``shared.org.ancestors``)."""
+        return ancestors(branch, self.head_office, self.branches)
 
     def team_in_branch_or_parent(self, branch: str | None, team: str) -> str | None:
         return next((f"{b}.{team}" for b in self.chain(branch) if f"{b}.{team}" in self.units), None)
@@ -168,7 +167,8 @@ async def load_org(session: AsyncSession) -> Org:
     return Org(
         rules=tuple(rule_from_row(r) for r in rules),
         units=frozenset(u.code for u in units),
-        parents={b.code: b.parent for b in branches},
+        head_office=next((b.code for b in branches if b.parent is None), None),
+        branches=frozenset(b.code for b in branches),
         receivers={r.branch_code: r.id for r in receivers},  # the lowest id wins (rows come highest first)
         weights={u.code: u.weights for u in units if u.weights},
     )

@@ -127,3 +127,30 @@ async def test_first_responder(routing: InProcess, label: str, fields: dict, own
     case_id = await deliver(routing, created("inquiry", **fields))
     found = (await routing.client.get(f"/v1/cases/{case_id}/assignment")).json()
     assert found["owner"] == (owner or found["assignee"]) and found["owner"] is not None, label
+
+
+async def test_an_organisation_whose_parents_contradict_the_codes_is_refused(routing: InProcess) -> None:
+    """Scope goes by code, escalation by parent: one tree, so a parent the code denies is a 422."""
+    before = (await routing.client.get("/v1/org")).json()
+    for branches, named in (
+        ([{"code": "GD-FS", "name": "佛山", "parent": "BJ"}], "GD-FS"),  # under GD by its code
+        ([{"code": "SC", "name": "四川", "parent": "GD"}], "SC"),  # a top-level code is under the head office
+        ([{"code": "XZ", "name": "西藏"}], "XZ"),  # a second branch without a parent beside HO
+    ):
+        doc = {**before, "branches": [*before["branches"], *branches]}
+        response = await routing.client.put("/v1/org", json=doc)
+        assert response.status_code == 422, response.text
+        assert named in response.text
+    assert (await routing.client.get("/v1/org")).json() == before  # nothing stored
+    fine = {**before, "branches": [*before["branches"], {"code": "GD-FS", "name": "佛山", "parent": "GD"}]}
+    assert (await routing.client.put("/v1/org", json=fine)).status_code == 200
+
+
+def test_one_branch_tree() -> None:
+    from shared.org import ancestors, code_parent, in_subtree, nearest
+
+    assert ancestors("GD-SZ-NS", "HO") == ["GD-SZ-NS", "GD-SZ", "GD", "HO"]
+    assert ancestors("GD-XX", "HO", known={"GD", "HO"}) == ["GD-XX"]  # unknown: nothing assumed
+    assert code_parent("GD", "HO") == "HO" and code_parent("HO", "HO") is None
+    assert in_subtree("GD-SZ", "GD") and not in_subtree("GDX", "GD") and not in_subtree(None, "GD")
+    assert nearest("GD-SZ-NS", {"GD", "BJ"}) == "GD" and nearest("SH", {"GD"}) is None

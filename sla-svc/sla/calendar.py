@@ -54,6 +54,8 @@ class WorkCalendar:
     work: frozenset[date] = frozenset()
     known_years: frozenset[int] = frozenset()
     provisional_years: frozenset[int] = frozenset()
+    #: The branches (and their subtrees) that keep this calendar (``calendars.for_branch``).
+    branch_prefixes: tuple[str, ...] = ()
     _tables: _Tables | None = field(default=None, repr=False)
 
     @property
@@ -260,6 +262,7 @@ def compile_calendar(
     work: Iterable[date],
     known_years: Iterable[int],
     provisional_years: Iterable[int] = (),
+    branch_prefixes: Iterable[str] = (),
 ) -> WorkCalendar:
     return WorkCalendar(
         name=name,
@@ -269,4 +272,5 @@ def compile_calendar(
         work=frozenset(work),
         known_years=frozenset(known_years),
         provisional_years=frozenset(provisional_years),
+        branch_prefixes=tuple(branch_prefixes),
     )

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.database import changed_rows, insert_ignoring_conflicts, upsert
 from services.errors import DomainError
 from shared.ops import OpsAlert
+from shared.org import nearest
 from shared.sla import CalendarIn, CalendarOut, YearSchedule
 from sla import tables as t
 from sla.calendar import WorkCalendar, compile_calendar
@@ -118,20 +119,18 @@ async def compile_all(session: AsyncSession) -> dict[str, WorkCalendar]:
             [d.day for d in days if d.kind == "work"],
             [y.year for y in years],
             [y.year for y in years if y.provisional],
+            cal.branch_prefixes or (),
         )
-        compiled.branch_prefixes = tuple(cal.branch_prefixes or ())  # type: ignore[attr-defined]
         result[cal.name] = compiled
     return result
 
 
 def for_branch(calendars: dict[str, WorkCalendar], branch_code: str, default: str) -> WorkCalendar:
-    """The calendar whose branch prefix matches the branch best (``GD`` covers ``GD-SZ``)."""
-    best, length = calendars[default], -1
-    for cal in calendars.values():
-        for prefix in getattr(cal, "branch_prefixes", ()):
-            if (branch_code == prefix or branch_code.startswith(prefix + "-")) and len(prefix) > length:
-                best, length = cal, len(prefix)
-    return best
+    """The calendar of the nearest branch above (or at) this one that has one (``GD``
+    covers ``GD-SZ`` unless ``GD-SZ`` has its own), else the default."""
+    kept_by = {prefix: cal for cal in calendars.values() for prefix in cal.branch_prefixes}
+    found = nearest(branch_code, kept_by)
+    return kept_by[found] if found is not None else calendars[default]
 
 
 async def put_calendar(session: AsyncSession, name: str, body: CalendarIn) -> None:

@@ -12,8 +12,9 @@ from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth import Principal, scope_clause
-from services.database import in_subtree, utcnow
+from services.database import utcnow
 from shared.enums import ClockState
+from shared.org import subtree_clause
 from shared.sla import CaseSla, ClockView, DueItem, PauseOut, Target, TimelinessRow
 from sla import plan
 from sla import tables as t
@@ -113,7 +114,7 @@ async def _items(
         .limit(limit)
     )
     if branch:
-        query = query.where(in_subtree(t.clocks.c.branch_code, branch))
+        query = query.where(subtree_clause(t.clocks.c.branch_code, branch))
     if team:
         query = query.where(t.case_parties.c.unit == team)
     if level:
@@ -194,7 +195,7 @@ async def timeliness(
     if until:
         query = query.where(t.clocks.c.started_at < until)
     if branch:
-        query = query.where(in_subtree(t.clocks.c.branch_code, branch))
+        query = query.where(subtree_clause(t.clocks.c.branch_code, branch))
     groups: dict[str, dict[str, Any]] = defaultdict(
         lambda: {"clocks": 0, "met": 0, "breached": 0, "running": 0, "hours": []}
     )
