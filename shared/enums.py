@@ -96,6 +96,7 @@ class ClockState(StrEnum):
     paused = "paused"
     met = "met"
     breached = "breached"
+    cancelled = "cancelled"  # a reclassified case's new policy has no such clock
 
 
 class AgentFinding(StrEnum):

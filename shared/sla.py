@@ -4,14 +4,27 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.api import Ref, Strict, Text200
 from shared.enums import CaseKind, CaseTier, Category, Channel, ClockState
 
+#: The units a time limit is counted in: the one list (``UNITS``), everywhere.
 Unit = Literal["working_days", "working_hours", "hours", "calendar_days"]
+UNITS: tuple[Unit, ...] = get_args(Unit)
+#: Counted in whole days only ("5 个工作日", never 1.5 of them).
+WHOLE_DAY_UNITS: tuple[Unit, ...] = ("working_days", "calendar_days")
+#: Counted on the calendar's working time (working days and business hours).
+WORKING_UNITS: tuple[Unit, ...] = ("working_days", "working_hours")
+
+
+def whole_days_error(unit: str, amount: float) -> str | None:
+    """Why ``amount`` of ``unit`` is not a limit, or None (a Target, and the due-date API)."""
+    if unit in WHOLE_DAY_UNITS and amount != int(amount):
+        return f"{unit} are counted in whole days; {amount:g} is not one"
+    return None
 
 
 class Target(Strict):
@@ -20,8 +33,8 @@ class Target(Strict):
 
     @model_validator(mode="after")
     def _whole_days(self) -> Target:
-        if self.unit in ("working_days", "calendar_days") and self.amount != int(self.amount):
-            raise ValueError(f"{self.unit} are counted in whole days; {self.amount:g} is not one")
+        if (error := whole_days_error(self.unit, self.amount)) is not None:
+            raise ValueError(error)
         return self
 
 
@@ -154,7 +167,7 @@ class PauseOut(BaseModel):
 class ClockView(BaseModel):
     clock: str
     policy: str
-    state: ClockState | Literal["cancelled"]
+    state: ClockState
     started_at: datetime
     due_at: datetime
     stopped_at: datetime | None

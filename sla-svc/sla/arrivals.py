@@ -1,6 +1,6 @@
 """New cases in bulk: a polled batch of ``case.created`` in five statements.
 
-One by one, ``clocks.on_created`` costs about ten statements a case (insert the case,
+One by one, ``engine.on_created`` costs about ten statements a case (insert the case,
 log the event, read the case back, read its events, read its clocks, then per clock
 a clock, a plan and its timers): 38% of sla's time in issue 14's profile. The
 consumer hands the whole batch here instead, and each table is written with one
@@ -9,7 +9,7 @@ in order (``tests/test_batch_equivalence.py`` checks it with generated batches):
 
 - a case seen before (or twice in the batch) changes nothing after its first arrival;
 - a case whose other events came first (a transfer logged before the creation, which
-  partitions and redelivery allow) goes through ``clocks.replay``, event by event,
+  partitions and redelivery allow) goes through ``engine.replay``, event by event,
   exactly as ``on_created`` would take it;
 - every other case starts the clocks its policy starts on ``created``, from its
   ``received_at``, built by ``clocks.new_clock`` as a single start would be.
@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.events import CaseCreated
-from sla import clocks, policies
+from sla import clocks, engine, policies
 from sla import tables as t
 
 
@@ -35,15 +35,15 @@ async def on_created_batch(
 ) -> None:
     rows: dict[uuid.UUID, dict[str, object]] = {}
     for case_id, case in items:
-        rows.setdefault(case_id, clocks.case_row(ctx, case_id, case))  # the first arrival wins
+        rows.setdefault(case_id, engine.case_row(ctx, case_id, case))  # the first arrival wins
     if not rows:
         return
-    new = {r.case_id for r in await session.execute(clocks.insert_case(session), list(rows.values()))}
+    new = {r.case_id for r in await session.execute(engine.insert_case(session), list(rows.values()))}
     if not new:
         return
     arrived = [rows[case_id] for case_id in rows if case_id in new]
     await session.execute(
-        clocks.INSERT_EVENT, [{"case_id": r["case_id"], "event": "created", "at": r["received_at"]} for r in arrived]
+        engine.INSERT_EVENT, [{"case_id": r["case_id"], "event": "created", "at": r["received_at"]} for r in arrived]
     )
     early = set(
         await session.scalars(
@@ -57,13 +57,13 @@ async def on_created_batch(
         if row["case_id"] in early:
             continue
         new_case = SimpleNamespace(**row)
-        policy = ctx.policy(new_case.policy)
+        policy = ctx.policy_of(new_case)
         for spec in policies.applicable(policy, new_case):
             if "created" in spec.start:
                 starts.append(clocks.new_clock(ctx, new_case, policy, spec, new_case.received_at))
     for case_id in rows:
         if case_id in early:
-            await clocks.replay(session, ctx, case_id)
+            await engine.replay(session, ctx, case_id)
     if not starts:
         return
     inserted = await session.execute(clocks.insert_clock(session), [s.row for s in starts])

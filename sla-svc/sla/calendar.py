@@ -35,10 +35,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from shared.sla import UNITS
+
 DAY = 86400
 FIRST = date(2000, 1, 1)
 LAST = date(2060, 12, 31)
-UNITS = ("working_days", "working_hours", "hours", "calendar_days")
 
 
 def _seconds(t: time) -> int:

@@ -7,12 +7,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.consumer import Subscription
 from services.runtime import Runtime
 from shared.events import CaseCreated, CaseTransferred, CaseUpdated, Envelope, Topics
-from sla import arrivals, clocks, transfers
+from sla import arrivals, engine, transfers
 from sla.state import state_of
 
 
 async def on_case_created(session: AsyncSession, envelope: Envelope, payload: CaseCreated, runtime: Runtime) -> None:
-    await clocks.on_created(session, state_of(runtime).context, envelope.case_id, payload)
+    await engine.on_created(session, state_of(runtime).context, envelope.case_id, payload)
 
 
 async def on_cases_created(session: AsyncSession, items: list[tuple[Envelope, CaseCreated]], runtime: Runtime) -> None:
@@ -34,7 +34,7 @@ async def on_cases_transferred(
 
 
 async def on_case_updated(session: AsyncSession, envelope: Envelope, payload: CaseUpdated, runtime: Runtime) -> None:
-    await clocks.on_updated(session, state_of(runtime).context, envelope.case_id, payload, envelope.occurred_at)
+    await engine.on_updated(session, state_of(runtime).context, envelope.case_id, payload, envelope.occurred_at)
 
 
 SUBSCRIPTIONS = [

@@ -40,7 +40,7 @@ async def replan_calendar(session: AsyncSession, ctx: Context, calendar: str) ->
         await session.execute(
             _query().where(
                 t.clock_plans.c.calendar == calendar,
-                t.clocks.c.state != "cancelled",
+                t.clocks.c.state != ClockState.cancelled,
                 or_(t.clocks.c.stopped_at.is_(None), t.clocks.c.state == ClockState.breached),
             )
         )

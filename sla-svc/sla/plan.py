@@ -19,10 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from shared.sla import ClockSpec, Target
+from shared.sla import WORKING_UNITS, ClockSpec, Target
 from sla.calendar import WorkCalendar
-
-WORKING_UNITS = ("working_days", "working_hours")
 
 
 def measure(cal: WorkCalendar, unit: str, epoch: int) -> int:

@@ -81,7 +81,7 @@ def applicable(policy: PolicyOut, case: Any) -> list[ClockSpec]:
 
 def reacts(policy: PolicyOut, case: Any, name: str) -> bool:
     """Whether an event of this name could start, stop, restart, re-target, pause or
-    resume any clock of the case (``clocks.apply_event`` acts on nothing else)."""
+    resume any clock of the case (``engine.apply_event`` acts on nothing else)."""
     return any(
         name in spec.start
         or name in spec.stop

@@ -188,7 +188,7 @@ async def timeliness(
         select(t.clocks, t.cases.c.category, t.case_parties.c.unit)
         .join(t.cases, t.cases.c.case_id == t.clocks.c.case_id)
         .outerjoin(t.case_parties, t.case_parties.c.case_id == t.clocks.c.case_id)
-        .where(t.clocks.c.state != "cancelled", scope)
+        .where(t.clocks.c.state != ClockState.cancelled, scope)
     )
     if since:
         query = query.where(t.clocks.c.started_at >= since)

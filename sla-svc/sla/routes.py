@@ -30,8 +30,9 @@ from shared.sla import (
     Unit,
     WorkingDays,
     YearSchedule,
+    whole_days_error,
 )
-from sla import calendars, clocks, corrections, policies, reports
+from sla import actions, calendars, clocks, corrections, policies, reports
 from sla.calendar import FIRST, LAST
 from sla.clocks import Context
 from sla.state import SlaState, StateDep, reload
@@ -95,7 +96,7 @@ async def get_timeliness(
     return await reports.timeliness(session, group_by, since, until, branch_code, reports.scope_of(who))
 
 
-#: A clock action's body, and the action (``clocks.pause``, ``resume``, ``extend``) taking it.
+#: A clock action's body, and the action (``actions.pause``, ``resume``, ``extend``) taking it.
 B = TypeVar("B", PauseIn, ResumeIn, ExtendIn)
 ClockAction = Callable[[AsyncSession, clocks.Context, uuid.UUID, str, B], Awaitable[None]]
 
@@ -114,14 +115,14 @@ async def _clock_action(
 )
 async def pause_clock(case_id: uuid.UUID, clock: str, body: PauseIn, session: SessionDep, state: StateDep) -> CaseSla:
     """External appraisal, testing or assessment: the time is not counted (the complainant is told)."""
-    return await _clock_action(session, state, case_id, clocks.pause, clock, body)
+    return await _clock_action(session, state, case_id, actions.pause, clock, body)
 
 
 @router.post(
     "/cases/{case_id}/clocks/{clock}/resume", response_model=CaseSla, dependencies=[Depends(Allow(CASE_APPROVE))]
 )
 async def resume_clock(case_id: uuid.UUID, clock: str, body: ResumeIn, session: SessionDep, state: StateDep) -> CaseSla:
-    return await _clock_action(session, state, case_id, clocks.resume, clock, body)
+    return await _clock_action(session, state, case_id, actions.resume, clock, body)
 
 
 @router.post(
@@ -129,7 +130,7 @@ async def resume_clock(case_id: uuid.UUID, clock: str, body: ResumeIn, session: 
 )
 async def extend_clock(case_id: uuid.UUID, clock: str, body: ExtendIn, session: SessionDep, state: StateDep) -> CaseSla:
     """A complex case: the next target the policy allows, with who approved and why."""
-    return await _clock_action(session, state, case_id, clocks.extend, clock, body)
+    return await _clock_action(session, state, case_id, actions.extend, clock, body)
 
 
 @admin_router.get("/calendars", response_model=list[CalendarOut], dependencies=[Depends(Allow(ORG_READ))])
@@ -159,8 +160,7 @@ async def compute_due(
     cal = ctx(state).calendars.get(name)
     if cal is None:
         raise DomainError(404, "no such calendar")
-    if unit in ("working_days", "calendar_days") and amount != int(amount):
-        msg = f"{unit} are counted in whole days; {amount:g} is not one"
+    if (msg := whole_days_error(unit, amount)) is not None:
         raise DomainError(422, [{"loc": ["query", "amount"], "field": "amount", "msg": msg}])
     if not FIRST.year <= start.year <= LAST.year - 2:
         msg = f"start must be between {FIRST.year} and {LAST.year - 2}"

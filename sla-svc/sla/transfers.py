@@ -9,9 +9,9 @@ to a clock: a third of sla's time in issue 14's second profile. A batch now take
   would fail alone, and the consumer then isolates it);
 - every event name logged in one multi-row insert, in arrival order;
 - every case in one read; a case that has not arrived yet has its logged events
-  replayed when it does (``clocks.on_created``), as one by one;
+  replayed when it does (``engine.on_created``), as one by one;
 - per case, in arrival order, only the names some clock of its policy reacts to
-  (``policies.reacts``) go through ``clocks.apply_event``, which reads the clocks and
+  (``policies.reacts``) go through ``engine.apply_event``, which reads the clocks and
   acts; any other name would find nothing to do there.
 
 The one-by-one handler is this batch of one. ``tests/test_batch_equivalence.py``
@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.events import CaseTransferred
-from sla import clocks, policies
+from sla import clocks, engine, policies
 from sla import tables as t
 
 
@@ -37,10 +37,10 @@ async def on_transferred_batch(
 ) -> None:
     if not items:
         return
-    await session.execute(clocks.upsert_parties(session), [clocks.parties(c, e) for c, e, _ in items])
-    named = [(case_id, clocks.transfer_names(event), at) for case_id, event, at in items]
+    await session.execute(engine.upsert_parties(session), [engine.parties(c, e) for c, e, _ in items])
+    named = [(case_id, engine.transfer_names(event), at) for case_id, event, at in items]
     await session.execute(
-        clocks.INSERT_EVENT,
+        engine.INSERT_EVENT,
         [{"case_id": case_id, "event": name, "at": at} for case_id, names, at in named for name in names],
     )
     ids = {case_id for case_id, _, _ in items}
@@ -49,7 +49,7 @@ async def on_transferred_batch(
         case = cases.get(case_id)
         if case is None:
             continue  # replayed when the case arrives
-        policy = ctx.policy(case.policy)
+        policy = ctx.policy_of(case)
         for name in names:
             if policies.reacts(policy, case, name):
-                await clocks.apply_event(session, ctx, case, name, at)
+                await engine.apply_event(session, ctx, case, name, at)

@@ -13,7 +13,7 @@ import pytest
 
 from services.database import utcnow
 from shared.events import CaseCreated, CaseTransferred, CaseUpdated
-from sla import clocks, transfers
+from sla import clocks, engine, transfers
 from sla.firing import fire_due_timers
 from sla.service import SPEC
 from sla.state import state_of
@@ -53,7 +53,7 @@ class Case:
 
     async def create(self) -> Case:
         async with self.sla.runtime.db.session() as session:
-            await clocks.on_created(session, self.ctx, self.id, self.created)
+            await engine.on_created(session, self.ctx, self.id, self.created)
             await session.commit()
         return self
 
@@ -92,7 +92,7 @@ class Case:
             details=fields.get("details", {}),
         )
         async with self.sla.runtime.db.session() as session:
-            await clocks.on_updated(session, self.ctx, self.id, event, at or utcnow())
+            await engine.on_updated(session, self.ctx, self.id, event, at or utcnow())
             await session.commit()
 
     async def clocks(self) -> dict[str, dict[str, Any]]:
