@@ -16,7 +16,7 @@ $(STAMP): requirements.txt
 
 ## The whole system on its embedded default: local broker + four services on SQLite under ./var/.
 run: $(STAMP)
-	$(PY) -m services.devstack
+	$(PY) -m services.dev.stack
 
 ## Every test: unit, service and cross-service (real Postgres at 127.0.0.1:5432 and a real broker).
 test: $(STAMP)

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.devissuer import mint_user
-from services.devstack import Stack, dev_secrets
+from services.dev.issuer import mint_user
+from services.dev.stack import Stack, dev_secrets
 from services.registry import add_service_paths
 from shared.events import Topics
 from tests.support.inprocess import token

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import httpx
 
-from services.devissuer import mint_user
-from services.devstack import Stack, dev_secrets
+from services.dev.issuer import mint_user
+from services.dev.stack import Stack, dev_secrets
 from shared.events import Topics
 from tests.support.cases import complaint, inquiry
 from tests.support.postgres import create_database, drop_database

@@ -22,7 +22,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer
 
-from services.devstack import Stack
+from services.dev.stack import Stack
 from shared.events import Topics
 
 HZ = os.sysconf("SC_CLK_TCK")

@@ -29,7 +29,7 @@ import asyncpg
 import httpx
 
 from bench.intake_bench import RESULTS, percentile, signed_in
-from services.devstack import Stack
+from services.dev.stack import Stack
 from shared.events import Topics
 from tests.support.postgres import create_database, drop_database
 from tests.support.tap import TopicTap

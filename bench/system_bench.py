@@ -39,8 +39,8 @@ from typing import Any
 from bench.intake_bench import RESULTS, signed_in
 from bench.loadgen import OpenLoop, case_bodies, ensure_wrk, wrk_max
 from bench.pipeline import CpuMeter, PipelineCounter, bus_latency_ms
-from services.broker import free_port
-from services.devstack import Stack
+from services.dev.broker import free_port
+from services.dev.stack import Stack
 from tests.support.postgres import create_database, drop_database
 
 

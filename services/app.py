@@ -128,23 +128,6 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
     return app
 
 
-@contextlib.asynccontextmanager
-async def open_runtime(service: str) -> AsyncIterator[Runtime]:
-    """A service's runtime (settings from env, database, auth) without serving it: for
-    command-line tools such as ``services.keys``."""
-    from services.registry import load_spec
-
-    spec = load_spec(service)
-    settings = spec.settings_class()
-    db = Database(resolve_url(settings.database_url, settings.var_dir, spec.name), spec.schema, 2)
-    runtime = Runtime(spec=spec, settings=settings, db=db)
-    runtime.auth = Authenticator(runtime)
-    try:
-        yield runtime
-    finally:
-        await db.dispose()
-
-
 async def _supervised(worker: Worker, runtime: Runtime) -> None:
     """Keep a worker loop alive: log and restart it after an unexpected error."""
     while True:

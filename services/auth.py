@@ -20,6 +20,7 @@ be probed.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -27,15 +28,16 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives import serialization
 from fastapi import Request
 from fastapi.routing import APIRoute
 from sqlalchemy import or_, select, true
 
 from services.database import utcnow
-from services.devissuer import DEV_ISSUER, DEV_KID, public_key
 from services.errors import DomainError
 from services.runtime import Runtime
 from shared.auth import PUBLIC, permissions_of
@@ -49,6 +51,20 @@ ALGORITHMS = ["RS256", "RS384", "ES256", "ES384", "PS256"]
 TOKEN_CACHE_SECONDS = 60.0
 TOKEN_CACHE_SIZE = 4096
 LEEWAY_SECONDS = 30
+
+
+#: Tokens of the development issuer (``services.dev.issuer``, ``make run`` and the tests)
+#: carry this issuer and key id; they are trusted only where ``DEV_ISSUER_KEY`` is set,
+#: which production refuses (``services.security``).
+DEV_ISSUER = "dev-issuer.local"
+DEV_KID = "dev-1"
+
+
+@cache
+def dev_private_key(dev_key: str) -> Any:
+    """The development issuer's key (base64 PEM), loaded once: parsing an RSA key costs
+    tens of milliseconds."""
+    return serialization.load_pem_private_key(base64.b64decode(dev_key), password=None)
 
 
 @dataclass(frozen=True)
@@ -87,7 +103,7 @@ class Authenticator:
             for jwk in jwt.PyJWKSet.from_json(s.jwt_jwks).keys:
                 self.keys[jwk.key_id or ""] = jwk.key
         self.jwks_client = jwt.PyJWKClient(s.jwt_jwks_url, lifespan=300) if s.jwt_jwks_url else None
-        self.dev_key = public_key(s.dev_issuer_key) if s.dev_issuer_key and s.is_development else None
+        self.dev_key = dev_private_key(s.dev_issuer_key).public_key() if s.dev_issuer_key and s.is_development else None
         self.pepper = (s.field_hash_key or "").encode()
         self._buckets: dict[str, tuple[float, float]] = {}
         self._verified: dict[str, tuple[float, Principal]] = {}  # token -> (trusted until, epoch s)

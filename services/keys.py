@@ -96,7 +96,7 @@ async def delete_key(key_id: str, session: SessionDep, runtime: RuntimeDep) -> R
 
 
 async def _cli(args: argparse.Namespace) -> None:
-    from services.app import open_runtime  # the service's runtime without serving it
+    from services.cli import open_runtime  # the service's runtime without serving it
 
     async with open_runtime(args.service) as runtime, runtime.db.session() as session:
         if args.command == "create":

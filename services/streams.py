@@ -215,7 +215,7 @@ async def accept_loss(db: Database, tables: RuntimeTables, producer: str, topic:
 
 
 async def _cli(args: argparse.Namespace) -> None:
-    from services.app import open_runtime  # the service's runtime without serving it
+    from services.cli import open_runtime  # the service's runtime without serving it
 
     async with open_runtime(args.service) as runtime:
         if args.command == "accept":

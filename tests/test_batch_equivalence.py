@@ -35,8 +35,8 @@ from notify.service import SPEC as NOTIFY
 from routing import tables as routing_tables
 from routing.service import SPEC as ROUTING
 from services.app import ServiceSpec
-from services.broker import LocalBroker
 from services.consumer import ConsumerRunner
+from services.dev.broker import LocalBroker
 from services.runtime import Runtime
 from shared.events import CaseCreated, CaseTransferred, CaseUpdated, Envelope, new_event
 from sla import tables as sla_tables

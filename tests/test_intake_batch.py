@@ -26,7 +26,7 @@ from intake import tables as t
 from intake.routes import accept  # the route's own accept
 from intake.service import SPEC as INTAKE
 from intake.state import state_of
-from services.broker import LocalBroker
+from services.dev.broker import LocalBroker
 from shared.api import CaseCreate
 from shared.events import CaseOverdue, CaseTransferred, Envelope, new_event
 from tests.support.cases import complaint

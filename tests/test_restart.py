@@ -1,6 +1,6 @@
 """``make run`` stopped at the worst moment loses no case (issue 12).
 
-The embedded default exactly as a newcomer runs it: ``python -m services.devstack``
+The embedded default exactly as a newcomer runs it: ``python -m services.dev.stack``
 (what ``make run`` runs) on SQLite with the local, memory-only broker. Cases are
 accepted, intake has published every one of them, and the consumers are held
 (SIGSTOP) so that most of those events are on the broker and nowhere else. Then
@@ -27,8 +27,8 @@ import httpx
 import pytest
 
 from conftest import FAST_ENV
-from services.broker import free_port
-from services.devstack import dev_secrets
+from services.dev.broker import free_port
+from services.dev.stack import dev_secrets
 from services.registry import ROOT
 from tests.support.cases import complaint, inquiry
 from tests.support.inprocess import token
@@ -41,7 +41,7 @@ SERVICES = ("intake-svc", "routing-svc", "sla-svc", "notify-svc")
 
 
 class MakeRun:
-    """One ``python -m services.devstack`` process group on a ``var/`` of its own."""
+    """One ``python -m services.dev.stack`` process group on a ``var/`` of its own."""
 
     def __init__(self, var_dir: Path) -> None:
         self.var_dir = var_dir
@@ -53,7 +53,7 @@ class MakeRun:
         env.update(BROKER_PORT=str(free_port()), MAILBOX_PORT=str(free_port()))
         self.log = open(var_dir / "make-run.log", "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "services.devstack"],
+            [sys.executable, "-m", "services.dev.stack"],
             cwd=ROOT,
             env=env,
             stdout=self.log,

@@ -19,16 +19,14 @@ from notify.state import NotifyState
 from notify.worker import delivery_worker
 from services.app import ServiceSpec
 from services.crypto import cipher_from_settings
-from services.devissuer import mint
 from services.runtime import Runtime
 
 
 def peer_headers(s: NotifySettings) -> dict[str, str]:
-    """notify-svc's own credentials towards the other services (role ``service``)."""
-    token = s.peer_token
-    if token is None and s.dev_issuer_key and s.is_development:
-        token = mint(s.dev_issuer_key, "notify-svc", ["service"], s.head_office_branch, ttl_seconds=30 * 86400)
-    return {"Authorization": f"Bearer {token}"} if token else {}
+    """notify-svc's own credentials towards the other services (role ``service``):
+    ``PEER_TOKEN``, issued by the identity provider in production, by the development
+    issuer under ``make run`` and in the tests (``services.dev.issuer.peer_token``)."""
+    return {"Authorization": f"Bearer {s.peer_token}"} if s.peer_token else {}
 
 
 async def _start(runtime: Runtime) -> None:

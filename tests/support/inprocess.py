@@ -19,10 +19,10 @@ import uvicorn
 from sqlalchemy import func, select
 
 from services.app import ServiceSpec, create_app
-from services.broker import free_port
 from services.consumer import ConsumerRunner
 from services.database import resolve_url
-from services.devissuer import generate_key, mint
+from services.dev.broker import free_port
+from services.dev.issuer import generate_key, mint, peer_token
 from services.migrate import upgrade
 from services.runtime import Runtime
 from shared.auth import Role
@@ -104,6 +104,8 @@ async def _migrated_app(spec: ServiceSpec, var_dir: Path, database_url: str | No
         kafka_bootstrap_servers=UNREACHABLE_BROKER,
         **{**test_secrets(), **overrides},
     )
+    if "peer_token" in type(settings).model_fields and getattr(settings, "peer_token", None) is None:  # notify-svc
+        settings = settings.model_copy(update={"peer_token": peer_token(DEV_KEY)})
     url = resolve_url(settings.database_url, settings.var_dir, spec.name)
     await asyncio.to_thread(upgrade, spec.migrations_dir, url, spec.schema)
     return create_app(spec, settings)

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 from aiosmtpd.controller import Controller
 
 from notify.signing import verify
-from services.broker import free_port
+from services.dev.broker import free_port
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ Production verifies tokens of the insurer's identity provider (``JWT_ISSUER`` an
 key (``DEV_ISSUER_KEY`` in ``var/dev-secrets.env``); every service then also
 trusts tokens signed with it, and this module signs tokens for the sample users:
 
-    python -m services.devissuer users
-    python -m services.devissuer token specialist-sz     # prints a bearer token
+    python -m services.dev.issuer users
+    python -m services.dev.issuer token specialist-sz     # prints a bearer token
 
 Services refuse to start with ``DEV_ISSUER_KEY`` set outside development mode.
 """
@@ -17,7 +17,6 @@ import base64
 import os
 import sys
 import time
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +24,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-DEV_ISSUER = "dev-issuer.local"
-DEV_KID = "dev-1"
+from services.auth import DEV_ISSUER, DEV_KID, dev_private_key
 
 #: Sample users matching the sample organisation (routing-svc's sample_org.yaml).
 SAMPLE_USERS: dict[str, dict[str, Any]] = {
@@ -50,20 +48,19 @@ def generate_key() -> str:
     return base64.b64encode(pem).decode()
 
 
-@cache
 def private_key(dev_key: str) -> Any:
-    """Loaded once: parsing and checking an RSA key costs tens of milliseconds."""
-    return serialization.load_pem_private_key(base64.b64decode(dev_key), password=None)
-
-
-def public_key(dev_key: str) -> Any:
-    return private_key(dev_key).public_key()
+    return dev_private_key(dev_key)
 
 
 def mint(dev_key: str, sub: str, roles: list[str], branch: str | None, ttl_seconds: int = 8 * 3600) -> str:
     now = int(time.time())
     claims = {"iss": DEV_ISSUER, "sub": sub, "roles": roles, "branch": branch, "iat": now, "exp": now + ttl_seconds}
     return jwt.encode(claims, private_key(dev_key), algorithm="RS256", headers={"kid": DEV_KID})
+
+
+def peer_token(dev_key: str, head_office: str = "HO") -> str:
+    """notify-svc's token towards the other services (role ``service``), for a month."""
+    return mint(dev_key, "notify-svc", ["service"], head_office, ttl_seconds=30 * 86400)
 
 
 def mint_user(dev_key: str, user: str, ttl_seconds: int = 8 * 3600) -> str:
@@ -86,7 +83,7 @@ def main(argv: list[str]) -> None:
     if len(argv) == 2 and argv[0] == "token" and argv[1] in SAMPLE_USERS:
         print(mint_user(_dev_key_from_var(Path(os.environ.get("VAR_DIR", "var"))), argv[1]))
         return
-    raise SystemExit("usage: python -m services.devissuer users | token <user>")
+    raise SystemExit("usage: python -m services.dev.issuer users | token <user>")
 
 
 if __name__ == "__main__":

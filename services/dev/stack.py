@@ -2,7 +2,7 @@
 the four services, each migrated, on its own port. ``make run`` uses it, and so do
 the cross-service tests and the benchmark, so all three run the same thing.
 
-    python -m services.devstack            # make run: CONTRACT.md ports, Ctrl-C stops all
+    python -m services.dev.stack            # make run: CONTRACT.md ports, Ctrl-C stops all
 
 Ctrl-C stops the system in pipeline order: intake first (no new cases), then each
 consumer once its producers' outboxes are empty and it has applied what reached
@@ -28,8 +28,8 @@ from typing import Any
 
 import httpx
 
-from services.broker import LocalBroker, die_with_parent, free_port
-from services.devissuer import generate_key
+from services.dev.broker import LocalBroker, die_with_parent, free_port
+from services.dev.issuer import generate_key, peer_token
 from services.registry import ROOT, SERVICES
 
 DEFAULT_PORTS = {"intake-svc": 8001, "routing-svc": 8002, "sla-svc": 8003, "notify-svc": 8004}
@@ -95,6 +95,8 @@ class Stack:
                 if other in DEFAULT_PORTS
             }
         )
+        if name == "notify-svc" and "PEER_TOKEN" not in env:  # its credentials towards the others
+            env["PEER_TOKEN"] = peer_token(env["DEV_ISSUER_KEY"])
         if self.database_url:
             env["DATABASE_URL"] = self.database_url
         else:
@@ -247,7 +249,7 @@ def main() -> None:
         if mail_sink:
             print(f"  e-mail       {var_dir}/mailbox/ (local SMTP sink on 127.0.0.1:{sink_port})")
         print(f"  logs         {var_dir}/<service>.log")
-        print("  sign in      .venv/bin/python -m services.devissuer token coordinator-ho   (users: ... users)")
+        print("  sign in      .venv/bin/python -m services.dev.issuer token coordinator-ho   (users: ... users)")
         print("Ctrl-C stops everything.")
         while not stopping:
             for name, proc in stack.processes.items():
