@@ -1,7 +1,7 @@
 """The ceiling to compare intake with: a bare FastAPI + asyncpg endpoint (issue 14).
 
 It does the least an intake must do: validate a case against the same contract
-(``shared.api.CaseCreate``), then insert the case and one outbox row in one
+(``shared.intake.CaseCreate``), then insert the case and one outbox row in one
 transaction, and answer 201 with the id. No auth, no audit, no case number, no
 encryption, no relay. ``bench.system_bench`` runs it beside the system, under the
 same load generator, and reports intake's throughput as a fraction of this one.
@@ -22,7 +22,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from shared.api import CaseCreate
+from shared.intake import CaseCreate
 
 SCHEMA = """
 CREATE SCHEMA IF NOT EXISTS bare;

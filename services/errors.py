@@ -7,6 +7,8 @@ echo the input back (it may be oversized or hold personal data).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from typing import Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -38,6 +40,31 @@ class DomainError(Exception):
         super().__init__(str(detail))
         self.status = status
         self.detail = detail
+
+
+Where = Literal["body", "query", "path"]
+
+
+def field_errors(problems: Iterable[tuple[str | None, str]], where: Where = "body") -> DomainError:
+    """A 422 naming each bad field and why, shaped as FastAPI's own validation errors
+    (``loc``, ``field``, ``msg``, ``type``): the one way a route or domain function refuses
+    a field. A field of ``None`` is the whole body (a file that is not one, say)."""
+    return DomainError(
+        422,
+        [
+            {
+                "loc": [where, *field.split(".")] if field else [where],
+                "field": field or where,
+                "msg": msg,
+                "type": "value_error",
+            }
+            for field, msg in problems
+        ],
+    )
+
+
+def field_error(field: str | None, msg: str, where: Where = "body") -> DomainError:
+    return field_errors([(field, msg)], where)
 
 
 def install_error_handlers(app: FastAPI) -> None:

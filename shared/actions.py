@@ -12,8 +12,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from shared.api import Ref, Strict, Text200, Text5000
 from shared.enums import AgentFinding, ApprovalType, CaseKind, CaseTier, Category, DocumentType
+from shared.types import Ref, Strict, Text200, Text5000
 
 
 class ActionBody(Strict):

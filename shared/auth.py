@@ -15,8 +15,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from shared.api import BranchCode, Strict, Text200
 from shared.enums import Channel
+from shared.types import BranchCode, Strict, Text200
 
 
 class Role(StrEnum):

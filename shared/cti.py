@@ -11,8 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 
-from shared.api import BranchCode, Phone, Ref, Strict, Text200, Text5000
 from shared.enums import CaseKind, Category, LineOfBusiness
+from shared.types import BranchCode, Phone, Ref, Strict, Text200, Text5000
 
 
 class WrapUp(Strict):

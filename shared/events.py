@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
@@ -28,15 +29,24 @@ from shared.enums import (
 SCHEMA_VERSION: Literal[1] = 1
 
 
-class Topics:
-    """Topic names; the key of every message is the case id."""
+class EventType(StrEnum):
+    """The case topics, named once: an envelope's ``type`` is its topic (CONTRACT.md)."""
 
     case_created = "case.created"
     case_transferred = "case.transferred"
     case_overdue = "case.overdue"
     case_updated = "case.updated"
 
-    all = (case_created, case_transferred, case_overdue, case_updated)
+
+class Topics:
+    """Topic names; the key of every message is the case id."""
+
+    case_created = EventType.case_created
+    case_transferred = EventType.case_transferred
+    case_overdue = EventType.case_overdue
+    case_updated = EventType.case_updated
+
+    all = tuple(EventType)
 
     #: Not a case topic: each producer's periodic word of how far it has published
     #: (``Watermarks``, keyed by the producer's name), so that a consumer can tell a
@@ -135,8 +145,6 @@ PAYLOADS: dict[str, type[Payload]] = {
     Topics.case_overdue: CaseOverdue,
     Topics.case_updated: CaseUpdated,
 }
-
-EventType = Literal["case.created", "case.transferred", "case.overdue", "case.updated"]
 
 
 class Envelope(BaseModel):

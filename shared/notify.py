@@ -17,10 +17,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
-from shared.api import BranchCode, Ref, Strict, Text200
 from shared.enums import CaseKind, CaseTier, Category
+from shared.events import EventType
+from shared.types import BranchCode, Ref, Strict, Text200
 
-Channel = Literal["webhook", "email", "wecom", "dingtalk", "slack", "teams", "sms"]
+#: Where a notification goes (not ``shared.enums.Channel``, where a case came from).
+DeliveryChannel = Literal["webhook", "email", "wecom", "dingtalk", "slack", "teams", "sms"]
 Role = Literal["assignee", "owner", "team_lead", "team", "branch_head", "emergency_group", "head_office", "customer"]
 Mode = Literal["immediate", "digest"]
 Locale = Literal["zh-CN", "en"]
@@ -39,8 +41,8 @@ NotificationName = Literal[
     "ops.event_gap",
     "ops.calendar_notice",
 ]
-TopicEvent = Literal["case.created", "case.transferred", "case.overdue", "case.updated"]
-EventName = Literal[NotificationName, TopicEvent]
+#: What a subscription can ask for: a notification, or any event of a topic.
+EventName = NotificationName | EventType
 Email = Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 Url = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://[^\s]+$")]
 
@@ -58,7 +60,7 @@ class Filters(Strict):
 
 class SubscriptionCreate(Strict):
     name: Text200 | None = None
-    channel: Channel
+    channel: DeliveryChannel
     target: Url | Email | None = Field(
         default=None, description="webhook or robot URL, or a mailbox (channel email); omit when recipients are given"
     )
@@ -159,7 +161,7 @@ class TemplateOut(TemplateIn):
 
 class PreviewIn(Strict):
     event: EventName
-    channel: Channel
+    channel: DeliveryChannel
     locale: Locale = "zh-CN"
     template: TemplateIn | None = Field(default=None, description="a draft to try; default: the stored template")
     context: dict[str, Any] = Field(default_factory=dict, description="overrides of the sample context")

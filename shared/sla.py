@@ -8,8 +8,8 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shared.api import Ref, Strict, Text200
 from shared.enums import CaseKind, CaseTier, Category, Channel, ClockState
+from shared.types import Ref, Strict, Text200
 
 #: The units a time limit is counted in: the one list (``UNITS``), everywhere.
 Unit = Literal["working_days", "working_hours", "hours", "calendar_days"]

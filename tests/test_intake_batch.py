@@ -27,8 +27,8 @@ from intake.routes import accept  # the route's own accept
 from intake.service import SPEC as INTAKE
 from intake.state import state_of
 from services.dev.broker import LocalBroker
-from shared.api import CaseCreate
 from shared.events import CaseOverdue, CaseTransferred, Envelope, new_event
+from shared.intake import CaseCreate
 from tests.support.cases import complaint
 from tests.support.postgres import create_database, drop_database
 from tests.test_batch_equivalence import SEQ, Copy, Pair, _counts, record

@@ -28,9 +28,9 @@ from services.crypto import FieldCipher, mask_id_number, mask_phone
 from services.database import utcnow
 from services.errors import DomainError
 from services.outbox import publish
-from shared.api import CaseCreate
 from shared.enums import CaseKind, CaseStatus, CaseTier, Channel
 from shared.events import CaseCreated
+from shared.intake import CaseCreate
 
 #: Built once: a statement executed with parameters is compiled once and cached, where
 #: ``insert().values(...)`` builds and coerces a new statement for every case.

@@ -29,10 +29,10 @@ from intake import tables as t
 from intake.casenumbers import CaseNumbers
 from services.crypto import FieldCipher, mask_phone
 from services.database import insert_ignoring_conflicts, utcnow
-from services.errors import DomainError
-from shared.api import CaseCreate, CustomerIn
+from services.errors import DomainError, field_error
 from shared.cti import CallEvent
 from shared.enums import Channel
+from shared.intake import CaseCreate, CustomerIn
 
 #: A later state is never replaced by an earlier one.
 STATE_ORDER = {"ringing": 0, "answered": 1, "ended": 2, "missed": 2}
@@ -113,9 +113,7 @@ def _case_from_call(call: Row[Any], event: CallEvent, cipher: FieldCipher) -> Ca
     wrap = event.wrap_up
     assert wrap is not None
     if call.caller_enc is None:
-        raise DomainError(
-            422, [{"loc": ["body", "caller"], "field": "caller", "msg": "the caller's number is needed to open a case"}]
-        )
+        raise field_error("caller", "the caller's number is needed to open a case")
     return CaseCreate(
         kind=wrap.kind,
         channel=Channel.hotline,

@@ -17,7 +17,7 @@ from intake import tables as t
 from intake.state import IntakeState, StateDep
 from services.auth import Allow
 from services.deps import SessionDep
-from services.errors import DomainError
+from services.errors import field_error, field_errors
 from shared.auth import CASE_CREATE
 from shared.cti import CallEvent, CallOut
 
@@ -60,20 +60,14 @@ async def zammad_push(request: Request, session: SessionDep, state: StateDep) ->
             parsed = parse_qs(raw.decode(), keep_blank_values=True)
             params = {k: (v if k.endswith("[]") else v[-1]) for k, v in parsed.items()}
     except (ValueError, UnicodeDecodeError) as exc:
-        raise DomainError(422, [{"loc": ["body"], "field": "body", "msg": f"unreadable body: {exc}"}]) from exc
+        raise field_error(None, f"unreadable body: {exc}") from exc
     try:
         event = CallEvent.model_validate(cti.from_zammad(params))
     except ValidationError as exc:
         names = {"call_id": "callId", "event": "event", "caller": "from"}
-        detail = [
-            {
-                "loc": ["body", names.get(str(e["loc"][0]), str(e["loc"][0]))],
-                "field": names.get(str(e["loc"][0]), str(e["loc"][0])),
-                "msg": e["msg"],
-            }
-            for e in exc.errors(include_input=False)
-        ]
-        raise DomainError(422, detail) from exc
+        raise field_errors(
+            (names.get(str(e["loc"][0]), str(e["loc"][0])), e["msg"]) for e in exc.errors(include_input=False)
+        ) from exc
     out = await _apply(session, state, event)
     # Zammad reads an optional action from the answer; an empty object means "carry on".
     return {} if out.case_id is None else {"case_id": str(out.case_id), "case_no": out.case_no}

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake import tables as t
-from shared.api import HistoryEntry
 from shared.events import Envelope
+from shared.intake import HistoryEntry
 
 INSERT_ACTION = t.case_actions.insert()
 

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from intake import cases, history
 from intake import tables as t
 from services.database import changed_rows, utcnow
-from services.errors import DomainError
+from services.errors import DomainError, field_error
 from services.outbox import publish
 from shared import actions as a
 from shared.enums import TIERS_BY_KIND, CaseKind, CaseStatus, CaseTier, Category
@@ -62,10 +62,6 @@ def _conflict(row: Row[Any], message: str, reopen_window: timedelta) -> DomainEr
     return DomainError(409, {"message": message, "status": row.status, "allowed_actions": allowed(row, reopen_window)})
 
 
-def _field_error(field_name: str, message: str) -> DomainError:
-    return DomainError(422, [{"loc": ["body", field_name], "field": field_name, "msg": message, "type": "value_error"}])
-
-
 async def _register(session: AsyncSession, row: Row[Any], body: a.Register, now: datetime) -> Outcome:
     return Outcome(S.registered)
 
@@ -91,7 +87,7 @@ async def _reclassify(session: AsyncSession, row: Row[Any], body: a.Reclassify, 
         tier = None
     elif tier not in TIERS_BY_KIND[kind]:
         if body.tier is not None:
-            raise _field_error("tier", f"tier {body.tier} does not fit kind {kind}")
+            raise field_error("tier", f"tier {body.tier} does not fit kind {kind}")
         tier = CaseTier.general
     updates: dict[str, Any] = {"kind": kind, "tier": tier}
     if body.category is not None:
@@ -148,7 +144,7 @@ async def _pending_approval(session: AsyncSession, row: Row[Any], approval_id: i
         query = query.where(t.approvals.c.id == approval_id)
     found = (await session.execute(query.order_by(t.approvals.c.id.desc()).limit(1))).first()
     if found is None:
-        raise _field_error("approval_id", "no pending approval with this id on the case")
+        raise field_error("approval_id", "no pending approval with this id on the case")
     return found
 
 
@@ -198,7 +194,7 @@ async def _close(session: AsyncSession, row: Row[Any], body: a.Close, now: datet
     if pending is not None:
         raise DomainError(409, {"message": "an approval is pending", "status": row.status})
     if is_agent_complaint(row) and body.finding is None:
-        raise _field_error(
+        raise field_error(
             "finding", "closing an agent complaint requires the finding (misconduct_found | no_misconduct)"
         )
     updates = {"closed_at": now, "resolution": "customer_accepted", "agent_finding": body.finding}

@@ -17,16 +17,8 @@ from sqlalchemy import Row, and_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake import tables as t
-from services.errors import DomainError
-from shared.api import (
-    ApprovalOut,
-    AttachmentOut,
-    CaseDetailOut,
-    CaseOut,
-    CustomerOut,
-    IdentityOut,
-    NoteOut,
-)
+from services.errors import field_error
+from shared.intake import ApprovalOut, AttachmentOut, CaseDetailOut, CaseOut, CustomerOut, IdentityOut, NoteOut
 
 
 @dataclass(frozen=True)
@@ -91,7 +83,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         at, case_id = json.loads(base64.urlsafe_b64decode(padded))
         return datetime.fromisoformat(at), uuid.UUID(case_id)
     except (ValueError, TypeError) as exc:
-        raise DomainError(422, [{"loc": ["query", "cursor"], "field": "cursor", "msg": "invalid cursor"}]) from exc
+        raise field_error("cursor", "invalid cursor", "query") from exc
 
 
 def to_out(row: Any, reveal: Any = None) -> CaseOut:

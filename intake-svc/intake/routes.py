@@ -23,10 +23,10 @@ from services.auth import Allow, Principal, scope_clause
 from services.crypto import FieldCipher
 from services.database import utcnow
 from services.deps import SessionDep
-from services.errors import DomainError
-from shared.api import AttachmentIn, CaseCreate, CaseDetailOut, CaseOut, CasePage, ContactOut, HistoryEntry, NoteIn
+from services.errors import DomainError, field_error
 from shared.auth import CASE_ACT, CASE_APPROVE, CASE_CREATE, CASE_READ, PII_READ
 from shared.enums import CaseKind, CaseStatus, CaseTier, Category, Channel
+from shared.intake import AttachmentIn, CaseCreate, CaseDetailOut, CaseOut, CasePage, ContactOut, HistoryEntry, NoteIn
 
 router = APIRouter(prefix="/v1", tags=["cases"])
 #: Actions that decide on a case rather than work it: a lead's or head's.
@@ -206,9 +206,7 @@ async def add_note(case_id: uuid.UUID, body: NoteIn, session: SessionDep, state:
 async def add_attachment(case_id: uuid.UUID, body: AttachmentIn, session: SessionDep, state: StateDep) -> CaseDetailOut:
     row = await _case_or_404(session, case_id)
     if body.added_by is None:
-        raise DomainError(
-            422, [{"loc": ["body", "added_by"], "field": "added_by", "msg": "who added the file is required"}]
-        )
+        raise field_error("added_by", "who added the file is required")
     now = utcnow()
     await session.execute(
         t.attachments.insert().values(**body.model_dump(), id=uuid.uuid4(), case_id=case_id, added_at=now)

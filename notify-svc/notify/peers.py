@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from notify.settings import NotifySettings
-from shared.api import ContactOut
+from shared.intake import ContactOut
 from shared.sla import CaseSla, WorkingDays
 
 log = logging.getLogger(__name__)

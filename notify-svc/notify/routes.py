@@ -17,10 +17,10 @@ from notify.state import StateDep
 from services.auth import Allow, Principal
 from services.database import insert_ignoring_conflicts, utcnow
 from services.deps import RuntimeDep, SessionDep
-from services.errors import DomainError
+from services.errors import field_error
 from shared.auth import CASE_ACT, DELIVERIES_READ, NOTIFY_MANAGE, REPORTS_READ
 from shared.notify import (
-    Channel,
+    DeliveryChannel,
     DeliveryOut,
     EventName,
     Locale,
@@ -35,7 +35,7 @@ from shared.notify import (
 )
 
 router = APIRouter(prefix="/v1", tags=["notify"])
-TemplateChannel = Channel | Literal["*"]
+TemplateChannel = DeliveryChannel | Literal["*"]
 TemplateEvent = EventName | Literal["digest", "default"]
 
 
@@ -74,7 +74,7 @@ async def list_deliveries(
     event_id: uuid.UUID | None = None,
     case_id: uuid.UUID | None = None,
     subscription_id: uuid.UUID | None = None,
-    channel: Channel | None = None,
+    channel: DeliveryChannel | None = None,
     recipient: Annotated[str | None, Query(max_length=200)] = None,
     event_type: EventName | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -139,7 +139,7 @@ async def preview_template(body: PreviewIn, session: SessionDep) -> PreviewOut:
     try:
         subject, text = templates.render(template, context)
     except TemplateError as exc:
-        raise DomainError(422, [{"loc": ["body", "template"], "field": "template", "msg": str(exc)}]) from exc
+        raise field_error("template", str(exc)) from exc
     return PreviewOut(subject=subject, body=text)
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from notify import tables as t
 from services.database import upsert, utcnow
-from services.errors import DomainError
+from services.errors import field_error
 from shared.notify import TemplateIn, TemplateOut
 
 DEFAULTS_FILE = Path(__file__).parent / "data" / "templates.yaml"
@@ -86,7 +86,7 @@ def checked(template: TemplateIn) -> TemplateIn:
     try:
         render(template, sample_context())
     except TemplateError as exc:
-        raise DomainError(422, [{"loc": ["body", "body"], "field": "body", "msg": f"template error: {exc}"}]) from exc
+        raise field_error("body", f"template error: {exc}") from exc
     return template
 
 

@@ -19,11 +19,11 @@ from routing import capacity
 from routing import tables as t
 from routing.org import CaseFacts, Org
 from services.database import insert_ignoring_conflicts, utcnow
-from services.errors import DomainError
+from services.errors import DomainError, field_error
 from services.outbox import publish
-from shared.api import TransferCreate
 from shared.enums import CaseStatus, CaseTier, Channel, TransferKind
 from shared.events import CaseCreated, CaseTransferred, CaseUpdated
+from shared.routing import TransferCreate
 
 #: Channels where nobody at the company took the request in person (DOMAIN.md section 3).
 UNATTENDED_CHANNELS = frozenset({Channel.letter, Channel.online, Channel.email, Channel.fax})
@@ -124,11 +124,11 @@ async def transfer(session: AsyncSession, case_id: uuid.UUID, body: TransferCrea
         if to_unit is None:
             raise DomainError(409, f"{current.unit} has no higher unit to escalate to")
     if to_unit is None:
-        raise _field("to_unit", "where to move the case is required for this kind of transfer")
+        raise field_error("to_unit", "where to move the case is required for this kind of transfer")
     if to_unit not in org.units:
-        raise _field("to_unit", f"unknown unit {to_unit}")
+        raise field_error("to_unit", f"unknown unit {to_unit}")
     if to_assignee is not None and to_assignee not in {p.id for p in await capacity.members(session, to_unit)}:
-        raise _field("to_assignee", f"{to_assignee} is not a member of {to_unit}")
+        raise field_error("to_assignee", f"{to_assignee} is not a member of {to_unit}")
     now = utcnow()
     await capacity.release(session, current.assignee, current.weight)
     assignee, w = await _place(session, org, to_unit, CaseFacts.of(current), now, to_assignee)
@@ -178,10 +178,6 @@ async def _sender(session: AsyncSession, case_id: uuid.UUID, unit: str) -> tuple
     if last is None:
         raise DomainError(409, "the case was not transferred into this unit; there is nobody to return it to")
     return last.from_unit, last.from_assignee
-
-
-def _field(name: str, message: str) -> DomainError:
-    return DomainError(422, [{"loc": ["body", name], "field": name, "msg": message}])
 
 
 async def _locked(session: AsyncSession, case_id: uuid.UUID) -> Row[Any] | None:

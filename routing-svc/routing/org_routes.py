@@ -9,7 +9,7 @@ from routing.state import StateDep
 from services.auth import Allow
 from services.deps import SessionDep
 from shared.auth import ORG_MANAGE, ORG_READ, RULES_MANAGE
-from shared.org import OrgDocument, RuleIn, RuleOut, StaffPatch, WorkloadOut
+from shared.routing import OrgDocument, RuleIn, RuleOut, StaffPatch, WorkloadOut
 
 router = APIRouter(prefix="/v1", tags=["organisation"])
 

@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from routing import tables as t
 from services.database import changed_rows, upsert
-from services.errors import DomainError
-from shared.org import OrgDocument, RuleIn, RuleOut, StaffPatch
+from services.errors import DomainError, field_error, field_errors
+from shared.routing import OrgDocument, RuleIn, RuleOut, StaffPatch
 
 CONDITIONS = ("kind", "tier", "category", "channel", "line_of_business", "branch_code", "agent_involved")
 
@@ -73,15 +73,12 @@ def _check_references(doc: OrgDocument) -> None:
         f"branch {b.code} names unknown head {b.head}" for b in doc.branches if b.head and staff and b.head not in staff
     ]
     if problems:
-        raise DomainError(422, [{"loc": ["body"], "field": "body", "msg": p} for p in problems])
+        raise field_errors((None, p) for p in problems)
 
 
 def _require_default(rules: list[RuleIn]) -> None:
     if not any(all(getattr(r, c) is None for c in CONDITIONS) for r in rules):
-        raise DomainError(
-            422,
-            [{"loc": ["body", "rules"], "field": "rules", "msg": "a default rule (one without conditions) must exist"}],
-        )
+        raise field_error("rules", "a default rule (one without conditions) must exist")
 
 
 async def export_document(session: AsyncSession) -> OrgDocument:

@@ -13,10 +13,9 @@ from routing.state import StateDep
 from services.auth import Allow, Principal
 from services.deps import SessionDep
 from services.errors import DomainError
-from shared.api import AssignmentOut, TransferCreate
 from shared.auth import CASE_READ, CASE_TRANSFER, REPORTS_READ
 from shared.enums import CaseKind, CaseTier, Category, Channel, LineOfBusiness
-from shared.org import ExplainOut, QueueItemOut, WorkloadOut
+from shared.routing import AssignmentOut, ExplainOut, QueueItemOut, TransferCreate, WorkloadOut
 
 router = APIRouter(prefix="/v1", tags=["assignment"])
 

@@ -12,8 +12,7 @@ from routing import capacity
 from routing import tables as t
 from routing.assignment import NO_UNIT, waiting_in
 from routing.org import CaseFacts, Org
-from shared.api import AssignmentOut, TransferOut
-from shared.org import ExplainOut, QueueItemOut, WorkloadOut
+from shared.routing import AssignmentOut, ExplainOut, QueueItemOut, TransferOut, WorkloadOut
 
 
 async def get_assignment(session: AsyncSession, case_id: uuid.UUID) -> AssignmentOut | None:

@@ -11,7 +11,7 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.database import utcnow
-from services.errors import DomainError
+from services.errors import DomainError, field_error
 from shared.enums import ClockState
 from shared.sla import ClockSpec, ExtendIn, PauseIn, ResumeIn
 from sla import clocks
@@ -53,16 +53,7 @@ async def extend(session: AsyncSession, ctx: Context, case_id: uuid.UUID, name: 
     if clock.stopped_at is not None:
         raise DomainError(409, "the clock has stopped")
     if done >= 1 and not body.complainant_informed:
-        raise DomainError(
-            422,
-            [
-                {
-                    "loc": ["body", "complainant_informed"],
-                    "field": "complainant_informed",
-                    "msg": "a further extension requires the complainant to be informed",
-                }
-            ],
-        )
+        raise field_error("complainant_informed", "a further extension requires the complainant to be informed")
     target = spec.extensions[done]
     now = utcnow()
     entry = {

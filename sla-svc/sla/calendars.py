@@ -31,7 +31,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.database import changed_rows, insert_ignoring_conflicts, upsert
-from services.errors import DomainError
+from services.errors import DomainError, field_error
 from shared.ops import OpsAlert
 from shared.org import nearest
 from shared.sla import CalendarIn, CalendarOut, YearSchedule
@@ -138,7 +138,7 @@ async def put_calendar(session: AsyncSession, name: str, body: CalendarIn) -> No
     try:
         compile_calendar(name, body.timezone, body.business_hours, [], [], [])
     except (ValueError, KeyError) as exc:
-        raise DomainError(422, [{"loc": ["body"], "field": "timezone", "msg": f"invalid calendar: {exc}"}]) from exc
+        raise field_error("timezone", f"invalid calendar: {exc}") from exc
     stmt = upsert(session, t.calendars).values(name=name, **values)
     await session.execute(stmt.on_conflict_do_update(index_elements=["name"], set_=values))
 
@@ -169,7 +169,7 @@ async def put_year(session: AsyncSession, name: str, year: int, schedule: YearSc
         raise DomainError(404, "no such calendar")
     wrong = [d for d in (*schedule.off, *schedule.work) if d.year != year]
     if wrong:
-        raise DomainError(422, [{"loc": ["body"], "field": "off", "msg": f"{wrong[0]} is not in {year}"}])
+        raise field_error("off", f"{wrong[0]} is not in {year}")
     await session.execute(
         delete(t.holidays).where(
             t.holidays.c.calendar == name, t.holidays.c.day >= date(year, 1, 1), t.holidays.c.day <= date(year, 12, 31)
@@ -215,7 +215,7 @@ def parse_ical(raw: bytes) -> tuple[dict[int, YearSchedule], set[int]]:
     try:
         cal = icalendar.Calendar.from_ical(raw)
     except ValueError as exc:
-        raise DomainError(422, [{"loc": ["body"], "field": "body", "msg": f"not an iCal file: {exc}"}]) from exc
+        raise field_error(None, f"not an iCal file: {exc}") from exc
     years: dict[int, YearSchedule] = {}
     begun: dict[int, int] = {}
     for event in cal.walk("VEVENT"):
@@ -233,7 +233,7 @@ def parse_ical(raw: bytes) -> tuple[dict[int, YearSchedule], set[int]]:
             getattr(schedule, kind)[day] = summary or kind
             day += timedelta(days=1)
     if not years:
-        raise DomainError(422, [{"loc": ["body"], "field": "body", "msg": "the file has no all-day events"}])
+        raise field_error(None, "the file has no all-day events")
     return years, {y for y, n in begun.items() if n >= ICAL_YEAR_EVENTS}
 
 

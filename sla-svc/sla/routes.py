@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth import Allow, Principal
 from services.deps import SessionDep
-from services.errors import DomainError
+from services.errors import DomainError, field_error
 from shared.auth import CASE_APPROVE, CASE_READ, ORG_READ, REPORTS_READ, SLA_MANAGE
 from shared.sla import (
     CalendarIn,
@@ -161,18 +161,18 @@ async def compute_due(
     if cal is None:
         raise DomainError(404, "no such calendar")
     if (msg := whole_days_error(unit, amount)) is not None:
-        raise DomainError(422, [{"loc": ["query", "amount"], "field": "amount", "msg": msg}])
+        raise field_error("amount", msg, "query")
     if not FIRST.year <= start.year <= LAST.year - 2:
         msg = f"start must be between {FIRST.year} and {LAST.year - 2}"
-        raise DomainError(422, [{"loc": ["query", "start"], "field": "start", "msg": msg}])
+        raise field_error("start", msg, "query")
     try:
         due = cal.due(start, unit, amount)
     except (IndexError, ValueError, OverflowError) as exc:
         msg = f"the limit would end beyond {LAST.year}, past the calendar's tables"
-        raise DomainError(422, [{"loc": ["query", "amount"], "field": "amount", "msg": msg}]) from exc
+        raise field_error("amount", msg, "query") from exc
     if due.year > LAST.year - 1:
         msg = f"the limit would end beyond {LAST.year}, past the calendar's tables"
-        raise DomainError(422, [{"loc": ["query", "amount"], "field": "amount", "msg": msg}])
+        raise field_error("amount", msg, "query")
     unknown = ", ".join(map(str, cal.unknown_years(start, due)))
     provisional = ", ".join(map(str, cal.provisional_between(start, due)))
     warning = f"no schedule for {unknown}: weekends only" if unknown else ""
@@ -215,7 +215,7 @@ async def _year_changed(session: SessionDep, state: StateDep, name: str) -> dict
 async def put_year(name: str, year: int, body: YearSchedule, session: SessionDep, state: StateDep) -> dict[str, int]:
     """Load or correct one year's official schedule; running clocks on the calendar are re-planned."""
     if not 2000 <= year <= 2060:
-        raise DomainError(422, [{"loc": ["path", "year"], "field": "year", "msg": "between 2000 and 2060"}])
+        raise field_error("year", "between 2000 and 2060", "path")
     await calendars.put_year(session, name, year, body)
     return await _year_changed(session, state, name)
 

@@ -1,8 +1,5 @@
-"""Request and response bodies of the public HTTP APIs (CONTRACT.md).
-
-Clients and tests import these; each service's routes use them, so the
-OpenAPI documents and this module cannot drift apart.
-"""
+"""intake-svc's request and response bodies (CONTRACT.md): a case as received, as
+answered, its file (notes, attachments, approvals) and its history."""
 
 from __future__ import annotations
 
@@ -13,7 +10,6 @@ from typing import Annotated, Any
 from pydantic import (
     AwareDatetime,
     BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     ValidationInfo,
@@ -31,23 +27,11 @@ from shared.enums import (
     Channel,
     DocumentType,
     LineOfBusiness,
-    TransferKind,
 )
-
-BranchCode = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9.-]{0,31}$")]
-Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Text5000 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
-#: Mainland mobile or landline, optionally with +86; digits, spaces and dashes only.
-Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9][0-9 -]{5,19}$")]
-IdNumber = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9A-Za-z]{6,20}$")]
-Ref = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+from shared.types import BranchCode, IdNumber, Phone, Ref, Strict, Text200, Text5000
 
 #: How far in the future a client clock may be before received_at is refused.
 CLOCK_SKEW = timedelta(minutes=5)
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class CustomerIn(Strict):
@@ -232,50 +216,3 @@ class HistoryEntry(BaseModel):
 class CasePage(BaseModel):
     items: list[CaseOut]
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last")
-
-
-class TransferCreate(Strict):
-    """Body of ``POST /v1/cases/{id}/transfers``."""
-
-    to_unit: Ref | None = Field(
-        default=None,
-        description="required, except for a return (back to the sender) or an escalation (to the higher unit)",
-    )
-    to_assignee: Ref | None = Field(default=None, description="a person of to_unit; default: whoever has most capacity")
-    reason: Text200
-    kind: TransferKind = TransferKind.transfer
-    hand_over_ownership: bool = Field(
-        default=False, description="make the receiver the owner (首问责任人); otherwise the first responder stays owner"
-    )
-
-    @field_validator("kind")
-    @classmethod
-    def _not_assign(cls, value: TransferKind) -> TransferKind:
-        if value is TransferKind.assign:
-            raise ValueError("assign is the first assignment, made by routing; use transfer")
-        return value
-
-
-class TransferOut(BaseModel):
-    id: int
-    kind: TransferKind
-    from_unit: str | None
-    to_unit: str
-    from_assignee: str | None
-    to_assignee: str | None
-    reason: str
-    rule_id: str | None
-    at: datetime
-
-
-class AssignmentOut(BaseModel):
-    case_id: uuid.UUID
-    branch_code: str
-    unit: str
-    assignee: str | None = Field(description="null while the case waits in the unit's queue")
-    owner: str | None = Field(description="the first responder (首问责任人)")
-    status: str = Field(description="open | closed")
-    queued_since: datetime | None
-    priority: int
-    rule_id: str | None
-    history: list[TransferOut]
