@@ -31,4 +31,5 @@ def load_spec(name: str) -> ServiceSpec:
         raise SystemExit(f"unknown service {name!r}; one of {', '.join(SERVICES)}")
     add_service_paths()
     module = importlib.import_module(f"{name.removesuffix('-svc')}.service")
-    return module.SPEC  # type: ignore[no-any-return]
+    spec: ServiceSpec = module.SPEC
+    return spec

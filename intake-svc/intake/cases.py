@@ -17,7 +17,7 @@ from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, select, union_all
+from sqlalchemy import DefaultClause, Row, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake import history
@@ -37,7 +37,7 @@ from shared.intake import CaseCreate
 INSERT_CASE = t.cases.insert()
 #: What the database fills in on insert: the just-inserted case reads as its row would.
 CASE_DEFAULTS: dict[str, Any] = {
-    **{c.name: c.server_default.arg if c.server_default is not None else None for c in t.cases.c},  # type: ignore[attr-defined]
+    **{c.name: c.server_default.arg if isinstance(c.server_default, DefaultClause) else None for c in t.cases.c},
     "reopen_count": 0,
     "version": 1,
 }

@@ -78,16 +78,4 @@ async def entries(session: AsyncSession, case_id: uuid.UUID) -> list[HistoryEntr
             .order_by(t.case_actions.c.at, t.case_actions.c.id)
         )
     ).all()
-    return [
-        HistoryEntry(
-            at=r.at,
-            action=r.action,
-            source=r.source,
-            actor=r.actor,
-            from_status=r.from_status,
-            to_status=r.to_status,
-            details=r.details or {},
-            event_id=r.event_id,
-        )
-        for r in rows
-    ]
+    return [HistoryEntry.model_validate(r, from_attributes=True) for r in rows]

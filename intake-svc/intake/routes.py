@@ -223,7 +223,7 @@ def _action_route(action: lifecycle.Action) -> None:
 
     async def route(
         case_id: uuid.UUID,
-        body: body_model,  # type: ignore[valid-type]
+        body: body_model,  # type: ignore[valid-type]  # one route per action: FastAPI needs each body's class
         session: SessionDep,
         state: StateDep,
         who: Annotated[Principal, Depends(Allow(permission))],
@@ -231,7 +231,7 @@ def _action_route(action: lifecycle.Action) -> None:
         window = reopen_window(state)
         await _case_or_404(session, case_id)
         if who.kind == "staff":  # the actor is who is signed in, not what the body says
-            body = body.model_copy(update={"actor": who.subject})  # type: ignore[attr-defined]
+            body = body.model_copy(update={"actor": who.subject})  # type: ignore[attr-defined]  # (that class)
         row = await lifecycle.act(session, case_id, action.name, body, window)
         return await queries.to_detail(session, row, lifecycle.allowed(row, window))
 

@@ -48,7 +48,8 @@ class Claimed:
 async def next_due(session: AsyncSession) -> datetime | None:
     """When the earliest pending delivery falls due (an index lookup)."""
     d = t.deliveries.c
-    return await session.scalar(select(func.min(d.next_attempt_at)).where(d.status == PENDING))  # type: ignore[no-any-return]
+    due: datetime | None = await session.scalar(select(func.min(d.next_attempt_at)).where(d.status == PENDING))
+    return due
 
 
 async def claim_due(session: AsyncSession, now: datetime, batch: int, lease: timedelta) -> list[Claimed]:
@@ -208,24 +209,11 @@ async def list_deliveries(session: AsyncSession, filters: DeliveryFilters, limit
         for a in attempt_rows:
             by_delivery[a.delivery_id].append(a)
     return [
-        DeliveryOut(
-            id=r.id,
-            subscription_id=r.subscription_id,
-            event_id=r.event_id,
-            event_type=r.event_type,
-            case_id=r.case_id,
-            channel=r.channel,
-            recipient=r.recipient,
-            mode=r.mode,
-            status=r.status,
-            next_attempt_at=r.next_attempt_at,
-            created_at=r.created_at,
-            attempts=[
-                AttemptOut(
-                    attempt_no=a.attempt_no, at=a.at, status_code=a.status_code, error=a.error, latency_ms=a.latency_ms
-                )
-                for a in by_delivery[r.id]
-            ],
+        DeliveryOut.model_validate(
+            {
+                **r._mapping,
+                "attempts": [AttemptOut.model_validate(a, from_attributes=True) for a in by_delivery[r.id]],
+            }
         )
         for r in rows
     ]

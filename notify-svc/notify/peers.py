@@ -42,7 +42,8 @@ class Peers:
         return response.json()
 
     async def org_document(self) -> dict[str, Any]:
-        return await self._get(f"{self.s.routing_url}/v1/org")  # type: ignore[no-any-return]
+        doc: dict[str, Any] = await self._get(f"{self.s.routing_url}/v1/org")
+        return doc
 
     async def contact(self, case_id: uuid.UUID) -> ContactOut:
         return ContactOut.model_validate(await self._get(f"{self.s.intake_url}/v1/cases/{case_id}/contact"))

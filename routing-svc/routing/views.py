@@ -22,47 +22,14 @@ async def get_assignment(session: AsyncSession, case_id: uuid.UUID) -> Assignmen
     history = (
         await session.execute(select(t.transfers).where(t.transfers.c.case_id == case_id).order_by(t.transfers.c.id))
     ).all()
-    return AssignmentOut(
-        case_id=case_id,
-        branch_code=current.branch_code,
-        unit=current.unit,
-        assignee=current.assignee,
-        owner=current.owner,
-        status=current.status,
-        queued_since=current.queued_since,
-        priority=current.priority,
-        rule_id=current.rule_id,
-        history=[
-            TransferOut(
-                id=h.id,
-                kind=h.kind,
-                from_unit=h.from_unit,
-                to_unit=h.to_unit,
-                from_assignee=h.from_assignee,
-                to_assignee=h.to_assignee,
-                reason=h.reason,
-                rule_id=h.rule_id,
-                at=h.at,
-            )
-            for h in history
-        ],
+    return AssignmentOut.model_validate(
+        {**current._mapping, "history": [TransferOut.model_validate(h, from_attributes=True) for h in history]}
     )
 
 
 async def queue(session: AsyncSession, unit: str) -> list[QueueItemOut]:
     rows = (await session.execute(waiting_in(unit))).all()
-    return [
-        QueueItemOut(
-            case_id=r.case_id,
-            priority=r.priority,
-            queued_since=r.queued_since,
-            kind=r.kind,
-            tier=r.tier,
-            category=r.category,
-            weight=r.weight,
-        )
-        for r in rows
-    ]
+    return [QueueItemOut.model_validate(r, from_attributes=True) for r in rows]
 
 
 def _workload(p: capacity.Person, name: str, role: str, open_cases: int) -> WorkloadOut:

@@ -174,7 +174,8 @@ class _Tables:
         for i in range(days):
             d = date.fromordinal(base + i)
             noon = datetime.combine(d, time(12), cal.tz)
-            offsets.append(int(noon.utcoffset().total_seconds()))  # type: ignore[union-attr]
+            offset = noon.utcoffset()  # never None: the datetime carries the calendar's zone
+            offsets.append(int(offset.total_seconds()) if offset is not None else 0)
             w = cal.is_working_day(d)
             working.append(w)
             if w:
