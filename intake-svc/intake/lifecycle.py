@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake import cases, history
 from intake import tables as t
-from services.database import changed_rows, utcnow
+from services.database import utcnow
 from services.errors import DomainError, field_error
 from services.outbox import publish
 from shared import actions as a
@@ -333,18 +333,19 @@ async def act(
             why = f"reopen is allowed within {reopen_window.days} days of closing"
         raise _conflict(row, why, reopen_window)
     outcome = await action.apply(session, row, body, now)
-    changed = await changed_rows(
-        session,
-        t.cases.update()
-        .where(t.cases.c.id == case_id, t.cases.c.version == row.version)
-        .values(status=outcome.status, updated_at=now, version=row.version + 1, **outcome.updates),
-    )
-    if changed != 1:
+    # The case as it now is, from the update itself (RETURNING): no read after the write.
+    updated = (
+        await session.execute(
+            t.cases.update()
+            .where(t.cases.c.id == case_id, t.cases.c.version == row.version)
+            .values(status=outcome.status, updated_at=now, version=row.version + 1, **outcome.updates)
+            .returning(*t.cases.c)
+        )
+    ).first()
+    if updated is None:
         raise _conflict(row, "the case changed while this action was applied; read it again and retry", reopen_window)
     if body.note:
         await session.execute(t.notes.insert().values(case_id=case_id, author=body.actor, text=body.note, at=now))
-    updated = await cases.get_case_row(session, case_id)
-    assert updated is not None
     details = {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in outcome.details.items()}
     payload = CaseUpdated(
         action=name,

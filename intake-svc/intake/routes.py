@@ -228,8 +228,7 @@ def _action_route(action: lifecycle.Action) -> None:
         state: StateDep,
         who: Annotated[Principal, Depends(Allow(permission))],
     ) -> CaseDetailOut:
-        window = reopen_window(state)
-        await _case_or_404(session, case_id)
+        window = reopen_window(state)  # (lifecycle.act reads the case once, locked, and 404s)
         if who.kind == "staff":  # the actor is who is signed in, not what the body says
             body = body.model_copy(update={"actor": who.subject})  # type: ignore[attr-defined]  # (that class)
         row = await lifecycle.act(session, case_id, action.name, body, window)
