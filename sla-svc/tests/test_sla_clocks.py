@@ -344,3 +344,24 @@ async def test_ical_import_replaces_only_the_dates_in_the_file(sla: InProcess) -
         )
     ).json()
     assert asked["due_at"] == "2023-01-28T17:30:00+08:00"  # the feed's make-up Saturday
+
+
+async def test_a_case_whose_policy_was_deleted_follows_the_one_matching_it_now(sla: InProcess) -> None:
+    """Not silently the last policy in the list: the policy the case would get today."""
+    listed = {p["id"]: p for p in (await sla.client.get("/v1/policies")).json()}
+    general = listed["general-complaint"]
+    only_handover = [c for c in general["clocks"] if c["name"] == "handover"]
+    special = {
+        "priority": 1,
+        "description": "letters about claims, handover only",
+        "match": {**general["match"], "category": "claims", "channels": ["letter"]},
+        "clocks": only_handover,
+    }
+    assert (await sla.client.put("/v1/policies/claims-letters", json=special)).status_code == 200
+    case = await Case(sla, received_at=at("2026-03-02 09:00")).create()
+    assert set(await case.clocks()) == {"handover"}
+    assert (await sla.client.delete("/v1/policies/claims-letters")).status_code == 204
+    await case.transfer(at=at("2026-03-02 10:00"))  # "assigned": general-complaint starts its first clocks
+    found = await case.clocks()
+    assert found["handover"]["state"] == "met"
+    assert {"initial-investigation", "initial-opinion"} <= set(found)
