@@ -34,7 +34,7 @@ from services.health import router as health_router
 from services.kafka import ensure_topics, make_consumer, make_producer
 from services.keys import router as keys_router
 from services.middleware import EdgeMiddleware
-from services.outbox import OutboxRelay
+from services.relay import OutboxRelay
 from services.rotation import key_rotation_worker
 from services.runtime import Runtime
 from services.security import check_production_settings
@@ -142,7 +142,9 @@ async def _supervised(worker: Worker, runtime: Runtime) -> None:
 
 
 async def _broker_parts(runtime: Runtime) -> None:
-    """Provision topics, start the producer, relay and consumer; retry until the broker answers."""
+    """Provision topics, start the producer, relay and consumer; retry until the broker
+    answers. Long on purpose: one retry loop around the broker-facing start-up, in the
+    order it must happen, and the matching shutdown; split, the order would be hidden."""
     spec, settings = runtime.spec, runtime.settings
     topics = [*spec.produces, *(s.topic for s in spec.subscriptions), Topics.watermarks]
     if spec.subscriptions:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from services.auth import Authenticator
     from services.consumer import ConsumerRunner
     from services.crypto import FieldCipher
-    from services.outbox import OutboxRelay
+    from services.relay import OutboxRelay
 
 
 T = TypeVar("T")

@@ -37,6 +37,8 @@ class RuntimeTables:
 
 
 def runtime_tables(metadata: MetaData, producer: str) -> RuntimeTables:
+    """The runtime tables in ``metadata``'s schema. Long on purpose: it is seven table
+    declarations one after the other, which read best together and in one place."""
     outbox = Table(
         "outbox",
         metadata,

@@ -87,30 +87,55 @@ async def accept_case(
     tz: ZoneInfo,
     numbers: CaseNumbers,
 ) -> Accepted:
+    """A new case, once: classified (major reasons, tier, suggested category), linked to
+    the same customer's earlier complaint, stored with its personal data encrypted, its
+    attachments and idempotency key, announced (``case.created``) and put in its history."""
     existing = await find_existing(session, body, idempotency_key)
     if existing is not None:
         return Accepted(existing, created=False)
     now = utcnow()
     received_at = body.received_at or now
-    text = f"{body.subject}\n{body.description}"
-    reasons = major_reasons(text, body.channel, body.complainant_count) if body.kind is CaseKind.complaint else []
-    tier = _tier(body, bool(reasons))
-    category = body.category or suggest_category(text)
-    customer = body.customer
-    phone_hash = cipher.lookup_hash(customer.phone)
-    id_hash = cipher.lookup_hash(customer.id_number) if customer.id_number else None
+    phone_hash = cipher.lookup_hash(body.customer.phone)
+    id_hash = cipher.lookup_hash(body.customer.id_number) if body.customer.id_number else None
     repeat_of = (
-        await find_repeat_of(session, phone_hash, id_hash, customer.policy_no, received_at)
+        await find_repeat_of(session, phone_hash, id_hash, body.customer.policy_no, received_at)
         if body.kind is CaseKind.complaint
         else None
     )
-    case_id = uuid.uuid4()
-    values: dict[str, Any] = dict(
-        id=case_id,
-        case_no=await numbers.next(session, body.branch_code, received_at.astimezone(tz)),
+    case_no = await numbers.next(session, body.branch_code, received_at.astimezone(tz))
+    values = case_values(body, cipher, case_no, repeat_of, received_at, now)
+    case_id: uuid.UUID = values["id"]
+    await session.execute(INSERT_CASE, values)
+    await _file_with_it(session, body, idempotency_key, case_id, now)
+    # The event is a projection of the row onto the contract's fields: no personal data or free text.
+    payload = CaseCreated(**{name: values[name] for name in CaseCreated.model_fields})
+    event = await publish(session, t.runtime, payload, case_id, now)
+    reasons = values["major_reasons"]
+    details = {"channel": body.channel, "major_reasons": reasons, "repeat_of": str(repeat_of) if repeat_of else None}
+    await history.record(session, case_id, "accept", body.received_by, None, CaseStatus.accepted, details, event, now)
+    return Accepted(CaseRecord(**{**CASE_DEFAULTS, **values}), created=True)
+
+
+def case_values(
+    body: CaseCreate,
+    cipher: FieldCipher,
+    case_no: str,
+    repeat_of: uuid.UUID | None,
+    received_at: datetime,
+    now: datetime,
+) -> dict[str, Any]:
+    """The ``cases`` row of a new case (pure): classified, personal data encrypted, hashed
+    for lookup and masked for display."""
+    text = f"{body.subject}\n{body.description}"
+    reasons = major_reasons(text, body.channel, body.complainant_count) if body.kind is CaseKind.complaint else []
+    category = body.category or suggest_category(text)
+    customer, identity = body.customer, body.identity
+    return dict(
+        id=uuid.uuid4(),
+        case_no=case_no,
         status=CaseStatus.accepted,
         kind=body.kind,
-        tier=tier,
+        tier=_tier(body, bool(reasons)),
         category=category,
         category_suggested=body.category is None and category is not None,
         channel=body.channel,
@@ -120,10 +145,10 @@ async def accept_case(
         description=body.description,
         customer_name=customer.name,
         phone_enc=cipher.encrypt(customer.phone),
-        phone_hash=phone_hash,
+        phone_hash=cipher.lookup_hash(customer.phone),
         phone_masked=mask_phone(customer.phone),
         id_number_enc=cipher.encrypt(customer.id_number) if customer.id_number else None,
-        id_number_hash=id_hash,
+        id_number_hash=cipher.lookup_hash(customer.id_number) if customer.id_number else None,
         id_number_masked=mask_id_number(customer.id_number) if customer.id_number else None,
         policy_no=customer.policy_no,
         policy_nos=list(customer.policy_nos),
@@ -132,15 +157,21 @@ async def accept_case(
         source_ref=body.source_ref,
         major_reasons=reasons,
         received_by=body.received_by,
-        identity_verified_at=now if body.identity else None,
-        identity_verified_by=body.identity.verified_by if body.identity else None,
-        identity_document_type=body.identity.document_type if body.identity else None,
+        identity_verified_at=now if identity else None,
+        identity_verified_by=identity.verified_by if identity else None,
+        identity_document_type=identity.document_type if identity else None,
         repeat_of=repeat_of,
         received_at=received_at,
         created_at=now,
         updated_at=now,
     )
-    await session.execute(INSERT_CASE, values)
+
+
+async def _file_with_it(
+    session: AsyncSession, body: CaseCreate, idempotency_key: str | None, case_id: uuid.UUID, now: datetime
+) -> None:
+    """What arrives with a new case: its idempotency key, its attachments, and (an agent
+    logging a call) the link from the call to the case."""
     if idempotency_key:
         await session.execute(
             t.idempotency_keys.insert().values(
@@ -162,18 +193,11 @@ async def accept_case(
             ],
         )
     if body.channel is Channel.hotline and body.source_ref:
-        # An agent logging a call links the call to its case.
         await session.execute(
             t.cti_calls.update()
             .where(t.cti_calls.c.call_id == body.source_ref, t.cti_calls.c.case_id.is_(None))
             .values(case_id=case_id, updated_at=now)
         )
-    # The event is a projection of the row onto the contract's fields: no personal data or free text.
-    payload = CaseCreated(**{name: values[name] for name in CaseCreated.model_fields})
-    event = await publish(session, t.runtime, payload, case_id, now)
-    details = {"channel": body.channel, "major_reasons": reasons, "repeat_of": str(repeat_of) if repeat_of else None}
-    await history.record(session, case_id, "accept", body.received_by, None, CaseStatus.accepted, details, event, now)
-    return Accepted(CaseRecord(**{**CASE_DEFAULTS, **values}), created=True)
 
 
 def _tier(body: CaseCreate, major: bool) -> CaseTier | None:

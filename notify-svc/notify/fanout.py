@@ -41,7 +41,8 @@ async def handle(session: AsyncSession, envelope: Envelope, payload: Any, runtim
 
 async def handle_batch(session: AsyncSession, items: list[tuple[Envelope, Any]], runtime: Runtime) -> None:
     """Events in order, each seeing the case as the events before it left it; every table
-    written with one statement per batch (one by one is a batch of one)."""
+    written with one statement per batch (one by one is a batch of one). Long on purpose:
+    one ordered pass over the events, folding each case's facts as it goes."""
     known = await _facts_of(session, {e.case_id for e, _ in items})
     state = state_of(runtime)
     directory, planner = state.directory, state.digest

@@ -42,6 +42,10 @@ class BatchConflict(Exception):
 async def assign_new_cases(
     session: AsyncSession, items: Sequence[tuple[Envelope, CaseCreated]], org: Org, default_unit: str
 ) -> None:
+    """Assign a batch of new cases, as ``assignment.assign_new_case`` would one by one.
+    Long on purpose: one pass that plans every case against an in-memory copy of the
+    teams' capacity, then writes each table once; splitting the pass would split the
+    plan that the writes must agree with (``BatchConflict`` when the database does not)."""
     first: dict[uuid.UUID, tuple[Envelope, CaseCreated]] = {}
     for envelope, case in items:
         first.setdefault(envelope.case_id, (envelope, case))

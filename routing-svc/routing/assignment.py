@@ -21,8 +21,8 @@ from routing.org import CaseFacts, Org
 from services.database import insert_ignoring_conflicts, utcnow
 from services.errors import DomainError, field_error
 from services.outbox import publish
-from shared.enums import CaseStatus, CaseTier, Channel, TransferKind
-from shared.events import CaseCreated, CaseTransferred, CaseUpdated
+from shared.enums import Channel, TransferKind
+from shared.events import CaseCreated, CaseTransferred
 from shared.routing import TransferCreate
 
 #: Channels where nobody at the company took the request in person (DOMAIN.md section 3).
@@ -41,7 +41,7 @@ def first_responder(case: CaseCreated, org: Org, assignee: str | None) -> str | 
     return assignee
 
 
-async def _place(
+async def place(
     session: AsyncSession, org: Org, unit: str, facts: CaseFacts, now: datetime, person: str | None = None
 ) -> tuple[str | None, int]:
     """Give the case to ``person`` (an explicit choice, even beyond capacity) or to the best
@@ -76,7 +76,7 @@ async def assign_new_case(
     )
     if claimed.first() is None:
         return False
-    assignee, w = await _place(session, org, decision.unit, facts, now)
+    assignee, w = await place(session, org, decision.unit, facts, now)
     owner = first_responder(case, org, assignee)
     await session.execute(
         t.assignments.update()
@@ -87,7 +87,7 @@ async def assign_new_case(
     if decision.work_order and case.received_by:
         from_unit = await session.scalar(select(t.staff.c.unit_code).where(t.staff.c.id == case.received_by))
     kind = TransferKind.work_order if decision.work_order else TransferKind.assign
-    await _record(
+    await record_transfer(
         session,
         case_id,
         case.branch_code,
@@ -111,7 +111,7 @@ def facts_columns(facts: CaseFacts) -> dict[str, Any]:
 
 async def transfer(session: AsyncSession, case_id: uuid.UUID, body: TransferCreate, org: Org) -> str:
     """Move a case; returns the unit it left (whose queue may now drain)."""
-    current = await _locked(session, case_id)
+    current = await locked(session, case_id)
     if current is None or current.unit == NO_UNIT:
         raise DomainError(404, "no assignment for this case (unknown case, or not yet routed)")
     if current.status != "open":
@@ -131,7 +131,7 @@ async def transfer(session: AsyncSession, case_id: uuid.UUID, body: TransferCrea
         raise field_error("to_assignee", f"{to_assignee} is not a member of {to_unit}")
     now = utcnow()
     await capacity.release(session, current.assignee, current.weight)
-    assignee, w = await _place(session, org, to_unit, CaseFacts.of(current), now, to_assignee)
+    assignee, w = await place(session, org, to_unit, CaseFacts.of(current), now, to_assignee)
     owner = assignee if (body.hand_over_ownership or current.owner is None) else current.owner
     await session.execute(
         t.assignments.update()
@@ -146,7 +146,7 @@ async def transfer(session: AsyncSession, case_id: uuid.UUID, body: TransferCrea
             queued_since=None if assignee else now,
         )
     )
-    await _record(
+    await record_transfer(
         session,
         case_id,
         current.branch_code,
@@ -180,7 +180,7 @@ async def _sender(session: AsyncSession, case_id: uuid.UUID, unit: str) -> tuple
     return last.from_unit, last.from_assignee
 
 
-async def _locked(session: AsyncSession, case_id: uuid.UUID) -> Row[Any] | None:
+async def locked(session: AsyncSession, case_id: uuid.UUID) -> Row[Any] | None:
     query = select(t.assignments).where(t.assignments.c.case_id == case_id).with_for_update()
     return (await session.execute(query)).first()
 
@@ -211,7 +211,7 @@ async def drain_queue(session: AsyncSession, unit: str, org: Org, limit: int = 1
             .where(t.assignments.c.case_id == row.case_id)
             .values(assignee=assignee, owner=owner, queued_since=None, updated_at=now)
         )
-        await _record(
+        await record_transfer(
             session,
             row.case_id,
             row.branch_code,
@@ -238,148 +238,7 @@ async def queued_units(session: AsyncSession) -> list[str]:
     return list(rows)
 
 
-async def on_case_updated(
-    session: AsyncSession, case_id: uuid.UUID, update: CaseUpdated, org: Org, default_unit: str
-) -> str | None:
-    """Follow the case's lifecycle: free capacity on closing, take it again on reopening,
-    re-weigh on reclassification and send a case that became major to the emergency group.
-    Returns a unit whose queue may now drain."""
-    current = await _locked(session, case_id)
-    now = utcnow()
-    if current is None:
-        if update.status is CaseStatus.closed:
-            # Closed before routing saw it created: remember, so it is never charged.
-            await session.execute(
-                insert_ignoring_conflicts(session, t.assignments, ["case_id"]).values(
-                    case_id=case_id, branch_code=update.branch_code, unit=NO_UNIT, status="closed", updated_at=now
-                )
-            )
-        return None
-    facts = CaseFacts(
-        kind=update.kind,
-        tier=update.tier,
-        category=update.category,
-        channel=current.channel,
-        branch_code=current.branch_code,
-        line_of_business=current.line_of_business,
-        agent_code=update.agent_code,
-    )
-    if update.status is CaseStatus.closed and current.status == "open":
-        await capacity.release(session, current.assignee, current.weight)
-        await session.execute(
-            t.assignments.update()
-            .where(t.assignments.c.case_id == case_id)
-            .values(status="closed", queued_since=None, updated_at=now)
-        )
-        return str(current.unit)
-    if update.status is not CaseStatus.closed and current.status == "closed":
-        await _reopen(session, current, facts, org, default_unit, now)
-        return None
-    if current.status == "open" and (facts.kind, facts.tier, facts.category) != (
-        current.kind,
-        current.tier,
-        current.category,
-    ):
-        return await _reclassified(session, current, facts, org, default_unit, now)
-    return None
-
-
-async def _reopen(
-    session: AsyncSession, current: Row[Any], facts: CaseFacts, org: Org, default_unit: str, now: datetime
-) -> None:
-    """Take capacity again: the former assignee if still in the unit, else the best member
-    (or the queue). A case closed before it was ever routed is routed now. When the holder
-    changes, ``case.transferred`` says so: intake, sla and notify keep who holds a case
-    from that event alone."""
-    unit = current.unit if current.unit != NO_UNIT else org.decide(facts, default_unit).unit
-    person = current.assignee if current.assignee in {p.id for p in await capacity.members(session, unit)} else None
-    assignee, w = await _place(session, org, unit, facts, now, person)
-    owner = current.owner or assignee
-    await session.execute(
-        t.assignments.update()
-        .where(t.assignments.c.case_id == current.case_id)
-        .values(
-            status="open",
-            unit=unit,
-            assignee=assignee,
-            owner=owner,
-            weight=w,
-            queued_since=None if assignee else now,
-            updated_at=now,
-            **facts_columns(facts),
-        )
-    )
-    if (unit, assignee, owner) != (current.unit, current.assignee, current.owner):
-        await _record(
-            session,
-            current.case_id,
-            current.branch_code,
-            TransferKind.assign,
-            None if current.unit == NO_UNIT else current.unit,
-            unit,
-            current.assignee,
-            assignee,
-            owner,
-            "reopened: " + ("assigned again" if assignee else "waiting in the queue"),
-            current.rule_id,
-            priority=current.priority,
-        )
-    return None
-
-
-async def _reclassified(
-    session: AsyncSession, current: Row[Any], facts: CaseFacts, org: Org, default_unit: str, now: datetime
-) -> str | None:
-    await session.execute(
-        t.assignments.update()
-        .where(t.assignments.c.case_id == current.case_id)
-        .values(updated_at=now, **facts_columns(facts))
-    )
-    if facts.tier == CaseTier.major and current.tier != CaseTier.major:
-        decision = org.decide(facts, default_unit)
-        if decision.unit != current.unit:
-            await capacity.release(session, current.assignee, current.weight)
-            assignee, w = await _place(session, org, decision.unit, facts, now)
-            await session.execute(
-                t.assignments.update()
-                .where(t.assignments.c.case_id == current.case_id)
-                .values(
-                    unit=decision.unit,
-                    assignee=assignee,
-                    weight=w,
-                    priority=decision.priority,
-                    rule_id=decision.rule_id,
-                    queued_since=None if assignee else now,
-                )
-            )
-            await _record(
-                session,
-                current.case_id,
-                current.branch_code,
-                TransferKind.escalate,
-                current.unit,
-                decision.unit,
-                current.assignee,
-                assignee,
-                current.owner,
-                f"reclassified major: {decision.reason}",
-                decision.rule_id,
-                priority=decision.priority,
-                inform=list(decision.inform),
-            )
-            return str(current.unit)
-    w = capacity.weight(facts.kind, facts.tier, org.weights.get(current.unit))
-    if w != current.weight and current.assignee:
-        await session.execute(
-            t.staff.update()
-            .where(t.staff.c.id == current.assignee)
-            .values(load_points=t.staff.c.load_points + w - current.weight)
-        )
-    await session.execute(t.assignments.update().where(t.assignments.c.case_id == current.case_id).values(weight=w))
-    return None
-
-
-async def _record(
+async def record_transfer(
     session: AsyncSession,
     case_id: uuid.UUID,
     branch_code: str,
@@ -416,7 +275,7 @@ async def _record(
 
 
 def transfer_row(case_id: uuid.UUID, payload: CaseTransferred, at: datetime) -> dict[str, Any]:
-    """A change of hands as its history row: one by one (``_record``) and a batch of new
+    """A change of hands as its history row: one by one (``record_transfer``) and a batch of new
     cases (``routing.arrivals``) write exactly this, beside the event of the same payload."""
     fields = ("from_unit", "to_unit", "from_assignee", "to_assignee", "reason", "rule_id")
     return {"case_id": case_id, "kind": payload.transfer_kind, "at": at, **{f: getattr(payload, f) for f in fields}}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from routing import arrivals, assignment
+from routing import arrivals, assignment, lifecycle
 from routing.state import state_of
 from services.consumer import Subscription
 from services.runtime import Runtime
@@ -26,7 +26,7 @@ async def on_cases_created(session: AsyncSession, items: list[tuple[Envelope, Ca
 async def on_case_updated(session: AsyncSession, envelope: Envelope, payload: CaseUpdated, runtime: Runtime) -> None:
     state = state_of(runtime)
     org = await state.org.get(session)
-    freed = await assignment.on_case_updated(session, envelope.case_id, payload, org, state.settings.default_unit)
+    freed = await lifecycle.on_case_updated(session, envelope.case_id, payload, org, state.settings.default_unit)
     if freed:
         await assignment.drain_queue(session, freed, org)
 

@@ -193,6 +193,9 @@ def _consuming(readyz: dict[str, Any]) -> bool:
 
 
 def main() -> None:
+    """``make run``: the whole system on this machine until Ctrl-C. Long on purpose: the
+    start-up a developer reads top to bottom (where things live, what to open, how to
+    sign in), then an orderly stop."""
     var_dir = Path(os.environ.get("VAR_DIR", ROOT / "var"))
     stack = Stack(
         var_dir=var_dir,

@@ -27,6 +27,9 @@ from sla import tables as t
 async def fire_due_timers(
     session: AsyncSession, now: datetime, batch: int, late_tolerance: timedelta, owner_grace: timedelta = timedelta(0)
 ) -> int:
+    """One round: claim up to ``batch`` due timers, mark breached clocks, and stage one
+    ``case.overdue`` per timer, each table in one statement. Long on purpose: the claim,
+    the clocks it reads and the events it writes are one set-based transaction."""
     parties_known = exists().where(t.case_parties.c.case_id == t.clocks.c.case_id)
     due_ids = (
         select(t.timers.c.id)
