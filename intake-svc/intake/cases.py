@@ -103,7 +103,7 @@ async def accept_case(
         else None
     )
     case_no = await numbers.next(session, body.branch_code, received_at.astimezone(tz))
-    values = case_values(body, cipher, case_no, repeat_of, received_at, now)
+    values = case_values(body, cipher, (phone_hash, id_hash), case_no, repeat_of, received_at, now)
     case_id: uuid.UUID = values["id"]
     await session.execute(INSERT_CASE, values)
     await _file_with_it(session, body, idempotency_key, case_id, now)
@@ -119,13 +119,15 @@ async def accept_case(
 def case_values(
     body: CaseCreate,
     cipher: FieldCipher,
+    hashes: tuple[str, str | None],
     case_no: str,
     repeat_of: uuid.UUID | None,
     received_at: datetime,
     now: datetime,
 ) -> dict[str, Any]:
     """The ``cases`` row of a new case (pure): classified, personal data encrypted, hashed
-    for lookup and masked for display."""
+    for lookup (``hashes``: the phone's and ID number's, computed once for the repeat
+    probe) and masked for display."""
     text = f"{body.subject}\n{body.description}"
     reasons = major_reasons(text, body.channel, body.complainant_count) if body.kind is CaseKind.complaint else []
     category = body.category or suggest_category(text)
@@ -145,10 +147,10 @@ def case_values(
         description=body.description,
         customer_name=customer.name,
         phone_enc=cipher.encrypt(customer.phone),
-        phone_hash=cipher.lookup_hash(customer.phone),
+        phone_hash=hashes[0],
         phone_masked=mask_phone(customer.phone),
         id_number_enc=cipher.encrypt(customer.id_number) if customer.id_number else None,
-        id_number_hash=cipher.lookup_hash(customer.id_number) if customer.id_number else None,
+        id_number_hash=hashes[1],
         id_number_masked=mask_id_number(customer.id_number) if customer.id_number else None,
         policy_no=customer.policy_no,
         policy_nos=list(customer.policy_nos),
