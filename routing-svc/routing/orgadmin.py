@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -55,6 +56,19 @@ async def import_document(session: AsyncSession, doc: OrgDocument) -> None:
         _require_default([RuleIn.model_validate({k: v for k, v in r.items() if k != "id"}) for r in rules])
         await session.execute(delete(t.rules))
         await session.execute(t.rules.insert(), rules)
+    await _check_whole(session)
+
+
+async def _check_whole(session: AsyncSession) -> None:
+    """A document may hold only part of the organisation; the whole, as it now stands,
+    must still be one tree (``OrgDocument``: parents agree with codes, one head office).
+    Refused with a 422 (and rolled back) otherwise."""
+    try:
+        await export_document(session)
+    except ValidationError as exc:
+        raise field_errors(
+            (None, str(e["msg"]).removeprefix("Value error, ")) for e in exc.errors(include_input=False)
+        ) from exc
 
 
 def _check_references(doc: OrgDocument) -> None:

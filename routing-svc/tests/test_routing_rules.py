@@ -141,6 +141,12 @@ async def test_an_organisation_whose_parents_contradict_the_codes_is_refused(rou
         response = await routing.client.put("/v1/org", json=doc)
         assert response.status_code == 422, response.text
         assert named in response.text
+    # A part of the organisation is checked with the rest of it: SC's parent must be HO.
+    part = {"branches": [{"code": "SC", "name": "四川", "parent": "GD"}]}
+    assert (await routing.client.put("/v1/org", json=part)).status_code == 422
+    part = {"branches": [{"code": "SC", "name": "四川", "parent": "XX"}]}
+    response = await routing.client.put("/v1/org", json=part)
+    assert response.status_code == 422 and "not the head office HO" in response.text, response.text
     assert (await routing.client.get("/v1/org")).json() == before  # nothing stored
     fine = {**before, "branches": [*before["branches"], {"code": "GD-FS", "name": "佛山", "parent": "GD"}]}
     assert (await routing.client.put("/v1/org", json=fine)).status_code == 200
