@@ -277,12 +277,17 @@ def backend_name(request: pytest.FixtureRequest) -> str:
 def pair(
     request: pytest.FixtureRequest, backend_name: str, tmp_path: Path, broker: LocalBroker
 ) -> Iterator[tuple[Pair, bool]]:
+    yield from _pair_of(request.param, backend_name, tmp_path, broker)
+
+
+def _pair_of(spec: ServiceSpec, backend_name: str, tmp_path: Path, broker: LocalBroker) -> Iterator[tuple[Pair, bool]]:
+    """Two copies of ``spec``, each on its own database (SQLite files, or Postgres)."""
     names: list[str] = []
     urls: tuple[str | None, str | None] = (None, None)
     if backend_name == "postgres":
         (a, url_a), (b, url_b) = create_database(), create_database()
         names, urls = [a, b], (url_a, url_b)
-    pair = Pair(request.param, tmp_path, urls, broker.bootstrap)
+    pair = Pair(spec, tmp_path, urls, broker.bootstrap)
     try:
         yield pair, backend_name == "postgres"
     finally:
@@ -300,6 +305,18 @@ def _counts(runner: ConsumerRunner) -> tuple[int, int, int]:
 def test_case_created_batch_matches_one_by_one(pair: tuple[Pair, bool], data: st.DataObject) -> None:
     copies, on_postgres = pair
     first, batch, case_ids, seqs = data.draw(batches(poison=on_postgres))
+    state = apply_and_compare(copies, first, batch, case_ids, seqs, POISON_BRANCH)
+    assert state.get("clocks") or state.get("assignments") or state.get("feed"), (
+        "nothing applied: the comparison would prove nothing"
+    )
+
+
+def apply_and_compare(
+    copies: Pair, first: list[Any], batch: list[Any], case_ids: set[uuid.UUID], seqs: set[int], poison: str
+) -> dict[str, list[str]]:
+    """``first`` record by record in both copies, then ``batch`` whole in one and record by
+    record in the other; the same counts and the same rows in both. The batch path must
+    have run, unless the poison sent it one by one. Returns the state compared."""
     whole, single = copies.copies
     before = [_counts(whole.runner), _counts(single.runner)]
     batches_before = whole.runner.batches
@@ -318,12 +335,10 @@ def test_case_created_batch_matches_one_by_one(pair: tuple[Pair, bool], data: st
     assert deltas[0] == deltas[1]
     state = copies.call(whole.state(case_ids, seqs))
     assert state == copies.call(single.state(case_ids, seqs))
-    assert state.get("clocks") or state.get("assignments") or state.get("feed"), (
-        "nothing applied: the comparison would prove nothing"
-    )
-    poisoned = any(POISON_BRANCH.encode() in (r.value or b"") for r in batch)
-    if len(batch) > 1:  # the batch path ran, unless the poison sent it one by one
+    poisoned = any(poison.encode() in (r.value or b"") for r in batch)
+    if len(batch) > 1:
         assert whole.runner.batches - batches_before == (0 if poisoned else 1)
+    return state
 
 
 POISON_ASSIGNEE = "u-" + "x" * 80  # longer than sla.case_parties.assignee (64): Postgres refuses it
@@ -377,18 +392,7 @@ def transfer_batches(draw: st.DrawFn, poison: bool) -> tuple[list[Any], list[Any
 
 @pytest.fixture
 def sla_pair(backend_name: str, tmp_path: Path, broker: LocalBroker) -> Iterator[tuple[Pair, bool]]:
-    names: list[str] = []
-    urls: tuple[str | None, str | None] = (None, None)
-    if backend_name == "postgres":
-        (a, url_a), (b, url_b) = create_database(), create_database()
-        names, urls = [a, b], (url_a, url_b)
-    pair = Pair(SLA, tmp_path, urls, broker.bootstrap)
-    try:
-        yield pair, backend_name == "postgres"
-    finally:
-        pair.close()
-        for name in names:
-            drop_database(name)
+    yield from _pair_of(SLA, backend_name, tmp_path, broker)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -396,25 +400,5 @@ def sla_pair(backend_name: str, tmp_path: Path, broker: LocalBroker) -> Iterator
 def test_case_transferred_batch_matches_one_by_one(sla_pair: tuple[Pair, bool], data: st.DataObject) -> None:
     copies, on_postgres = sla_pair
     first, batch, case_ids, seqs = data.draw(transfer_batches(poison=on_postgres))
-    whole, single = copies.copies
-    before = [_counts(whole.runner), _counts(single.runner)]
-    batches_before = whole.runner.batches
-
-    async def apply() -> None:
-        for copy in (whole, single):
-            for r in first:
-                await copy.runner.process([r])
-        await whole.runner.process(batch)
-        for r in batch:
-            await single.runner.process([r])
-
-    copies.call(apply())
-    after = [_counts(whole.runner), _counts(single.runner)]
-    deltas = [tuple(x - y for x, y in zip(a, b, strict=True)) for a, b in zip(after, before, strict=True)]
-    assert deltas[0] == deltas[1]
-    state = copies.call(whole.state(case_ids, seqs))
-    assert state == copies.call(single.state(case_ids, seqs))
+    state = apply_and_compare(copies, first, batch, case_ids, seqs, POISON_ASSIGNEE)
     assert state["events"], "nothing applied: the comparison would prove nothing"
-    poisoned = any(POISON_ASSIGNEE.encode() in (r.value or b"") for r in batch)
-    if len(batch) > 1:
-        assert whole.runner.batches - batches_before == (0 if poisoned else 1)
