@@ -209,12 +209,8 @@ cases = st.fixed_dictionaries(
 )
 
 
-@st.composite
-def batches(draw: st.DrawFn, poison: bool) -> tuple[list[Any], list[Any], set[uuid.UUID], set[int]]:
-    """(records applied first, one by one, in both copies; the batch; its case ids; its seqs)."""
-    drawn = draw(st.lists(cases, min_size=1, max_size=8))
-    if poison and len(drawn) > 1 and draw(st.booleans()):
-        drawn[draw(st.integers(0, len(drawn) - 1))]["branch_code"] = POISON_BRANCH
+def created_events(drawn: list[dict[str, Any]]) -> list[Envelope]:
+    """``case.created`` of each drawn case, received ``hours_ago``."""
     created = []
     for fields in drawn:
         hours_ago = fields.pop("hours_ago")
@@ -226,6 +222,16 @@ def batches(draw: st.DrawFn, poison: bool) -> tuple[list[Any], list[Any], set[uu
             **fields,
         )
         created.append(new_event(payload, case_id=uuid.uuid4(), producer="intake-svc"))
+    return created
+
+
+@st.composite
+def batches(draw: st.DrawFn, poison: bool) -> tuple[list[Any], list[Any], set[uuid.UUID], set[int]]:
+    """(records applied first, one by one, in both copies; the batch; its case ids; its seqs)."""
+    drawn = draw(st.lists(cases, min_size=1, max_size=8))
+    if poison and len(drawn) > 1 and draw(st.booleans()):
+        drawn[draw(st.integers(0, len(drawn) - 1))]["branch_code"] = POISON_BRANCH
+    created = created_events(drawn)
     envelopes = list(created)
     for i in draw(st.lists(st.integers(0, len(created) - 1), max_size=3)):  # the same event again
         envelopes.append(created[i])
@@ -349,17 +355,7 @@ def transfer_batches(draw: st.DrawFn, poison: bool) -> tuple[list[Any], list[Any
     """(cases created first, one by one; a batch of transfers of them, and of a case not
     created yet; its case ids; its seqs)."""
     drawn = draw(st.lists(cases, min_size=1, max_size=4))
-    created = []
-    for fields in drawn:
-        hours_ago = fields.pop("hours_ago")
-        payload = CaseCreated(
-            case_no=f"N-{next(SEQ)}",
-            line_of_business="individual_life",
-            status="accepted",
-            received_at=NOW - timedelta(hours=hours_ago),
-            **fields,
-        )
-        created.append(new_event(payload, case_id=uuid.uuid4(), producer="intake-svc"))
+    created = created_events(drawn)
     later = uuid.uuid4()  # its transfers come before its creation
     moves = st.tuples(
         st.sampled_from([*(c.case_id for c in created), later]),

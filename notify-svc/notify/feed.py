@@ -19,7 +19,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from notify import tables as t
-from notify.settings import NotifySettings
+from notify.state import state_of
 from services.auth import Principal
 from services.database import changed_rows, utcnow
 from services.runtime import Runtime
@@ -72,7 +72,7 @@ async def prune(runtime: Runtime, older_than: timedelta) -> int:
 
 
 async def feed_pruner(runtime: Runtime) -> None:
-    days = runtime.settings_as(NotifySettings).feed_retention_days
+    days = state_of(runtime).settings.feed_retention_days
     while True:
         await prune(runtime, timedelta(days=days))
         await asyncio.sleep(3600)

@@ -31,9 +31,9 @@ async def get_org(session: SessionDep) -> OrgDocument:
 @router.put("/org", response_model=OrgDocument, dependencies=[Depends(Allow(ORG_MANAGE))])
 async def put_org(body: OrgDocument, session: SessionDep, state: StateDep) -> OrgDocument:
     """Load branches, units, staff and rules (upserted by id; rules replaced as a set when given)."""
-    await orgadmin.import_document(session, body)
+    whole = await orgadmin.import_document(session, body)  # queues draining changes none of it
     await _changed(session, state)
-    return await orgadmin.export_document(session)
+    return whole
 
 
 @router.patch("/staff/{staff_id}", response_model=list[WorkloadOut], dependencies=[Depends(Allow(ORG_MANAGE))])

@@ -44,7 +44,8 @@ async def _upsert(session: AsyncSession, table: Any, rows: list[dict[str, Any]],
         )
 
 
-async def import_document(session: AsyncSession, doc: OrgDocument) -> None:
+async def import_document(session: AsyncSession, doc: OrgDocument) -> OrgDocument:
+    """Upsert a document (the whole organisation or a part); returns the whole, checked."""
     _check_references(doc)
     await _upsert(session, t.branches, [b.model_dump() for b in doc.branches], ["code"])
     units = [{**u.model_dump(), "code": f"{u.branch_code}.{u.team}"} for u in doc.units]
@@ -56,15 +57,15 @@ async def import_document(session: AsyncSession, doc: OrgDocument) -> None:
         _require_default([RuleIn.model_validate({k: v for k, v in r.items() if k != "id"}) for r in rules])
         await session.execute(delete(t.rules))
         await session.execute(t.rules.insert(), rules)
-    await _check_whole(session)
+    return await _check_whole(session)
 
 
-async def _check_whole(session: AsyncSession) -> None:
+async def _check_whole(session: AsyncSession) -> OrgDocument:
     """A document may hold only part of the organisation; the whole, as it now stands,
     must still be one tree (``OrgDocument``: parents agree with codes, one head office).
     Refused with a 422 (and rolled back) otherwise."""
     try:
-        await export_document(session)
+        return await export_document(session)
     except ValidationError as exc:
         raise field_errors(
             (None, str(e["msg"]).removeprefix("Value error, ")) for e in exc.errors(include_input=False)

@@ -57,10 +57,25 @@ async def deliver(
 def closed(
     kind: str = "complaint", tier: str | None = "general", category: str | None = "service_attitude"
 ) -> CaseUpdated:
+    return updated("close", "closed", "replied", kind, tier, category)
+
+
+def reopened() -> CaseUpdated:
+    return updated("reopen", "in_progress", "closed")
+
+
+def updated(
+    action: str,
+    status: str,
+    previous: str,
+    kind: str = "complaint",
+    tier: str | None = "general",
+    category: str | None = "service_attitude",
+) -> CaseUpdated:
     return CaseUpdated(
-        action="close",
-        status="closed",
-        previous_status="replied",
+        action=action,
+        status=status,
+        previous_status=previous,
         kind=kind,
         tier=tier,
         category=category,

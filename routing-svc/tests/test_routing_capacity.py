@@ -9,7 +9,7 @@ from typing import Any
 
 from tests.support.inprocess import InProcess
 
-from .conftest import closed, created, deliver
+from .conftest import closed, created, deliver, reopened
 
 CS = "GD-SZ.cs"
 
@@ -178,21 +178,6 @@ async def test_concurrent_assignment_never_puts_anyone_over_capacity(routing: In
     assert people["u-sz-cs-1"]["load_points"] == 100 and people["u-sz-cs-1"]["open_cases"] == 2
     queue = (await routing.client.get(f"/v1/queues/{CS}")).json()
     assert len(queue) == 8 and {q["case_id"] for q in queue} <= {str(c) for c in case_ids}
-
-
-def reopened() -> Any:
-    from shared.events import CaseUpdated
-
-    return CaseUpdated(
-        action="reopen",
-        status="in_progress",
-        previous_status="closed",
-        kind="complaint",
-        tier="general",
-        category="service_attitude",
-        branch_code="GD-SZ",
-        actor="u-1",
-    )
 
 
 async def test_reopening_tells_everyone_when_the_holder_changes(routing: InProcess) -> None:

@@ -48,14 +48,10 @@ def generate_key() -> str:
     return base64.b64encode(pem).decode()
 
 
-def private_key(dev_key: str) -> Any:
-    return dev_private_key(dev_key)
-
-
 def mint(dev_key: str, sub: str, roles: list[str], branch: str | None, ttl_seconds: int = 8 * 3600) -> str:
     now = int(time.time())
     claims = {"iss": DEV_ISSUER, "sub": sub, "roles": roles, "branch": branch, "iat": now, "exp": now + ttl_seconds}
-    return jwt.encode(claims, private_key(dev_key), algorithm="RS256", headers={"kid": DEV_KID})
+    return jwt.encode(claims, dev_private_key(dev_key), algorithm="RS256", headers={"kid": DEV_KID})
 
 
 def peer_token(dev_key: str, head_office: str = "HO") -> str:

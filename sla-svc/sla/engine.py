@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.database import insert_ignoring_conflicts, prebuilt, upsert, utcnow
 from shared.enums import CaseStatus, ClockState
 from shared.events import CaseCreated, CaseTransferred, CaseUpdated
+from shared.sla import PolicyOut
 from sla import calendars as cals
 from sla import clocks, policies
 from sla import tables as t
@@ -163,10 +164,27 @@ async def replay(session: AsyncSession, ctx: Context, case_id: uuid.UUID, only: 
         await apply_event(session, ctx, case, row.event, row.at, only)
 
 
+def _reacts(policy: PolicyOut, case: Any, name: str) -> bool:
+    """Whether an event of this name could start, stop, restart, re-target, pause or
+    resume any clock of the case (``apply_event`` acts on nothing else)."""
+    return any(
+        name in spec.start
+        or name in spec.stop
+        or name in spec.restart_on
+        or name in spec.pause_on
+        or name in spec.resume_on
+        or (name == "transferred:transfer" and spec.after_transfer is not None)
+        for spec in policies.applicable(policy, case)
+    )
+
+
 async def apply_event(
     session: AsyncSession, ctx: Context, case: Row[Any], name: str, at: datetime, only: set[str] | None = None
 ) -> None:
+    """One event on the case's clocks; a name no clock reacts to costs no read."""
     policy = ctx.policy_of(case)
+    if not _reacts(policy, case, name):
+        return
     existing = {c.clock: c for c in (await session.execute(clocks.clock_query(case.case_id))).all()}
     for spec in policies.applicable(policy, case):
         if only is not None and spec.name not in only:

@@ -77,17 +77,3 @@ def matching(policies: list[PolicyOut], case: Any) -> PolicyOut:
 def applicable(policy: PolicyOut, case: Any) -> list[ClockSpec]:
     """The policy's clocks that apply to this case (some only to some channels)."""
     return [c for c in policy.clocks if c.channels is None or case.channel in c.channels]
-
-
-def reacts(policy: PolicyOut, case: Any, name: str) -> bool:
-    """Whether an event of this name could start, stop, restart, re-target, pause or
-    resume any clock of the case (``engine.apply_event`` acts on nothing else)."""
-    return any(
-        name in spec.start
-        or name in spec.stop
-        or name in spec.restart_on
-        or name in spec.pause_on
-        or name in spec.resume_on
-        or (name == "transferred:transfer" and spec.after_transfer is not None)
-        for spec in applicable(policy, case)
-    )

@@ -10,9 +10,8 @@ to a clock: a third of sla's time in issue 14's second profile. A batch now take
 - every event name logged in one multi-row insert, in arrival order;
 - every case in one read; a case that has not arrived yet has its logged events
   replayed when it does (``engine.on_created``), as one by one;
-- per case, in arrival order, only the names some clock of its policy reacts to
-  (``policies.reacts``) go through ``engine.apply_event``, which reads the clocks and
-  acts; any other name would find nothing to do there.
+- per case, in arrival order, each name through ``engine.apply_event``, which reads
+  the clocks only for a name some clock of the policy reacts to.
 
 The one-by-one handler is this batch of one. ``tests/test_batch_equivalence.py``
 compares a batch with its records applied one at a time.
@@ -28,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.events import CaseTransferred
-from sla import clocks, engine, policies
+from sla import clocks, engine
 from sla import tables as t
 
 
@@ -49,7 +48,5 @@ async def on_transferred_batch(
         case = cases.get(case_id)
         if case is None:
             continue  # replayed when the case arrives
-        policy = ctx.policy_of(case)
         for name in names:
-            if policies.reacts(policy, case, name):
-                await engine.apply_event(session, ctx, case, name, at)
+            await engine.apply_event(session, ctx, case, name, at)
