@@ -5,27 +5,27 @@ resume it, extend it for a complex case (each as the policy allows, refused with
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from dataclasses import replace
 
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.database import utcnow
 from services.errors import DomainError, field_error
 from shared.enums import ClockState
-from shared.sla import ClockSpec, ExtendIn, PauseIn, ResumeIn
+from shared.sla import ExtendIn, PauseIn, ResumeIn
 from sla import clocks
 from sla import tables as t
+from sla.clock import Clock, clock_query
 from sla.clocks import Context
 
 
-async def _clock(session: AsyncSession, case_id: uuid.UUID, name: str) -> Row[Any]:
-    clock = (
-        await session.execute(clocks.clock_query(case_id).where(t.clocks.c.clock == name).with_for_update(of=t.clocks))
+async def _clock(session: AsyncSession, case_id: uuid.UUID, name: str) -> Clock:
+    row = (
+        await session.execute(clock_query(case_id).where(t.clocks.c.clock == name).with_for_update(of=t.clocks))
     ).first()
-    if clock is None:
+    if row is None:
         raise DomainError(404, "no such clock on this case")
-    return clock
+    return Clock.of(row)
 
 
 async def pause(session: AsyncSession, ctx: Context, case_id: uuid.UUID, name: str, body: PauseIn) -> None:
@@ -46,7 +46,7 @@ async def resume(session: AsyncSession, ctx: Context, case_id: uuid.UUID, name: 
 async def extend(session: AsyncSession, ctx: Context, case_id: uuid.UUID, name: str, body: ExtendIn) -> None:
     """A complex case: the next target the policy allows (15 -> 30 -> 60 calendar days)."""
     clock = await _clock(session, case_id, name)
-    spec = ClockSpec.model_validate(clock.spec)
+    spec = clock.spec
     done = len(clock.extensions)
     if done >= len(spec.extensions):
         raise DomainError(409, f"{name} allows {len(spec.extensions)} extension(s); none left")
@@ -63,17 +63,12 @@ async def extend(session: AsyncSession, ctx: Context, case_id: uuid.UUID, name: 
         "complainant_informed": body.complainant_informed,
         "to": target.model_dump(),
     }
-    await session.execute(
-        t.clock_plans.update().where(t.clock_plans.c.clock_id == clock.id).values(extensions=[*clock.extensions, entry])
-    )
-    if clock.state == ClockState.breached:
-        await session.execute(
-            t.clocks.update().where(t.clocks.c.id == clock.id).values(state=ClockState.running, breached_at=None)
-        )
-    clock = await _clock(session, case_id, name)
+    extended = replace(clock, extensions=(*clock.extensions, entry))
+    if clock.state == ClockState.breached:  # the new limit is ahead: the clock runs again
+        extended = replace(extended, state=ClockState.running, breached_at=None)
     change = {
         "at": now.isoformat(),
         "change": f"extended by {body.approved_by}: {body.reason}",
         "to": target.model_dump(),
     }
-    await clocks.replan(session, ctx, clock, target, clock.paused_total, change)
+    await clocks.replan(session, ctx, extended, target, clock.paused_total, change)

@@ -7,17 +7,19 @@ restarts the period), pause and resume it (time not counted), and re-plan it (a 
 target, a pause's end, a corrected calendar), its unfired timers following. Every
 change keeps its history on the clock (``clock_plans.changes``). What drives them:
 ``sla.engine`` (events), ``sla.actions`` (the API), ``sla.corrections`` (calendars).
+
+Each primitive takes a ``Clock`` value (``sla.clock``) and answers with the value as
+saved, so a caller that changes a clock twice never reads it back in between.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, select
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services import wakeup
@@ -27,6 +29,7 @@ from shared.sla import ClockSpec, PolicyOut, Target
 from sla import plan
 from sla import tables as t
 from sla.calendar import WorkCalendar
+from sla.clock import Clock, epoch_of, moment_of, save
 from sla.policies import matching
 
 log = logging.getLogger(__name__)
@@ -57,14 +60,6 @@ class Context:
         return found
 
 
-def epoch_of(moment: datetime) -> int:
-    return int(moment.timestamp())
-
-
-def moment_of(epoch: int) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)
-
-
 def calendar_warning(cal: WorkCalendar, start: int, due_epoch: int) -> str | None:
     """The visible flag of a clock counted on a year with no schedule, or a provisional one."""
     unknown = cal.unknown_years(moment_of(start), moment_of(due_epoch))
@@ -77,15 +72,6 @@ def calendar_warning(cal: WorkCalendar, start: int, due_epoch: int) -> str | Non
             "the State Council's notice of bridging days and make-up working days is not loaded yet"
         )
     return None
-
-
-def clock_query(case_id: uuid.UUID) -> Any:
-    return (
-        select(t.clocks, t.clock_plans)
-        .join(t.clock_plans, t.clock_plans.c.clock_id == t.clocks.c.id)
-        .where(t.clocks.c.case_id == case_id)
-        .order_by(t.clocks.c.id)
-    )
 
 
 @dataclass(frozen=True)
@@ -155,7 +141,7 @@ async def add_timers(session: AsyncSession, ctx: Context, rows: list[dict[str, A
 
 
 async def start_clock(
-    session: AsyncSession, ctx: Context, case: Row[Any], policy: PolicyOut, spec: ClockSpec, start: datetime
+    session: AsyncSession, ctx: Context, case: Any, policy: PolicyOut, spec: ClockSpec, start: datetime
 ) -> None:
     new = new_clock(ctx, case, policy, spec, start)
     inserted = (await session.execute(insert_clock(session), new.row)).first()
@@ -165,142 +151,116 @@ async def start_clock(
     await add_timers(session, ctx, [{**m, "clock_id": inserted.id} for m in new.timers])
 
 
-async def plan_timers(
-    session: AsyncSession,
-    ctx: Context,
-    cal: WorkCalendar,
-    clock_id: int,
-    spec: ClockSpec,
-    unit: str,
-    start: int,
-    due_at: int,
-) -> None:
+async def drop_timers(session: AsyncSession, clock_id: int, *, fired_too: bool = False) -> None:
+    """Unplan the clock's timers still to fire (and, for a new run, those that fired)."""
+    query = delete(t.timers).where(t.timers.c.clock_id == clock_id)
+    await session.execute(query if fired_too else query.where(t.timers.c.fired_at.is_(None)))
+
+
+async def plan_timers(session: AsyncSession, ctx: Context, clock: Clock) -> None:
     """(Re)create the timers not yet fired; a timer that fired keeps its place (once per run)."""
-    await session.execute(delete(t.timers).where(t.timers.c.clock_id == clock_id, t.timers.c.fired_at.is_(None)))
+    await drop_timers(session, clock.id)
+    cal = ctx.calendar(clock.calendar)
     rows = [
-        {"clock_id": clock_id, "key": m.key, "level": m.level, "due_at": moment_of(m.at)}
-        for m in plan.timer_moments(cal, spec, unit, start, due_at)
+        {"clock_id": clock.id, "key": m.key, "level": m.level, "due_at": moment_of(m.at)}
+        for m in plan.timer_moments(cal, clock.spec, clock.unit, clock.start, clock.due)
     ]
     await add_timers(session, ctx, rows)
 
 
-async def stop_clock(session: AsyncSession, clock: Row[Any], at: datetime) -> None:
+async def stop_clock(session: AsyncSession, clock: Clock, at: datetime, why: str | None = None) -> Clock:
+    """Met if stopped within the limit (a paused clock's time was not running), else breached."""
     on_time = at <= clock.due_at or clock.state == ClockState.paused
     state = ClockState.met if on_time and clock.state != ClockState.breached else ClockState.breached
-    await session.execute(
-        t.clocks.update()
-        .where(t.clocks.c.id == clock.id)
-        .values(
-            state=state, stopped_at=at, breached_at=clock.breached_at or (at if state == ClockState.breached else None)
-        )
+    stopped = replace(
+        clock,
+        state=state,
+        stopped_at=at,
+        breached_at=clock.breached_at or (at if state == ClockState.breached else None),
     )
-    await session.execute(delete(t.timers).where(t.timers.c.clock_id == clock.id, t.timers.c.fired_at.is_(None)))
+    if why is not None:
+        stopped = stopped.noted({"at": at.isoformat(), "change": f"stopped: {why}"})
+    await drop_timers(session, clock.id)
+    return await save(session, stopped)
 
 
-async def restart_clock(
-    session: AsyncSession, ctx: Context, case: Row[Any], clock: Row[Any], spec: ClockSpec, at: datetime
-) -> None:
+def _counted(ctx: Context, clock: Clock, target: Target, start: datetime, paused_total: int) -> Clock:
+    """The clock with its due time, rule and calendar warning counted again (pure)."""
+    cal = ctx.calendar(clock.calendar)
+    due_epoch = plan.due(cal, epoch_of(start), target, paused_total)
+    return replace(
+        clock,
+        started_at=start,
+        due_at=moment_of(due_epoch),
+        unit=target.unit,
+        amount=target.amount,
+        paused_total=paused_total,
+        rule=cal.describe(target.unit, target.amount)[:500],
+        calendar_warning=calendar_warning(cal, epoch_of(start), due_epoch),
+    )
+
+
+async def restart_clock(session: AsyncSession, ctx: Context, clock: Clock, spec: ClockSpec, at: datetime) -> Clock:
     """A new run from ``at`` on the policy's own target: new material restarts the period
     ("自收到新的投诉材料之日起"), so extensions granted in an earlier run are used up with it
     and are available again (decision 0004)."""
-    cal = ctx.calendar(clock.calendar)
     target = spec.target
-    due_epoch = plan.due(cal, epoch_of(at), target, 0)
-    await session.execute(
-        t.clocks.update()
-        .where(t.clocks.c.id == clock.id)
-        .values(
-            state=ClockState.running,
-            started_at=at,
-            due_at=moment_of(due_epoch),
-            stopped_at=None,
-            breached_at=None,
-            rule=cal.describe(target.unit, target.amount)[:500],
-            calendar_warning=calendar_warning(cal, epoch_of(at), due_epoch),
-        )
-    )
     change: dict[str, Any] = {"at": at.isoformat(), "change": "restarted", "run": clock.run + 1}
     if clock.extensions or (clock.unit, clock.amount) != (target.unit, target.amount):
         change["from"] = {"unit": clock.unit, "amount": clock.amount, "extensions": len(clock.extensions)}
         change["to"] = target.model_dump()
-    await session.execute(
-        t.clock_plans.update()
-        .where(t.clock_plans.c.clock_id == clock.id)
-        .values(
-            run=clock.run + 1,
-            unit=target.unit,
-            amount=target.amount,
-            paused_at=None,
-            paused_total=0,
-            pauses=[],
-            extensions=[],
-            last_level=None,
-            changes=[*clock.changes, change],
-        )
-    )
-    await session.execute(delete(t.timers).where(t.timers.c.clock_id == clock.id))
-    await plan_timers(session, ctx, cal, clock.id, spec, target.unit, epoch_of(at), due_epoch)
+    restarted = replace(
+        _counted(ctx, clock, target, at, 0),
+        state=ClockState.running,
+        stopped_at=None,
+        breached_at=None,
+        run=clock.run + 1,
+        paused_at=None,
+        pauses=(),
+        extensions=(),
+        last_level=None,
+        spec=spec,
+    ).noted(change)
+    await drop_timers(session, clock.id, fired_too=True)
+    await plan_timers(session, ctx, restarted)
+    return await save(session, restarted)
 
 
 async def replan(
-    session: AsyncSession, ctx: Context, clock: Row[Any], target: Target, paused_total: int, change: dict[str, Any]
-) -> None:
-    """A new due time for a clock (new target, pause, calendar); its unfired timers follow."""
-    cal = ctx.calendar(clock.calendar)
-    start = epoch_of(clock.started_at)
-    due_epoch = plan.due(cal, start, target, paused_total)
-    await session.execute(
-        t.clocks.update()
-        .where(t.clocks.c.id == clock.id)
-        .values(
-            due_at=moment_of(due_epoch),
-            rule=cal.describe(target.unit, target.amount)[:500],
-            calendar_warning=calendar_warning(cal, start, due_epoch),
-        )
-    )
-    await session.execute(
-        t.clock_plans.update()
-        .where(t.clock_plans.c.clock_id == clock.id)
-        .values(unit=target.unit, amount=target.amount, paused_total=paused_total, changes=[*clock.changes, change])
-    )
-    if clock.state in (ClockState.running, ClockState.breached):  # a breached clock still escalates
-        spec = ClockSpec.model_validate(clock.spec)
-        await plan_timers(session, ctx, cal, clock.id, spec, target.unit, start, due_epoch)
+    session: AsyncSession, ctx: Context, clock: Clock, target: Target, paused_total: int, change: dict[str, Any]
+) -> Clock:
+    """A new due time for a clock (new target, pause, calendar, policy); its unfired
+    timers follow. ``clock`` may carry unsaved changes (a resume, an extension): they
+    are saved with the new plan."""
+    replanned = _counted(ctx, clock, target, clock.started_at, paused_total).noted(change)
+    if replanned.state in (ClockState.running, ClockState.breached):  # a breached clock still escalates
+        await plan_timers(session, ctx, replanned)
+    return await save(session, replanned)
 
 
-async def retarget(
-    session: AsyncSession, ctx: Context, clock: Row[Any], target: Target, why: str, at: datetime
-) -> None:
+async def retarget(session: AsyncSession, ctx: Context, clock: Clock, target: Target, why: str, at: datetime) -> Clock:
     if (clock.unit, clock.amount) == (target.unit, target.amount):
-        return
+        return clock
     change = {
         "at": at.isoformat(),
         "change": why,
         "from": {"unit": clock.unit, "amount": clock.amount},
         "to": target.model_dump(),
     }
-    await replan(session, ctx, clock, target, clock.paused_total, change)
+    return await replan(session, ctx, clock, target, clock.paused_total, change)
 
 
-async def pause_clock(session: AsyncSession, clock: Row[Any], at: datetime, reason: str, by: str) -> None:
+async def pause_clock(session: AsyncSession, clock: Clock, at: datetime, reason: str, by: str) -> Clock:
     entry = {"start": at.isoformat(), "end": None, "reason": reason, "by": by}
-    await session.execute(t.clocks.update().where(t.clocks.c.id == clock.id).values(state=ClockState.paused))
-    await session.execute(
-        t.clock_plans.update()
-        .where(t.clock_plans.c.clock_id == clock.id)
-        .values(paused_at=at, pauses=[*clock.pauses, entry])
-    )
-    await session.execute(delete(t.timers).where(t.timers.c.clock_id == clock.id, t.timers.c.fired_at.is_(None)))
+    await drop_timers(session, clock.id)
+    return await save(session, replace(clock, state=ClockState.paused, paused_at=at, pauses=(*clock.pauses, entry)))
 
 
-async def resume_clock(session: AsyncSession, ctx: Context, clock: Row[Any], at: datetime, by: str) -> None:
-    cal = ctx.calendar(clock.calendar)
-    gone = plan.paused_between(cal, clock.unit, epoch_of(clock.paused_at), epoch_of(at))
-    pauses = [*clock.pauses[:-1], {**clock.pauses[-1], "end": at.isoformat(), "resumed_by": by}]
-    await session.execute(t.clocks.update().where(t.clocks.c.id == clock.id).values(state=ClockState.running))
-    await session.execute(
-        t.clock_plans.update().where(t.clock_plans.c.clock_id == clock.id).values(paused_at=None, pauses=pauses)
-    )
-    clock = (await session.execute(clock_query(clock.case_id).where(t.clocks.c.id == clock.id))).one()
+async def resume_clock(session: AsyncSession, ctx: Context, clock: Clock, at: datetime, by: str) -> Clock:
+    """Running again; the time paused, in the clock's own measure, moves the due time."""
+    assert clock.paused_at is not None, "only a paused clock resumes"
+    gone = plan.paused_between(ctx.calendar(clock.calendar), clock.unit, epoch_of(clock.paused_at), epoch_of(at))
+    pauses = (*clock.pauses[:-1], {**clock.pauses[-1], "end": at.isoformat(), "resumed_by": by})
+    resumed = replace(clock, state=ClockState.running, paused_at=None, pauses=pauses)
     change = {"at": at.isoformat(), "change": "resumed after a pause", "paused_seconds": gone}
-    await replan(session, ctx, clock, Target(unit=clock.unit, amount=clock.amount), clock.paused_total + gone, change)
+    return await replan(session, ctx, resumed, clock.target, clock.paused_total + gone, change)

@@ -17,19 +17,21 @@ from its start, target and pauses. Then:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.database import utcnow
 from services.outbox import Outgoing, publish_many
 from shared.enums import ClockState, OverdueLevel
 from shared.events import CaseOverdue
-from shared.sla import ClockSpec, Target
 from sla import plan
 from sla import tables as t
+from sla.calendar import WorkCalendar
+from sla.clock import Clock, epoch_of, moment_of, save
 from sla.clocks import Context, calendar_warning, replan
 
 
@@ -47,27 +49,23 @@ async def replan_calendar(session: AsyncSession, ctx: Context, calendar: str) ->
     ).all()
     events: list[Outgoing] = []
     moved = 0
-    for clock in rows:
+    for row in rows:
+        clock = Clock.of(row)
         cal = ctx.calendar(clock.calendar)
-        target = Target(unit=clock.unit, amount=clock.amount)
-        start = int(clock.started_at.timestamp())
-        new_due = plan.due(cal, start, target, clock.paused_total)
-        if new_due == int(clock.due_at.timestamp()):
-            warning = calendar_warning(cal, start, new_due)
+        new_due = plan.due(cal, clock.start, clock.target, clock.paused_total)
+        if new_due == clock.due:
+            warning = calendar_warning(cal, clock.start, new_due)
             if clock.stopped_at is None and warning != clock.calendar_warning:  # e.g. no longer provisional
-                await session.execute(
-                    t.clocks.update().where(t.clocks.c.id == clock.id).values(calendar_warning=warning)
-                )
+                await save(session, replace(clock, calendar_warning=warning))
             continue
         moved += 1
-        withdrawn = await _withdraw(session, cal, clock, start, new_due, now)
+        withdrawn, clock = await _withdraw(session, cal, clock, new_due, now)
         if clock.stopped_at is None:
-            clock = (await session.execute(_query().where(t.clocks.c.id == clock.id))).one()
-            await replan(session, ctx, clock, target, clock.paused_total, _change(calendar, now))
+            await replan(session, ctx, clock, clock.target, clock.paused_total, _change(calendar, now))
         else:
             await _restate_stopped(session, clock, new_due, calendar, now)
         if withdrawn:
-            events.append(_withdrawal(clock, withdrawn, new_due, calendar, now))
+            events.append(_withdrawal(clock, row, withdrawn, new_due, calendar, now))
     await publish_many(session, t.runtime, events)
     return moved
 
@@ -85,12 +83,12 @@ def _change(calendar: str, now: datetime) -> dict[str, Any]:
 
 
 async def _withdraw(
-    session: AsyncSession, cal: Any, clock: Row[Any], start: int, new_due: int, now: datetime
-) -> list[str]:
-    """Un-fire the alerts the new plan has not reached; the clock runs again if its breach goes."""
-    spec = ClockSpec.model_validate(clock.spec)
-    moments = {m.key: m for m in plan.timer_moments(cal, spec, clock.unit, start, new_due, now=0)}
-    until = int((clock.stopped_at or now).timestamp())
+    session: AsyncSession, cal: WorkCalendar, clock: Clock, new_due: int, now: datetime
+) -> tuple[list[str], Clock]:
+    """Un-fire the alerts the new plan has not reached; the clock runs again if its breach
+    goes. The levels withdrawn, and the clock as it is now (its change not yet saved)."""
+    moments = {m.key: m for m in plan.timer_moments(cal, clock.spec, clock.unit, clock.start, new_due, now=0)}
+    until = epoch_of(clock.stopped_at or now)
     fired = (
         await session.execute(
             select(t.timers.c.id, t.timers.c.key, t.timers.c.level).where(
@@ -100,41 +98,34 @@ async def _withdraw(
     ).all()
     undone = [f for f in fired if f.key not in moments or moments[f.key].at > until]
     if not undone:
-        return []
+        return [], clock
     await session.execute(delete(t.timers).where(t.timers.c.id.in_([f.id for f in undone])))
     kept = [f.level for f in fired if f not in undone]
-    await session.execute(
-        t.clock_plans.update().where(t.clock_plans.c.clock_id == clock.id).values(last_level=kept[-1] if kept else None)
-    )
+    clock = replace(clock, last_level=kept[-1] if kept else None)
     if clock.stopped_at is None and clock.state == ClockState.breached and new_due > until:
-        await session.execute(
-            t.clocks.update().where(t.clocks.c.id == clock.id).values(state=ClockState.running, breached_at=None)
-        )
-    return list(dict.fromkeys(f.level for f in undone))  # each level once, in firing order
+        clock = replace(clock, state=ClockState.running, breached_at=None)
+    return list(dict.fromkeys(f.level for f in undone)), clock  # each level once, in firing order
 
 
-async def _restate_stopped(session: AsyncSession, clock: Row[Any], new_due: int, calendar: str, now: datetime) -> None:
-    met = int(clock.stopped_at.timestamp()) <= new_due
-    await session.execute(
-        t.clocks.update()
-        .where(t.clocks.c.id == clock.id)
-        .values(
-            due_at=datetime.fromtimestamp(new_due, clock.due_at.tzinfo),
-            state=ClockState.met if met else ClockState.breached,
-            breached_at=None if met else clock.breached_at,
-        )
-    )
+async def _restate_stopped(session: AsyncSession, clock: Clock, new_due: int, calendar: str, now: datetime) -> None:
+    assert clock.stopped_at is not None
+    met = epoch_of(clock.stopped_at) <= new_due
     change = {**_change(calendar, now), "from": clock.due_at.isoformat(), "met": met}
-    await session.execute(
-        t.clock_plans.update().where(t.clock_plans.c.clock_id == clock.id).values(changes=[*clock.changes, change])
+    restated = replace(
+        clock,
+        due_at=moment_of(new_due),
+        state=ClockState.met if met else ClockState.breached,
+        breached_at=None if met else clock.breached_at,
     )
+    await save(session, restated.noted(change))
 
 
-def _withdrawal(clock: Row[Any], levels: list[str], new_due: int, calendar: str, now: datetime) -> Outgoing:
-    due_at = datetime.fromtimestamp(new_due, now.tzinfo)
+def _withdrawal(clock: Clock, parties: Any, levels: list[str], new_due: int, calendar: str, now: datetime) -> Outgoing:
+    """The ``case.overdue`` that withdraws ``levels``; ``parties`` is the loaded row (owner, assignee)."""
+    due_at = moment_of(new_due)
     payload = CaseOverdue(
         level=OverdueLevel.withdrawn,
-        clock=clock.clock,
+        clock=clock.name,
         policy=clock.policy,
         branch_code=clock.branch_code,
         kind=clock.kind,
@@ -143,8 +134,8 @@ def _withdrawal(clock: Row[Any], levels: list[str], new_due: int, calendar: str,
         due_at=due_at,
         late_by_seconds=0,
         fired_late=False,
-        owner=clock.owner,
-        assignee=clock.assignee,
+        owner=parties.owner,
+        assignee=parties.assignee,
         run=clock.run,
         withdrawn=levels,
         reason=f"calendar {calendar} corrected: due {clock.due_at.isoformat()} is now {due_at.isoformat()}",

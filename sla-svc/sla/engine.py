@@ -10,10 +10,11 @@ An event that arrives before its case is logged and replayed when the case arriv
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.database import insert_ignoring_conflicts, prebuilt, upsert, utcnow
@@ -23,6 +24,7 @@ from shared.sla import PolicyOut
 from sla import calendars as cals
 from sla import clocks, policies
 from sla import tables as t
+from sla.clock import clocks_of, save
 from sla.clocks import Context
 
 INSERT_EVENT = t.case_events.insert()
@@ -118,15 +120,9 @@ async def on_updated(session: AsyncSession, ctx: Context, case_id: uuid.UUID, ev
 async def stop_all(session: AsyncSession, case_id: uuid.UUID, at: datetime, why: str) -> None:
     """Closing a case stops every clock still open: met if within its limit (a paused
     clock's time was not running), breached if it had already run out."""
-    for clock in (await session.execute(clocks.clock_query(case_id))).all():
-        if clock.stopped_at is not None or clock.state == ClockState.cancelled:
-            continue
-        await clocks.stop_clock(session, clock, at)
-        await session.execute(
-            t.clock_plans.update()
-            .where(t.clock_plans.c.clock_id == clock.id)
-            .values(changes=[*clock.changes, {"at": at.isoformat(), "change": f"stopped: {why}"}])
-        )
+    for clock in await clocks_of(session, case_id):
+        if clock.open:
+            await clocks.stop_clock(session, clock, at, why)
 
 
 async def _log(session: AsyncSession, case_id: uuid.UUID, event: str, at: datetime) -> None:
@@ -185,7 +181,7 @@ async def apply_event(
     policy = ctx.policy_of(case)
     if not _reacts(policy, case, name):
         return
-    existing = {c.clock: c for c in (await session.execute(clocks.clock_query(case.case_id))).all()}
+    existing = {c.name: c for c in await clocks_of(session, case.case_id)}
     for spec in policies.applicable(policy, case):
         if only is not None and spec.name not in only:
             continue
@@ -193,8 +189,8 @@ async def apply_event(
         if clock is not None and clock.state != ClockState.cancelled:
             if name in spec.stop and clock.stopped_at is None:
                 await clocks.stop_clock(session, clock, at)
-            elif name in spec.restart_on and clock.stopped_at is not None and clock.state != ClockState.cancelled:
-                await clocks.restart_clock(session, ctx, case, clock, spec, at)
+            elif name in spec.restart_on and clock.stopped_at is not None:
+                await clocks.restart_clock(session, ctx, clock, spec, at)
             elif name == "transferred:transfer" and spec.after_transfer and clock.stopped_at is None:
                 await clocks.retarget(session, ctx, clock, spec.after_transfer, "transferred to another department", at)
             elif name in spec.pause_on and clock.state == ClockState.running:
@@ -214,31 +210,21 @@ async def replan_policy(session: AsyncSession, ctx: Context, case_id: uuid.UUID,
         return
     await session.execute(t.cases.update().where(t.cases.c.case_id == case_id).values(policy=new.id))
     specs = {s.name: s for s in policies.applicable(new, case)}
-    for clock in (await session.execute(clocks.clock_query(case_id))).all():
-        if clock.stopped_at is not None or clock.state == ClockState.cancelled:
+    existing = await clocks_of(session, case_id)
+    for clock in existing:
+        if not clock.open:
             continue
-        spec = specs.get(clock.clock)
+        spec = specs.get(clock.name)
         if spec is None:
-            await session.execute(
-                t.clocks.update().where(t.clocks.c.id == clock.id).values(state=ClockState.cancelled, stopped_at=at)
-            )
-            await session.execute(
-                delete(t.timers).where(t.timers.c.clock_id == clock.id, t.timers.c.fired_at.is_(None))
-            )
+            await clocks.drop_timers(session, clock.id)
+            await save(session, replace(clock, state=ClockState.cancelled, stopped_at=at))
             continue
-        await session.execute(
-            t.clocks.update().where(t.clocks.c.id == clock.id).values(policy=new.id, tier=case.tier, kind=case.kind)
-        )
-        await session.execute(
-            t.clock_plans.update().where(t.clock_plans.c.clock_id == clock.id).values(spec=spec.model_dump(mode="json"))
-        )
-        clock = (await session.execute(clocks.clock_query(case_id).where(t.clocks.c.id == clock.id))).one()
         change = {
             "at": at.isoformat(),
             "change": f"re-planned under policy {new.id} ({why})",
             "from": {"unit": clock.unit, "amount": clock.amount},
             "to": spec.target.model_dump(),
         }
-        await clocks.replan(session, ctx, clock, spec.target, clock.paused_total, change)
-    have = {c.clock for c in (await session.execute(clocks.clock_query(case_id))).all()}
-    await replay(session, ctx, case_id, only=set(specs) - have)
+        moved = replace(clock, policy=new.id, tier=case.tier, kind=case.kind, spec=spec)
+        await clocks.replan(session, ctx, moved, spec.target, clock.paused_total, change)
+    await replay(session, ctx, case_id, only=set(specs) - {c.name for c in existing})

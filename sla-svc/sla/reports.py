@@ -8,29 +8,31 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth import Principal, scope_clause
 from services.database import utcnow
 from shared.enums import ClockState
 from shared.org import subtree_clause
-from shared.sla import CaseSla, ClockView, DueItem, PauseOut, Target, TimelinessRow
+from shared.sla import CaseSla, ClockView, DueItem, PauseOut, TimelinessRow
 from sla import plan
 from sla import tables as t
+from sla.clock import Clock, epoch_of
 from sla.clocks import Context
 
 
-def _view(ctx: Context, c: Row[Any], now: datetime) -> ClockView:
+def _view(ctx: Context, c: Clock, now: datetime) -> ClockView:
+    """A clock explained: its times, what is used and left in its own measure, and why."""
     cal = ctx.calendar(c.calendar)
     tz = cal.tz
-    until = c.stopped_at or c.paused_at or now
+    until = epoch_of(c.stopped_at or c.paused_at or now)
 
-    def m(moment: datetime) -> int:
-        return plan.measure(cal, c.unit, int(moment.timestamp()))
+    def m(epoch: int) -> int:
+        return plan.measure(cal, c.unit, epoch)
 
-    used = m(until) - m(c.started_at) - c.paused_total
-    left = m(c.due_at) - m(until)
+    used = m(until) - m(c.start) - c.paused_total
+    left = m(c.due) - m(until)
     paused = f"; {c.paused_total // 60} minute(s) paused (not counted)" if c.paused_total else ""
     extended = (
         f"; extended {len(c.extensions)} time(s), last by {c.extensions[-1]['approved_by']}" if c.extensions else ""
@@ -39,36 +41,35 @@ def _view(ctx: Context, c: Row[Any], now: datetime) -> ClockView:
         f"Started {c.started_at.astimezone(tz):%Y-%m-%d %H:%M} ({tz.key}); counted {c.rule}{paused}{extended}: "
         f"due {c.due_at.astimezone(tz):%Y-%m-%d %H:%M}."
     )
-    spec = c.spec or {}
-    if spec.get("basis") == "company practice":
+    if c.spec.basis == "company practice":
         explanation += " This limit is company practice, not a source rule"
-        explanation += f" ({spec['source']})." if spec.get("source") else "."
-    elif spec.get("source"):
-        explanation += f" Source: {spec['source']}."
+        explanation += f" ({c.spec.source})." if c.spec.source else "."
+    elif c.spec.source:
+        explanation += f" Source: {c.spec.source}."
     if c.calendar_warning:
         explanation += f" Warning: {c.calendar_warning}."
     return ClockView(
-        clock=c.clock,
+        clock=c.name,
         policy=c.policy,
         state=c.state,
         started_at=c.started_at,
         due_at=c.due_at,
         stopped_at=c.stopped_at,
         breached_at=c.breached_at,
-        target=Target(unit=c.unit, amount=c.amount),
+        target=c.target,
         calendar=c.calendar,
         used_seconds=used,
         left_seconds=left,
         pauses=[PauseOut(**{k: p.get(k) for k in ("start", "end", "reason", "by")}) for p in c.pauses],
-        extensions=list(c.extensions),
-        changes=list(c.changes),
+        extensions=[dict(e) for e in c.extensions],
+        changes=[dict(e) for e in c.changes],
         last_level=c.last_level,
         rule=c.rule,
         explanation=explanation,
         provisional_years=cal.provisional_between(c.started_at, c.due_at),
         calendar_warning=c.calendar_warning,
-        basis=spec.get("basis", "rule"),
-        source=spec.get("source"),
+        basis=c.spec.basis,
+        source=c.spec.source,
     )
 
 
@@ -86,7 +87,10 @@ async def case_sla(session: AsyncSession, ctx: Context, case_id: uuid.UUID) -> C
         return None
     now = utcnow()
     return CaseSla(
-        case_id=case_id, branch_code=case.branch_code, policy=case.policy, clocks=[_view(ctx, r, now) for r in rows]
+        case_id=case_id,
+        branch_code=case.branch_code,
+        policy=case.policy,
+        clocks=[_view(ctx, Clock.of(r), now) for r in rows],
     )
 
 
@@ -119,23 +123,7 @@ async def _items(
         query = query.where(t.case_parties.c.unit == team)
     if level:
         query = query.where(t.clock_plans.c.last_level == level)
-    return [
-        DueItem(
-            case_id=r.case_id,
-            branch_code=r.branch_code,
-            clock=r.clock,
-            policy=r.policy,
-            state=r.state,
-            due_at=r.due_at,
-            breached_at=r.breached_at,
-            last_level=r.last_level,
-            owner=r.owner,
-            assignee=r.assignee,
-            unit=r.unit,
-            calendar_warning=r.calendar_warning,
-        )
-        for r in (await session.execute(query)).all()
-    ]
+    return [DueItem.model_validate(r, from_attributes=True) for r in (await session.execute(query)).all()]
 
 
 def scope_of(who: Principal) -> Any:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from sla import tables as t
+from sla.clock import clocks_of, save
 from tests.support.inprocess import InProcess
 
 from .conftest import Case
@@ -365,3 +367,25 @@ async def test_a_case_whose_policy_was_deleted_follows_the_one_matching_it_now(s
     found = await case.clocks()
     assert found["handover"]["state"] == "met"
     assert {"initial-investigation", "initial-opinion"} <= set(found)
+
+
+async def test_a_clock_value_saves_what_changed_and_loads_back_the_same(sla: InProcess) -> None:
+    """``Clock`` converts once on load and save: a saved change reads back equal, with
+    the stored moments kept to the microsecond, and an unchanged clock writes nothing."""
+    received = at("2026-03-02 09:00").replace(microsecond=123456)
+    case = await Case(sla, received_at=received).create()
+    async with sla.runtime.db.session() as session:
+        (clock, *_) = await clocks_of(session, case.id)
+        assert clock.started_at == received and clock.start == int(received.timestamp())
+        assert await save(session, clock) is clock  # nothing changed: nothing written
+        later = clock.due_at + timedelta(days=3)
+        changed = replace(clock, due_at=later, last_level="breach").noted({"change": "test"})
+        assert changed.due == int(later.timestamp())  # derived again from the new moment
+        saved = await save(session, changed)
+        await session.commit()
+    async with sla.runtime.db.session() as session:
+        reloaded = next(c for c in await clocks_of(session, case.id) if c.id == clock.id)
+    assert reloaded == saved
+    assert reloaded.due_at == later and reloaded.last_level == "breach"
+    assert reloaded.changes[-1] == {"change": "test"}
+    assert reloaded.started_at == received
