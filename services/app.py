@@ -26,7 +26,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from services import logging as service_logging
 from services.audit import record_in_transaction
 from services.audit import router as audit_router
-from services.auth import Authenticator, check_routes
+from services.auth import Authenticator, ScopedCase, check_routes
 from services.consumer import ConsumerRunner, Subscription
 from services.database import Database, resolve_url
 from services.errors import install_error_handlers
@@ -62,12 +62,13 @@ class ServiceSpec:
     subscriptions: list[Subscription] = field(default_factory=list)
     workers: list[Worker] = field(default_factory=list)
     on_startup: Callable[[Runtime], Awaitable[None]] | None = None
-    #: (branch, assignee, owner) of a case as this service knows it, or None: every route
-    #: under ``/cases/{case_id}`` is then refused (404) to callers who may not see the case.
     #: Columns holding values encrypted with the field key: (table, primary key, columns),
     #: re-encrypted in the background after a key rotation (``services.rotation``).
     encrypted: list[tuple[Any, str, list[str]]] = field(default_factory=list)
-    case_scope: Callable[[Any, uuid.UUID], Awaitable[tuple[str | None, ...] | None]] | None = None
+    #: The case as this service knows it (at least its branch, assignee and owner), or None:
+    #: every route under ``/cases/{case_id}`` is then refused (404) to callers who may not
+    #: see the case, and the route gets the same record (``services.deps.case_or_404``).
+    case_loader: Callable[[Any, uuid.UUID], Awaitable[ScopedCase | None]] | None = None
     #: What this service has to tell ops about itself right now (``/readyz``, ``shared.ops``).
     ops_alerts: Callable[[Runtime], list[OpsAlert]] | None = None
     description: str = ""

@@ -29,15 +29,17 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from fastapi import Request
 from fastapi.routing import APIRoute
 from sqlalchemy import or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.database import utcnow
+from services.deps import CaseInPath, CaseInPathDep, SessionDep
 from services.errors import DomainError
 from services.runtime import Runtime
 from shared.auth import PUBLIC, permissions_of
@@ -212,7 +214,7 @@ class Allow:
 
     permission: str
 
-    async def __call__(self, request: Request) -> Principal | None:
+    async def __call__(self, request: Request, session: SessionDep, case: CaseInPathDep) -> Principal | None:
         if self.permission == PUBLIC:
             return None
         runtime: Runtime = request.app.state.runtime
@@ -221,24 +223,25 @@ class Allow:
         if not principal.can(self.permission):
             raise DomainError(403, f"your roles do not allow {self.permission}")
         case_id = request.path_params.get("case_id")
-        if case_id is not None and runtime.spec.case_scope is not None:
-            await _ensure_case_visible(runtime, principal, str(case_id))
+        if case_id is not None and runtime.spec.case_loader is not None:
+            await _ensure_case_visible(runtime, session, case, principal, str(case_id))
+        case.checked = True
         return principal
 
 
-async def _ensure_case_visible(runtime: Runtime, principal: Principal, case_id: str) -> None:
+async def _ensure_case_visible(
+    runtime: Runtime, session: AsyncSession, case: CaseInPath, principal: Principal, case_id: str
+) -> None:
     """Every route under ``/cases/{case_id}``: a case outside the caller's scope is 404,
-    decided before the body is even read, so no answer differs for a case one may not see."""
+    decided before the body is even read, so no answer differs for a case one may not see.
+    Read with the request's session, and kept for the route (``services.deps.CaseInPath``)."""
     try:
         key = uuid.UUID(case_id)
     except ValueError:
         return  # FastAPI answers 422 for the malformed id, the same for every caller
-    async with runtime.db.session() as session:
-        case_scope = runtime.spec.case_scope
-        assert case_scope is not None  # Allow checks before calling
-        found = await case_scope(session, key)
+    found = await case.load(runtime, session, key)
     if found is not None:
-        ensure_sees(principal, *found)
+        ensure_sees(principal, found.branch_code, found.assignee, found.owner)
 
 
 def _allow_in(dependencies: list[Any]) -> str | None:
@@ -284,6 +287,17 @@ def scope_clause(principal: Principal, branch: Any, *people: Any) -> Any:
     if principal.kind == "staff":
         conditions += [column == principal.subject for column in people]
     return or_(*conditions)
+
+
+class ScopedCase(Protocol):
+    """What the scope check reads of a case (``ServiceSpec.case_loader``): a row will do."""
+
+    @property
+    def branch_code(self) -> str | None: ...
+    @property
+    def assignee(self) -> str | None: ...
+    @property
+    def owner(self) -> str | None: ...
 
 
 def ensure_sees(principal: Principal, branch: str | None, *people: str | None) -> None:

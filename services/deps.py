@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.errors import DomainError
 from services.runtime import Runtime
 
 T = TypeVar("T")
@@ -52,3 +55,40 @@ def state_dependency(kind: type[T]) -> Any:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+@dataclass
+class CaseInPath:
+    """The case named by ``{case_id}`` in a route's path, read once per request with the
+    request's own session: by ``Allow``'s scope check first (404 for a case the caller may
+    not see), then handed to the route (``case_or_404``) instead of being read again.
+    One per request: FastAPI caches a dependency's value for the request."""
+
+    checked: bool = False
+    loaded: bool = False
+    record: Any = None
+
+    async def load(self, runtime: Runtime, session: AsyncSession, case_id: uuid.UUID) -> Any:
+        if not self.loaded:
+            loader = runtime.spec.case_loader
+            assert loader is not None, f"{runtime.spec.name} declares no case_loader"
+            self.record, self.loaded = await loader(session, case_id), True
+        return self.record
+
+
+async def case_in_path() -> CaseInPath:
+    return CaseInPath()
+
+
+CaseInPathDep = Annotated[CaseInPath, Depends(case_in_path)]
+
+
+async def case_or_404(case_id: uuid.UUID, runtime: RuntimeDep, session: SessionDep, cached: CaseInPathDep) -> Any:
+    """The route's case, as the scope check read it; 404 if there is none. A route must
+    declare ``Allow`` before it asks for its case, so the caller is known (401/403) and
+    the scope decided before anything is read for the route: asserted here."""
+    assert cached.checked, "declare Allow(...) before the case in the route's parameters"
+    record = await cached.load(runtime, session, case_id)
+    if record is None:
+        raise DomainError(404, "case not found")
+    return record

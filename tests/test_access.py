@@ -30,7 +30,7 @@ from shared.auth import ROLE_PERMISSIONS, Role
 from shared.events import Envelope
 from sla.service import SPEC as SLA
 from tests.support.cases import complaint
-from tests.support.inprocess import InProcess, auth_headers, running, test_secrets
+from tests.support.inprocess import InProcess, auth_headers, running, secrets_for_tests
 from tests.support.wait import until
 
 OWN, OTHER = "GD-SZ", "BJ"
@@ -236,7 +236,7 @@ async def test_hardening_headers_cors_closed_no_traces(services: Services) -> No
 
 
 def test_refuses_to_start_insecurely(tmp_path: Path) -> None:
-    production = {**test_secrets(), "environment": "production", "var_dir": tmp_path}
+    production = {**secrets_for_tests(), "environment": "production", "var_dir": tmp_path}
     with pytest.raises(InsecureConfiguration, match="DEV_ISSUER_KEY"):
         create_app(INTAKE, INTAKE.settings_class(**production))
     without_dev = {**production, "dev_issuer_key": None}
@@ -261,10 +261,10 @@ def test_a_route_without_a_permission_is_refused() -> None:
 
 
 async def test_key_rotation_re_encrypts_in_the_background(tmp_path: Path) -> None:
-    old_secrets = test_secrets()
+    old_secrets = secrets_for_tests()
     async with running(INTAKE, tmp_path, None, **old_secrets) as intake:
         ids = [(await intake.client.post("/v1/cases", json=complaint())).json()["id"] for _ in range(3)]
-    new_key = test_secrets()["field_encryption_key"]
+    new_key = secrets_for_tests()["field_encryption_key"]
     rotated = {**old_secrets, "field_encryption_key": f"{new_key},{old_secrets['field_encryption_key']}"}
     async with running(INTAKE, tmp_path, None, **rotated) as intake:
 
@@ -331,7 +331,7 @@ async def test_an_unexpected_error_shows_no_trace_but_the_correlation_id(tmp_pat
 
     spec = ServiceSpec(**{**INTAKE.__dict__, "routers": [*INTAKE.routers, failing]})
     settings = spec.settings_class(
-        environment="test", var_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:9", **test_secrets()
+        environment="test", var_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:9", **secrets_for_tests()
     )
     await asyncio.to_thread(upgrade, spec.migrations_dir, resolve_url(None, tmp_path, spec.name), spec.schema)
     app = create_app(spec, settings)

@@ -180,10 +180,3 @@ async def to_detail(session: AsyncSession, row: Any, allowed_actions: list[str],
         ],
         allowed_actions=allowed_actions,
     )
-
-
-async def case_scope(session: AsyncSession, case_id: uuid.UUID) -> tuple[str | None, ...] | None:
-    """(branch, assignee, owner): who may see the case (``ServiceSpec.case_scope``)."""
-    c = t.cases.c
-    row = (await session.execute(select(c.branch_code, c.assignee, c.owner).where(c.id == case_id))).first()
-    return tuple(row) if row else None

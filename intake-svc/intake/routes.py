@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
+from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,7 +23,7 @@ from services.audit import answering, mark_pii_read
 from services.auth import Allow, Principal, scope_clause
 from services.crypto import FieldCipher
 from services.database import utcnow
-from services.deps import SessionDep
+from services.deps import SessionDep, case_or_404
 from services.errors import DomainError, field_error
 from shared.auth import CASE_ACT, CASE_APPROVE, CASE_CREATE, CASE_READ, PII_READ
 from shared.enums import CaseKind, CaseStatus, CaseTier, Category, Channel
@@ -90,12 +91,9 @@ def check_may_create(who: Principal, branch_code: str, channel: str) -> None:
         raise DomainError(403, f"this API key may not create cases on channel {channel}")
 
 
-async def _case_or_404(session: Any, case_id: uuid.UUID) -> Any:
-    """(Whether the caller may see it, ``Allow`` decided before: ``ServiceSpec.case_scope``.)"""
-    row = await cases.get_case_row(session, case_id)
-    if row is None:
-        raise DomainError(404, "case not found")
-    return row
+#: The route's case as the scope check read it (``services.deps.case_or_404``); declared
+#: after ``Allow`` in each route.
+CaseRow = Annotated[Row[Any], Depends(case_or_404)]
 
 
 def _reveal(
@@ -122,9 +120,9 @@ async def get_case(
     session: SessionDep,
     state: StateDep,
     who: Annotated[Principal, Depends(Allow(CASE_READ))],
+    row: CaseRow,
     reveal: Reveal = None,
 ) -> CaseDetailOut:
-    row = await _case_or_404(session, case_id)
     cipher = _reveal(request, who, state, reveal, case_id)
     return await queries.to_detail(session, row, lifecycle.allowed(row, reopen_window(state)), cipher)
 
@@ -136,9 +134,9 @@ async def get_contact(
     session: SessionDep,
     state: StateDep,
     who: Annotated[Principal, Depends(Allow(PII_READ))],
+    row: CaseRow,
 ) -> ContactOut:
     """The customer's name and phone number in clear: what notify-svc needs to send an SMS (audited)."""
-    row = await _case_or_404(session, case_id)
     mark_pii_read(request, f"customer phone of case {case_id}")
     phone = state.cipher.decrypt(row.phone_enc)
     return ContactOut(case_id=row.id, case_no=row.case_no, name=row.customer_name, phone=phone)
@@ -181,16 +179,16 @@ async def list_cases(
 
 
 @router.get("/cases/{case_id}/history", response_model=list[HistoryEntry], dependencies=[Depends(Allow(CASE_READ))])
-async def get_history(case_id: uuid.UUID, session: SessionDep) -> list[HistoryEntry]:
-    await _case_or_404(session, case_id)
+async def get_history(case_id: uuid.UUID, session: SessionDep, row: CaseRow) -> list[HistoryEntry]:
     return await history.entries(session, case_id)
 
 
 @router.post(
     "/cases/{case_id}/notes", status_code=201, response_model=CaseDetailOut, dependencies=[Depends(Allow(CASE_ACT))]
 )
-async def add_note(case_id: uuid.UUID, body: NoteIn, session: SessionDep, state: StateDep) -> CaseDetailOut:
-    row = await _case_or_404(session, case_id)
+async def add_note(
+    case_id: uuid.UUID, body: NoteIn, session: SessionDep, state: StateDep, row: CaseRow
+) -> CaseDetailOut:
     now = utcnow()
     await session.execute(t.notes.insert().values(case_id=case_id, author=body.author, text=body.text, at=now))
     await history.record(session, case_id, "add-note", body.author, None, None, {}, None, now)
@@ -203,8 +201,9 @@ async def add_note(case_id: uuid.UUID, body: NoteIn, session: SessionDep, state:
     response_model=CaseDetailOut,
     dependencies=[Depends(Allow(CASE_ACT))],
 )
-async def add_attachment(case_id: uuid.UUID, body: AttachmentIn, session: SessionDep, state: StateDep) -> CaseDetailOut:
-    row = await _case_or_404(session, case_id)
+async def add_attachment(
+    case_id: uuid.UUID, body: AttachmentIn, session: SessionDep, state: StateDep, row: CaseRow
+) -> CaseDetailOut:
     if body.added_by is None:
         raise field_error("added_by", "who added the file is required")
     now = utcnow()

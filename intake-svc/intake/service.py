@@ -3,7 +3,7 @@
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from intake import queries, tables
+from intake import cases, tables
 from intake.casenumbers import CaseNumbers
 from intake.consumers import SUBSCRIPTIONS
 from intake.cti_routes import router as cti_router
@@ -34,7 +34,7 @@ SPEC = ServiceSpec(
     produces=[Topics.case_created, Topics.case_updated],
     subscriptions=SUBSCRIPTIONS,
     on_startup=_start,
-    case_scope=queries.case_scope,
+    case_loader=cases.get_case_row,
     encrypted=[(tables.cases, "id", ["phone_enc", "id_number_enc"]), (tables.cti_calls, "call_id", ["caller_enc"])],
     description="Accepts cases from every channel; the system of record for a case and its lifecycle.",
 )

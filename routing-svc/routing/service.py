@@ -26,7 +26,7 @@ async def _start(runtime: Runtime) -> None:
 
 
 SPEC = ServiceSpec(
-    case_scope=views.case_scope,
+    case_loader=views.case_scope,
     name="routing-svc",
     schema=tables.SCHEMA,
     settings_class=RoutingSettings,

@@ -12,6 +12,7 @@ from routing import capacity
 from routing import tables as t
 from routing.assignment import NO_UNIT, waiting_in
 from routing.org import CaseFacts, Org
+from services.auth import ScopedCase
 from shared.routing import AssignmentOut, ExplainOut, QueueItemOut, TransferOut, WorkloadOut
 
 
@@ -93,8 +94,8 @@ async def explain(session: AsyncSession, org: Org, facts: CaseFacts, default_uni
     )
 
 
-async def case_scope(session: AsyncSession, case_id: uuid.UUID) -> tuple[str | None, ...] | None:
-    """(branch, assignee, owner): who may see the case (``ServiceSpec.case_scope``)."""
+async def case_scope(session: AsyncSession, case_id: uuid.UUID) -> ScopedCase | None:
+    """The branch, assignee and owner: who may see the case (``ServiceSpec.case_loader``)."""
     a = t.assignments.c
     row = (await session.execute(select(a.branch_code, a.assignee, a.owner).where(a.case_id == case_id))).first()
-    return tuple(row) if row else None
+    return row

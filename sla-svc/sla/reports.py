@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth import Principal, scope_clause
+from services.auth import Principal, ScopedCase, scope_clause
 from services.database import utcnow
 from shared.enums import ClockState
 from shared.org import subtree_clause
@@ -216,8 +216,8 @@ async def timeliness(
     return out
 
 
-async def case_scope(session: AsyncSession, case_id: uuid.UUID) -> tuple[str | None, ...] | None:
-    """(branch, assignee, owner): who may see the case (``ServiceSpec.case_scope``)."""
+async def case_scope(session: AsyncSession, case_id: uuid.UUID) -> ScopedCase | None:
+    """The branch, assignee and owner: who may see the case (``ServiceSpec.case_loader``)."""
     row = (
         await session.execute(
             select(t.cases.c.branch_code, t.case_parties.c.assignee, t.case_parties.c.owner)
@@ -225,4 +225,4 @@ async def case_scope(session: AsyncSession, case_id: uuid.UUID) -> tuple[str | N
             .where(t.cases.c.case_id == case_id)
         )
     ).first()
-    return tuple(row) if row else None
+    return row

@@ -31,7 +31,7 @@ async def _start(runtime: Runtime) -> None:
 
 
 SPEC = ServiceSpec(
-    case_scope=reports.case_scope,
+    case_loader=reports.case_scope,
     ops_alerts=_ops_alerts,
     name="sla-svc",
     schema=tables.SCHEMA,

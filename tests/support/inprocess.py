@@ -49,7 +49,7 @@ def auth_headers(
     return {"Authorization": f"Bearer {token(roles, branch, sub)}"}
 
 
-def test_secrets() -> dict[str, str]:
+def secrets_for_tests() -> dict[str, str]:
     return {
         "field_encryption_key": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         "field_hash_key": secrets.token_urlsafe(16),
@@ -102,7 +102,7 @@ async def _migrated_app(spec: ServiceSpec, var_dir: Path, database_url: str | No
         var_dir=var_dir,
         database_url=database_url,
         kafka_bootstrap_servers=UNREACHABLE_BROKER,
-        **{**test_secrets(), **overrides},
+        **{**secrets_for_tests(), **overrides},
     )
     if "peer_token" in type(settings).model_fields and getattr(settings, "peer_token", None) is None:  # notify-svc
         settings = settings.model_copy(update={"peer_token": peer_token(DEV_KEY)})
