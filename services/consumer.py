@@ -33,6 +33,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.database import Database, insert_ignoring_conflicts, utcnow
+from services.dead_letters import DeadLetters, is_transient
 from services.kafka import BrokerStatus
 from services.logging import correlation_id
 from services.streams import StreamWatch, stream_of
@@ -63,12 +64,6 @@ class Subscription:
     batch: BatchHandler | None = None
 
 
-def _is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, OperationalError | ConnectionError | OSError | TimeoutError | KafkaError):
-        return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
-
-
 class ConsumerRunner:
     def __init__(
         self,
@@ -92,12 +87,11 @@ class ConsumerRunner:
         self.handlers = {s.topic: s.handler for s in subscriptions}
         self.batch_handlers = {s.topic: s.batch for s in subscriptions if s.batch is not None}
         self.max_attempts, self.retry_base = max_attempts, retry_base
-        self.dead_letter_topic = Topics.dead_letter(group)
         self.watch = StreamWatch(db, tables, self.handlers, gap_grace_seconds)
+        self.dead_letters = DeadLetters(producer, Topics.dead_letter(group), group, self.watch, status, retry_base)
         self.check_seconds = check_seconds
         self._last_check = 0.0
         self.processed = 0
-        self.dead_lettered = 0
         self.duplicates = 0
         self.batches = 0  # polled batches applied in one transaction (the rest went one by one)
         self._positions: dict[TopicPartition, int] = {}
@@ -147,7 +141,7 @@ class ConsumerRunner:
                     raise InvalidEvent(f"no handler for topic {record.topic}")
                 valid.append((record, envelope, decoded))
             except InvalidEvent as exc:
-                await self._dead_letter(record, f"invalid event: {exc}")
+                await self.dead_letters.send(record, f"invalid event: {exc}")
         if len(valid) > 1:
             try:
                 applied = await self._apply_all(valid)
@@ -253,17 +247,17 @@ class ConsumerRunner:
                     self.duplicates += 1
                 return
             except PoisonEvent as exc:
-                await self._dead_letter(record, f"rejected by handler: {exc}")
+                await self.dead_letters.send(record, f"rejected by handler: {exc}")
                 return
             except Exception as exc:  # noqa: BLE001 - classified below
-                if _is_transient(exc):
+                if is_transient(exc):
                     log.warning(
                         "transient failure; retrying",
                         extra={"event_id": str(envelope.event_id), "error": type(exc).__name__},
                     )
                 elif attempt >= self.max_attempts:
                     log.exception("handler failed; dead-lettering", extra={"event_id": str(envelope.event_id)})
-                    await self._dead_letter(
+                    await self.dead_letters.send(
                         record, f"handler failed {attempt} times: {type(exc).__name__}: {exc}"[:500]
                     )
                     return
@@ -272,6 +266,10 @@ class ConsumerRunner:
                         "handler failed; retrying", extra={"event_id": str(envelope.event_id), "error": repr(exc)[:200]}
                     )
                 await asyncio.sleep(min(self.retry_base * 2 ** min(attempt, 6), 10.0))
+
+    @property
+    def dead_lettered(self) -> int:
+        return self.dead_letters.sent
 
     async def apply(self, envelope: Envelope) -> bool:
         """Apply one event as if it came from the bus (inbox included); for tools and tests."""
@@ -298,41 +296,6 @@ class ConsumerRunner:
             return False
         await self.handlers[record.topic](session, envelope, payload, self.context)
         return True
-
-    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
-        headers = [
-            ("dead-letter-reason", reason.encode()),
-            ("original-topic", record.topic.encode()),
-            ("original-partition", str(record.partition).encode()),
-            ("original-offset", str(record.offset).encode()),
-            ("consumer-group", self.group.encode()),
-        ]
-        delay = self.retry_base
-        while True:
-            try:
-                await asyncio.wait_for(
-                    self.producer.send_and_wait(
-                        self.dead_letter_topic, value=record.value, key=record.key, headers=headers
-                    ),
-                    timeout=15,
-                )
-                break
-            except Exception as exc:  # noqa: BLE001 - the broker must take it before we move on
-                self.status.failed(exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-        self.dead_lettered += 1
-        log.error("message dead-lettered", extra={"topic": record.topic, "offset": record.offset, "reason": reason})
-        delay = self.retry_base
-        while True:  # the record that it arrived, so that a replay does not count it missing
-            try:
-                await self.watch.dead_lettered(record)
-                return
-            except Exception as exc:  # noqa: BLE001 - only a lost database lands here; retried
-                if not _is_transient(exc):
-                    raise
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
 
 
 def _streams(records: Iterable[ConsumerRecord[bytes, bytes]]) -> set[tuple[str, str]]:

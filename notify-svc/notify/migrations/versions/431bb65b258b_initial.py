@@ -12,7 +12,8 @@ from alembic import op
 
 from services.database import UTCDateTime
 from services.migrate import schema_of
-from services.tables import BigId, create_runtime_tables_v1, drop_runtime_tables_v1
+from services.table_migrations import create_runtime_tables_v1, drop_runtime_tables_v1
+from services.tables import BigId
 
 SCHEMA = "notify"
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from alembic import op
 
 from services.migrate import schema_of
-from services.tables import create_runtime_tables_v3, drop_runtime_tables_v3
+from services.table_migrations import create_runtime_tables_v3, drop_runtime_tables_v3
 
 SCHEMA = "routing"
 

@@ -1,0 +1,79 @@
+"""Where a message that can never be processed goes: the consumer group's dead-letter
+topic, with why in its headers (``dead-letter-reason``, the original topic, partition
+and offset, the group), so that ops can read it and replay it once fixed; the runner
+then moves on. Sending is retried until the broker takes it: a message is never
+dropped, only parked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.errors import KafkaError
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from services.kafka import BrokerStatus
+from services.streams import StreamWatch
+
+log = logging.getLogger(__name__)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A lost database or broker connection: retried for as long as it takes, never dead-lettered."""
+    if isinstance(exc, OperationalError | ConnectionError | OSError | TimeoutError | KafkaError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+class DeadLetters:
+    """One consumer group's dead-letter topic, and how many it has parked there."""
+
+    def __init__(
+        self,
+        producer: AIOKafkaProducer,
+        topic: str,
+        group: str,
+        watch: StreamWatch,
+        status: BrokerStatus,
+        retry_base: float,
+    ) -> None:
+        self.producer, self.topic, self.group = producer, topic, group
+        self.watch, self.status, self.retry_base = watch, status, retry_base
+        self.sent = 0
+
+    async def send(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
+        """To the dead-letter topic (retried until the broker takes it), then recorded as
+        arrived, so the stream check does not count it missing."""
+        headers = [
+            ("dead-letter-reason", reason.encode()),
+            ("original-topic", record.topic.encode()),
+            ("original-partition", str(record.partition).encode()),
+            ("original-offset", str(record.offset).encode()),
+            ("consumer-group", self.group.encode()),
+        ]
+        delay = self.retry_base
+        while True:
+            try:
+                await asyncio.wait_for(
+                    self.producer.send_and_wait(self.topic, value=record.value, key=record.key, headers=headers),
+                    timeout=15,
+                )
+                break
+            except Exception as exc:  # noqa: BLE001 - the broker must take it before we move on
+                self.status.failed(exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        self.sent += 1
+        log.error("message dead-lettered", extra={"topic": record.topic, "offset": record.offset, "reason": reason})
+        delay = self.retry_base
+        while True:  # the record that it arrived, so that a replay does not count it missing
+            try:
+                await self.watch.dead_lettered(record)
+                return
+            except Exception as exc:  # noqa: BLE001 - only a lost database lands here; retried
+                if not is_transient(exc):
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
