@@ -86,97 +86,53 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise field_error("cursor", "invalid cursor", "query") from exc
 
 
-def to_out(row: Any, reveal: Any = None) -> CaseOut:
-    """The case as shown to staff: personal data masked (in clear only with ``reveal``,
-    the cipher, for a caller allowed and asking), policies withheld until verified."""
+def _case_fields(row: Any, reveal: Any) -> dict[str, Any]:
+    """The case's columns, read by the API models by name, and the two parts that are not
+    columns: the customer (masked unless revealed; policies withheld until the identity
+    is verified) and the identity check."""
     verified = row.identity_verified_at is not None
     phone = reveal.decrypt(row.phone_enc) if reveal else row.phone_masked
     id_number = reveal.decrypt(row.id_number_enc) if reveal and row.id_number_enc else row.id_number_masked
-    return CaseOut(
-        id=row.id,
-        case_no=row.case_no,
-        status=row.status,
-        kind=row.kind,
-        tier=row.tier,
-        category=row.category,
-        channel=row.channel,
-        branch_code=row.branch_code,
-        line_of_business=row.line_of_business,
-        subject=row.subject,
-        description=row.description,
-        customer=CustomerOut(
-            name=row.customer_name,
-            phone=phone,
-            id_number=id_number,
-            policy_no=row.policy_no if verified else None,
-            policy_nos=list(row.policy_nos or []) if verified else [],
-            policy_details_withheld=not verified and bool(row.policy_no or row.policy_nos),
-        ),
-        complainant_count=row.complainant_count,
-        agent_code=row.agent_code,
-        source_ref=row.source_ref,
-        major_reasons=list(row.major_reasons or []),
-        category_suggested=bool(row.category_suggested),
-        received_by=row.received_by,
-        identity=IdentityOut(
-            verified=verified,
-            document_type=row.identity_document_type,
-            verified_by=row.identity_verified_by,
-            verified_at=row.identity_verified_at,
-        ),
-        repeat_of=row.repeat_of,
-        agent_finding=row.agent_finding,
-        resolution=row.resolution,
-        satisfaction_score=row.satisfaction_score,
-        satisfaction_result=row.satisfaction_result,
-        reopen_count=row.reopen_count or 0,
-        received_at=row.received_at,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        closed_at=row.closed_at,
+    customer = CustomerOut(
+        name=row.customer_name,
+        phone=phone,
+        id_number=id_number,
+        policy_no=row.policy_no if verified else None,
+        policy_nos=list(row.policy_nos) if verified else [],
+        policy_details_withheld=not verified and bool(row.policy_no or row.policy_nos),
     )
+    identity = IdentityOut(
+        verified=verified,
+        document_type=row.identity_document_type,
+        verified_by=row.identity_verified_by,
+        verified_at=row.identity_verified_at,
+    )
+    columns = dict(row._mapping) if isinstance(row, Row) else vars(row)
+    return {**columns, "customer": customer, "identity": identity}
+
+
+def to_out(row: Any, reveal: Any = None) -> CaseOut:
+    """The case as shown to staff: personal data masked (in clear only with ``reveal``,
+    the cipher, for a caller allowed and asking), policies withheld until verified.
+    ``row`` is a row of ``cases`` or the record of a case just accepted."""
+    return CaseOut.model_validate(_case_fields(row, reveal))
 
 
 async def to_detail(session: AsyncSession, row: Any, allowed_actions: list[str], reveal: Any = None) -> CaseDetailOut:
-    notes = (await session.execute(select(t.notes).where(t.notes.c.case_id == row.id).order_by(t.notes.c.id))).all()
-    files = (
-        await session.execute(
-            select(t.attachments).where(t.attachments.c.case_id == row.id).order_by(t.attachments.c.added_at)
-        )
-    ).all()
-    approvals = (
-        await session.execute(select(t.approvals).where(t.approvals.c.case_id == row.id).order_by(t.approvals.c.id))
-    ).all()
-    return CaseDetailOut(
-        **to_out(row, reveal).model_dump(),
-        notes=[NoteOut(id=n.id, author=n.author, text=n.text, at=n.at) for n in notes],
-        attachments=[
-            AttachmentOut(
-                id=f.id,
-                name=f.name,
-                content_type=f.content_type,
-                size_bytes=f.size_bytes,
-                sha256=f.sha256,
-                storage_ref=f.storage_ref,
-                added_by=f.added_by,
-                added_at=f.added_at,
-            )
-            for f in files
-        ],
-        approvals=[
-            ApprovalOut(
-                id=a.id,
-                type=a.type,
-                status=a.status,
-                reason=a.reason,
-                amount=a.amount,
-                requested_by=a.requested_by,
-                requested_at=a.requested_at,
-                decided_by=a.decided_by,
-                decided_at=a.decided_at,
-                decision_note=a.decision_note,
-            )
-            for a in approvals
-        ],
-        allowed_actions=allowed_actions,
+    """The case with its notes, attachments and approvals, and what may be done next."""
+    notes = await session.execute(select(t.notes).where(t.notes.c.case_id == row.id).order_by(t.notes.c.id))
+    files = await session.execute(
+        select(t.attachments).where(t.attachments.c.case_id == row.id).order_by(t.attachments.c.added_at)
+    )
+    approvals = await session.execute(
+        select(t.approvals).where(t.approvals.c.case_id == row.id).order_by(t.approvals.c.id)
+    )
+    return CaseDetailOut.model_validate(
+        {
+            **_case_fields(row, reveal),
+            "notes": [NoteOut.model_validate(n, from_attributes=True) for n in notes],
+            "attachments": [AttachmentOut.model_validate(f, from_attributes=True) for f in files],
+            "approvals": [ApprovalOut.model_validate(a, from_attributes=True) for a in approvals],
+            "allowed_actions": allowed_actions,
+        }
     )
