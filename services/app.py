@@ -26,7 +26,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from services import logging as service_logging
 from services.audit import record_in_transaction
 from services.audit import router as audit_router
-from services.auth import Authenticator, ScopedCase, check_routes
+from services.auth import Authenticator, ScopedCase
 from services.consumer import ConsumerRunner, Subscription
 from services.database import Database, resolve_url
 from services.errors import install_error_handlers
@@ -34,6 +34,7 @@ from services.health import router as health_router
 from services.kafka import ensure_topics, make_consumer, make_producer
 from services.keys import router as keys_router
 from services.middleware import EdgeMiddleware
+from services.permissions import check_routes
 from services.relay import OutboxRelay
 from services.rotation import key_rotation_worker
 from services.runtime import Runtime

@@ -2,7 +2,7 @@
 
 Every route declares its permission with ``Allow(...)`` (``dependencies=[...]`` or
 a parameter); ``create_app`` refuses to start a service with a route that has none
-(``check_routes``). ``Allow`` authenticates the caller once per request:
+(``services.permissions``). ``Allow`` authenticates the caller once per request:
 
 - ``Authorization: Bearer <JWT>``: staff. Verified against ``JWT_ISSUER`` with the
   keys of ``JWT_JWKS_URL`` (fetched and cached) or ``JWT_JWKS`` (inline); in
@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -34,7 +33,6 @@ from typing import Any, Protocol
 import jwt
 from cryptography.hazmat.primitives import serialization
 from fastapi import Request
-from fastapi.routing import APIRoute
 from sqlalchemy import or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -242,41 +240,6 @@ async def _ensure_case_visible(
     found = await case.load(runtime, session, key)
     if found is not None:
         ensure_sees(principal, found.branch_code, found.assignee, found.owner)
-
-
-def _allow_in(dependencies: list[Any]) -> str | None:
-    stack = list(dependencies)
-    while stack:
-        dep = stack.pop()
-        call = getattr(dep, "call", None) or getattr(dep, "dependency", None)
-        if isinstance(call, Allow):
-            return call.permission
-        stack.extend(getattr(dep, "dependencies", []) or [])
-    return None
-
-
-def routes_with_permissions(routes: list[Any], inherited: str | None = None) -> list[tuple[APIRoute, str | None]]:
-    """Every API route of an app with the permission it declared (its own ``Allow`` or
-    its router's), walking routers included into routers."""
-    found: list[tuple[APIRoute, str | None]] = []
-    for route in routes:
-        original = getattr(route, "original_router", None)
-        if original is not None:
-            found += routes_with_permissions(original.routes, _allow_in(original.dependencies) or inherited)
-        elif isinstance(route, APIRoute):
-            found.append((route, _allow_in(route.dependant.dependencies) or _allow_in(route.dependencies) or inherited))
-    return found
-
-
-def check_routes(routes: list[Any], service: str) -> None:
-    """Refuse to serve a route nobody decided the protection of."""
-    missing = [
-        f"{sorted(r.methods or ())[0]} {r.path}"
-        for r, permission in routes_with_permissions(routes)
-        if r.include_in_schema and permission is None
-    ]
-    if missing:
-        raise RuntimeError(f"{service}: routes without a permission (use services.auth.Allow): {json.dumps(missing)}")
 
 
 def scope_clause(principal: Principal, branch: Any, *people: Any) -> Any:

@@ -8,8 +8,7 @@ ahead of a busy intake); if anything in it fails, the batch is rolled back and
 applied event by event with the rules below. Failures:
 
 - a message that can never be processed (not JSON, not the contract, or a handler
-  raising ``PoisonEvent``) goes to the group's dead-letter topic with the reason in
-  its headers, and the runner moves on;
+  raising ``PoisonEvent``) is parked on a dead-letter topic (``services.dead_letters``);
 - a lost database or broker connection is retried with backoff, for as long as it
   takes, without moving the offset;
 - any other handler error is retried ``consumer_max_attempts`` times, then dead-lettered.
@@ -47,6 +46,8 @@ Handler = Callable[[AsyncSession, Envelope, Any, Any], Awaitable[None]]
 #: ``batch(session, [(envelope, typed_payload), ...], runtime)``: the new events of one
 #: polled batch of one topic, in order; same effect as ``handler`` on each; no commit.
 BatchHandler = Callable[[AsyncSession, list[tuple[Envelope, Any]], Any], Awaitable[None]]
+#: One decoded message: its record (topic, headers, offset), its envelope and typed payload.
+Item = tuple[ConsumerRecord[bytes, bytes], Envelope, object]
 
 
 class PoisonEvent(Exception):
@@ -133,7 +134,7 @@ class ConsumerRunner:
 
     async def process(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         """Apply a polled batch in one transaction (fast); on any failure, one by one (exact)."""
-        valid: list[tuple[ConsumerRecord[bytes, bytes], Envelope, object]] = []
+        valid: list[Item] = []
         for record in records:
             try:
                 envelope, decoded = decode(record.value)
@@ -160,7 +161,7 @@ class ConsumerRunner:
         last = records[-1]
         self._positions[TopicPartition(last.topic, last.partition)] = last.offset + 1
 
-    async def _apply_all(self, items: list[tuple[ConsumerRecord[bytes, bytes], Envelope, object]]) -> int:
+    async def _apply_all(self, items: list[Item]) -> int:
         """One transaction: one inbox statement claims the new events, then the topic's
         batch handler (or its handler, event by event) applies them."""
         async with self.db.session() as session:
@@ -181,11 +182,7 @@ class ConsumerRunner:
         self.batches += 1
         return len(fresh)
 
-    async def _claim(
-        self,
-        session: AsyncSession,
-        items: list[tuple[ConsumerRecord[bytes, bytes], Envelope, object]],
-    ) -> list[tuple[ConsumerRecord[bytes, bytes], Envelope, object]]:
+    async def _claim(self, session: AsyncSession, items: list[Item]) -> list[Item]:
         """Insert every event id into the inbox at once; the events it took, first arrivals only."""
         if self._inbox_claim is None:  # built once: executed with parameters, compiled once
             inbox = self.tables.inbox

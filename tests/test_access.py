@@ -24,7 +24,7 @@ from intake.service import SPEC as INTAKE
 from notify.service import SPEC as NOTIFY
 from routing.service import SPEC as ROUTING
 from services.app import ServiceSpec, create_app
-from services.auth import routes_with_permissions
+from services.permissions import routes_with_permissions
 from services.security import InsecureConfiguration
 from shared.auth import ROLE_PERMISSIONS, Role
 from shared.events import Envelope
