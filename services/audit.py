@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.types import Scope
 
+from services import deferred
 from services.auth import Allow
 from services.database import utcnow
 from services.deps import RuntimeDep, SessionDep
@@ -61,7 +62,7 @@ def record_in_transaction(session: Session) -> None:
     route = pending.scope.get("route")
     status = pending.status or getattr(route, "status_code", None) or 200
     runtime = pending.scope["app"].state.runtime
-    session.execute(runtime.tables.audit_log.insert(), _row(pending.scope, pending.scope.get("state") or {}, status))
+    deferred.defer(session, runtime.tables.audit_log, [_row(pending.scope, pending.scope.get("state") or {}, status)])
     pending.written = True
 
 

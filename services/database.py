@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
+from services import deferred
 from services.wakeup import Wakeups
 
 log = logging.getLogger(__name__)
@@ -87,10 +88,19 @@ class Database:
         self.wakeups = Wakeups(schema, dsn)
         event.listen(self._session_class, "after_commit", self.wakeups.committed)
         event.listen(self._session_class, "after_rollback", self.wakeups.discard)
+        self._before_commit_hooks: list[Callable[[Session], None]] = []
+        event.listen(self._session_class, "before_commit", self._before_commit)
+        event.listen(self._session_class, "after_soft_rollback", deferred.forget)
 
     def before_commit(self, callback: Callable[[Session], None]) -> None:
-        """Call ``callback(session)`` just before each commit of this database's sessions."""
-        event.listen(self._session_class, "before_commit", callback)
+        """Call ``callback(session)`` just before each commit of this database's sessions
+        (before the deferred rows are written, so a hook may defer rows too)."""
+        self._before_commit_hooks.append(callback)
+
+    def _before_commit(self, session: Session) -> None:
+        for hook in self._before_commit_hooks:
+            hook(session)
+        deferred.write(session)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services import wakeup
+from services import deferred, wakeup
 from services.database import Database, utcnow
 from services.logging import correlation_id
 from services.tables import RuntimeTables
@@ -59,12 +59,12 @@ async def publish_many(session: AsyncSession, tables: RuntimeTables, outgoing: S
         )
         for o in outgoing
     ]
-    await _stage(session, tables, envelopes)
+    _stage(session, tables, envelopes)
     return envelopes
 
 
-async def _stage(session: AsyncSession, tables: RuntimeTables, envelopes: list[Envelope]) -> None:
-    """The outbox rows of built envelopes, in one statement, waking the relay on commit."""
+def _stage(session: AsyncSession, tables: RuntimeTables, envelopes: list[Envelope]) -> None:
+    """The outbox rows of built envelopes, written with the commit, waking the relay after it."""
     if not envelopes:
         return
     wakeup.mark(session, "outbox")
@@ -79,7 +79,7 @@ async def _stage(session: AsyncSession, tables: RuntimeTables, envelopes: list[E
         }
         for e in envelopes
     ]
-    await session.execute(tables.outbox.insert(), rows)  # one statement, compiled once
+    deferred.defer(session, tables.outbox, rows)  # written at commit (services.deferred)
 
 
 async def backlog(db: Database, tables: RuntimeTables) -> int:

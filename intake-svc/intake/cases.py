@@ -113,7 +113,7 @@ async def accept_case(
     event = await publish(session, t.runtime, payload, case_id, now)
     reasons = values["major_reasons"]
     details = {"channel": body.channel, "major_reasons": reasons, "repeat_of": str(repeat_of) if repeat_of else None}
-    await history.record(session, case_id, "accept", body.received_by, None, CaseStatus.accepted, details, event, now)
+    history.record(session, case_id, "accept", body.received_by, None, CaseStatus.accepted, details, event, now)
     return Accepted(CaseRecord(**{**CASE_DEFAULTS, **values}), created=True)
 
 

@@ -12,13 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake import tables as t
+from services import deferred
 from shared.events import Envelope
 from shared.intake import HistoryEntry
 
 INSERT_ACTION = t.case_actions.insert()
 
 
-async def record(
+def record(
     session: AsyncSession,
     case_id: uuid.UUID,
     action: str,
@@ -30,20 +31,18 @@ async def record(
     at: datetime,
     source: str = "intake-svc",
 ) -> None:
-    await session.execute(
-        INSERT_ACTION,
-        {
-            "case_id": case_id,
-            "action": action,
-            "actor": actor,
-            "source": source,
-            "from_status": from_status,
-            "to_status": to_status,
-            "details": details,
-            "event_id": str(event.event_id) if event else None,
-            "at": at,
-        },
-    )
+    row = {
+        "case_id": case_id,
+        "action": action,
+        "actor": actor,
+        "source": source,
+        "from_status": from_status,
+        "to_status": to_status,
+        "details": details,
+        "event_id": str(event.event_id) if event else None,
+        "at": at,
+    }
+    deferred.defer(session, t.case_actions, [row])  # written with the commit (services.deferred)
 
 
 async def record_events(session: AsyncSession, events: Sequence[tuple[Envelope, str, dict[str, Any]]]) -> None:

@@ -200,5 +200,5 @@ async def act(
         details=details,
     )
     event = await publish(session, t.runtime, payload, case_id, now)
-    await history.record(session, case_id, name, body.actor, row.status, outcome.status, details, event, now)
+    history.record(session, case_id, name, body.actor, row.status, outcome.status, details, event, now)
     return updated

@@ -191,7 +191,7 @@ async def add_note(
 ) -> CaseDetailOut:
     now = utcnow()
     await session.execute(t.notes.insert().values(case_id=case_id, author=body.author, text=body.text, at=now))
-    await history.record(session, case_id, "add-note", body.author, None, None, {}, None, now)
+    history.record(session, case_id, "add-note", body.author, None, None, {}, None, now)
     return await queries.to_detail(session, row, lifecycle.allowed(row, reopen_window(state)))
 
 
@@ -211,7 +211,7 @@ async def add_attachment(
         t.attachments.insert().values(**body.model_dump(), id=uuid.uuid4(), case_id=case_id, added_at=now)
     )
     details = {"name": body.name, "size_bytes": body.size_bytes}
-    await history.record(session, case_id, "add-attachment", body.added_by, None, None, details, None, now)
+    history.record(session, case_id, "add-attachment", body.added_by, None, None, details, None, now)
     return await queries.to_detail(session, row, lifecycle.allowed(row, reopen_window(state)))
 
 

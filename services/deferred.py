@@ -1,0 +1,109 @@
+"""Rows that nothing reads before the transaction commits (the outbox, a case's history,
+the audit log), written at commit in one statement instead of one round trip each.
+
+Accepting a case used to cost five statements: the case, its outbox row, its history
+row and its audit row, each a round trip of its own; the write path's CPU was a third
+in those round trips (issue 14's profile). ``defer`` keeps the rows on the session;
+the ``before_commit`` hook (``services.database.Database``) writes them: on Postgres,
+when every table has only a few rows, all of them in one ``INSERT`` with the others
+as data-modifying CTEs (``WITH a AS (INSERT ...), b AS (INSERT ...) INSERT ...``);
+otherwise (SQLite, or a batch of hundreds) each table's rows in one ``executemany``.
+Either way each table's rows go in the order they were deferred (the relay publishes
+the outbox in id order), a rollback forgets them, and a row that cannot be written
+fails the commit, as it would have failed the statement.
+
+Only for rows that are read after commit, never by the transaction that writes them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Table, bindparam, insert, text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+#: A table with more deferred rows than this is written with ``executemany``: a
+#: multi-row VALUES list grows the statement (and its parameters) with every row.
+CTE_MAX_ROWS = 20
+
+
+@dataclass
+class Deferred:
+    """A session's deferred rows, per table in the order first deferred; every row of a
+    table has the same columns (one VALUES list)."""
+
+    groups: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def _of(session: Session) -> Deferred:
+    found = session.info.get(Deferred)
+    if found is None:
+        found = session.info[Deferred] = Deferred()
+    assert isinstance(found, Deferred)
+    return found
+
+
+def defer(session: AsyncSession | Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` into ``table`` when the session commits."""
+    sync = session.sync_session if isinstance(session, AsyncSession) else session
+    if sync.get_transaction() is None:
+        sync.begin()  # no statement yet: begun now, so that a rollback ends it (and forgets)
+    kept = _of(sync).groups.setdefault(table, [])
+    for row in rows:
+        if kept and row.keys() != kept[0].keys():
+            raise ValueError(f"deferred rows of {table.name} must name the same columns")
+        kept.append(row)
+
+
+def write(session: Session) -> None:
+    """The ``before_commit`` hook: every deferred row, then nothing is left deferred."""
+    deferred: Deferred | None = session.info.pop(Deferred, None)
+    if deferred is None or not deferred.groups:
+        return
+    groups = list(deferred.groups.items())
+    if session.get_bind().dialect.name == "postgresql" and all(len(rows) <= CTE_MAX_ROWS for _, rows in groups):
+        shape = tuple((table, len(rows), tuple(rows[0])) for table, rows in groups)
+        params = {
+            f"d{g}_{r}_{name}": value
+            for g, (_, rows) in enumerate(groups)
+            for r, row in enumerate(rows)
+            for name, value in row.items()
+        }
+        session.execute(_combined(shape), params)
+        return
+    for table, rows in groups:
+        session.execute(insert(table), rows)
+
+
+@cache
+def _combined(shape: tuple[tuple[Table, int, tuple[str, ...]], ...]) -> Any:
+    """One INSERT for every group of a shape (tables, row counts, columns), the others as
+    CTEs, with bound parameters: built and compiled once per shape, not per commit
+    (building it per commit cost more CPU than the round trips it saved, measured)."""
+    statements = [
+        insert(table).values(
+            [{name: bindparam(f"d{g}_{r}_{name}", type_=table.c[name].type) for name in names} for r in range(count)]
+        )
+        for g, (table, count, names) in enumerate(shape)
+    ]
+    combined = statements[-1]
+    for i, statement in enumerate(statements[:-1]):
+        combined = combined.add_cte(statement.cte(f"deferred_{i}"))
+    # SQLAlchemy compiles a DML-in-CTE statement anew on every execution (no cache key):
+    # compiled here once, it is kept as text with the same typed parameters.
+    # (Without the ``::TYPE`` casts after each parameter, which ``text`` cannot parse;
+    # Postgres infers each parameter's type from the column it is inserted into.)
+    compiled = combined.compile(dialect=postgresql.dialect(paramstyle="named"))
+    sql = re.sub(r"(:d\d+_\d+_\w+?)::[A-Z][A-Z ]*(\[\])?", r"\1", str(compiled))
+    return text(sql).bindparams(*compiled.binds.values())
+
+
+def forget(session: Session, *_: Any) -> None:
+    """After a rollback (``after_soft_rollback``, so also one that reached no database):
+    what was deferred in it is not written."""
+    session.info.pop(Deferred, None)

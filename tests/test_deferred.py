@@ -1,0 +1,75 @@
+"""Rows deferred to the commit (``services.deferred``): written with it, in each table's
+order, on both paths (one combined statement, and ``executemany`` for many rows);
+forgotten on rollback; and a row that cannot be written fails the whole commit."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from intake import tables as t
+from services import deferred
+from services.database import utcnow
+from services.registry import load_spec
+from tests.support.inprocess import running
+
+
+def outbox_rows(tag: str, count: int) -> list[dict[str, Any]]:
+    return [
+        {"event_id": f"{tag}-{i}", "topic": "case.created", "key": "k", "value": "{}", "created_at": utcnow()}
+        for i in range(count)
+    ]
+
+
+def history_row(case_id: uuid.UUID, action: str) -> dict[str, Any]:
+    return {"case_id": case_id, "action": action, "source": "intake-svc", "details": {"n": 1}, "at": utcnow()}
+
+
+@pytest.mark.parametrize("count", [3, deferred.CTE_MAX_ROWS + 5])
+async def test_deferred_rows_are_written_with_the_commit_in_order(backend: tuple[Path, str | None], count: int) -> None:
+    var_dir, url = backend
+    async with running(load_spec("intake-svc"), var_dir, url) as intake:
+        db, outbox = intake.runtime.db, intake.runtime.tables.outbox
+        case_id = uuid.uuid4()
+        rows = outbox_rows(f"n{count}", count)
+        async with db.session() as session:
+            deferred.defer(session, outbox, rows[:1])
+            deferred.defer(session, t.case_actions, [history_row(case_id, "first")])
+            deferred.defer(session, outbox, rows[1:])
+            deferred.defer(session, t.case_actions, [history_row(case_id, "second")])
+            assert await session.scalar(select(outbox.c.id).limit(1)) is None  # nothing before the commit
+            await session.commit()
+        async with db.session() as session:
+            written = (await session.scalars(select(outbox.c.event_id).order_by(outbox.c.id))).all()
+            actions = (await session.execute(select(t.case_actions).order_by(t.case_actions.c.id))).all()
+        assert written == [r["event_id"] for r in rows]
+        assert [(a.action, a.details) for a in actions] == [("first", {"n": 1}), ("second", {"n": 1})]
+        assert {a.case_id for a in actions} == {case_id}
+
+
+async def test_a_rollback_forgets_and_a_bad_row_fails_the_commit(backend: tuple[Path, str | None]) -> None:
+    var_dir, url = backend
+    async with running(load_spec("intake-svc"), var_dir, url) as intake:
+        db, outbox = intake.runtime.db, intake.runtime.tables.outbox
+        async with db.session() as session:
+            deferred.defer(session, outbox, outbox_rows("gone", 2))
+            await session.rollback()
+            deferred.defer(session, outbox, outbox_rows("kept", 1))
+            await session.commit()  # the same session, later: only what it deferred since
+        async with db.session() as session:
+            deferred.defer(session, t.case_actions, [history_row(uuid.uuid4(), "with a duplicate")])
+            deferred.defer(session, outbox, outbox_rows("kept", 1))  # event_id is unique
+            with pytest.raises(IntegrityError):
+                await session.commit()
+        async with db.session() as session:
+            assert (await session.scalars(select(outbox.c.event_id))).all() == ["kept-0"]
+            assert (await session.scalars(select(t.case_actions.c.action))).all() == []
+        with pytest.raises(ValueError, match="same columns"):
+            async with db.session() as session:
+                deferred.defer(session, outbox, outbox_rows("a", 1))
+                deferred.defer(session, outbox, [{"event_id": "b", "topic": "x"}])
