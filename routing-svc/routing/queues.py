@@ -24,8 +24,11 @@ async def queue_worker(runtime: Runtime) -> None:
         await asyncio.sleep(every)
         try:
             async with runtime.db.session() as session:
+                units = await assignment.queued_units(session)
+                if not units:
+                    continue  # nothing waits: one query a round at rest, the organisation left unread
                 org = await state.org.get(session)
-                for unit in await assignment.queued_units(session):
+                for unit in units:
                     await assignment.drain_queue(session, unit, org)
                 await session.commit()
         except asyncio.CancelledError:
