@@ -180,7 +180,9 @@ def timers_at_scale(total: int, due: int, window: float) -> dict[str, object]:
     tap = None
     try:
         stack.start(only=("sla-svc",))
-        tap = TopicTap(stack.bootstrap or "", [Topics.case_overdue]).start()
+        # A reader that asks often (10 ms fetch wait): what it sees is when the record
+        # was on the bus, not how long the local broker held an idle fetch (``TopicTap``).
+        tap = TopicTap(stack.bootstrap or "", [Topics.case_overdue], fetch_max_wait_ms=10).start()
         t0 = time.perf_counter()
         lead = 10.0  # seconds between the end of loading and the first due timer
         opens = asyncio.run(load_clocks(url, total, due, window, lead))
@@ -211,7 +213,7 @@ def timers_at_scale(total: int, due: int, window: float) -> dict[str, object]:
             "window_seconds": window,
             "load_seconds": round(loaded_in, 1),
             "breaches_seen": len(lag),
-            # Until the tap, an ordinary consumer, holds it: includes the broker's fetch wait.
+            # Until a reader holds it (the tap, fetching with a 10 ms wait).
             "due_to_bus_ms": {
                 "p50": round(percentile(lag, 50) * 1000),
                 "p99": round(percentile(lag, 99) * 1000),

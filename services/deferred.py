@@ -23,7 +23,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Table, bindparam, insert, text
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -98,7 +98,7 @@ def _combined(shape: tuple[tuple[Table, int, tuple[str, ...]], ...]) -> Any:
     # compiled here once, it is kept as text with the same typed parameters.
     # (Without the ``::TYPE`` casts after each parameter, which ``text`` cannot parse;
     # Postgres infers each parameter's type from the column it is inserted into.)
-    compiled = combined.compile(dialect=postgresql.dialect(paramstyle="named"))
+    compiled = combined.compile(dialect=PGDialect(paramstyle="named"))  # type: ignore[no-untyped-call]  # (SQLAlchemy leaves it untyped)
     sql = re.sub(r"(:d\d+_\d+_\w+?)::[A-Z][A-Z ]*(\[\])?", r"\1", str(compiled))
     return text(sql).bindparams(*compiled.binds.values())
 

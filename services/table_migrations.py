@@ -188,3 +188,19 @@ def drop_runtime_tables_v3(op: Any, schema: str | None) -> None:
         batch.drop_column("producer")
     with op.batch_alter_table("outbox", schema=schema) as batch:
         batch.drop_column("seq")
+
+
+def create_runtime_tables_v4(op: Any, schema: str | None) -> None:
+    """Migration step for reference-data stamps (``services.reference``); frozen, like any migration."""
+    op.create_table(
+        "reference_versions",
+        sa.Column("name", sa.String(length=64), nullable=False, comment="which reference data (services.reference)"),
+        sa.Column("version", sa.BigInteger(), nullable=False, comment="moved on by every change"),
+        sa.Column("changed_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("name"),
+        schema=schema,
+    )
+
+
+def drop_runtime_tables_v4(op: Any, schema: str | None) -> None:
+    op.drop_table("reference_versions", schema=schema)

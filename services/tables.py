@@ -33,10 +33,11 @@ class RuntimeTables:
     broker_clusters: Table
     outbox_sequences: Table
     stream_watermarks: Table
+    reference_versions: Table
 
 
 def runtime_tables(metadata: MetaData, producer: str) -> RuntimeTables:
-    """The runtime tables in ``metadata``'s schema. Long on purpose: it is seven table
+    """The runtime tables in ``metadata``'s schema. Long on purpose: it is eight table
     declarations one after the other, which read best together and in one place."""
     outbox = Table(
         "outbox",
@@ -122,6 +123,13 @@ def runtime_tables(metadata: MetaData, producer: str) -> RuntimeTables:
         Column("announced_at", UTCDateTime()),
         Column("advanced_at", UTCDateTime(), nullable=False, comment="when `through` last moved"),
     )
+    reference_versions = Table(
+        "reference_versions",
+        metadata,
+        Column("name", String(64), primary_key=True, comment="which reference data (services.reference)"),
+        Column("version", BigInteger, nullable=False, comment="moved on by every change"),
+        Column("changed_at", UTCDateTime(), nullable=False),
+    )
     return RuntimeTables(
         producer=producer,
         outbox=outbox,
@@ -131,4 +139,5 @@ def runtime_tables(metadata: MetaData, producer: str) -> RuntimeTables:
         broker_clusters=broker_clusters,
         outbox_sequences=outbox_sequences,
         stream_watermarks=stream_watermarks,
+        reference_versions=reference_versions,
     )

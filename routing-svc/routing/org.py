@@ -9,7 +9,6 @@ itself: which rules were tried, why each did or did not match.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -172,19 +171,3 @@ async def load_org(session: AsyncSession) -> Org:
         receivers={r.branch_code: r.id for r in receivers},  # the lowest id wins (rows come highest first)
         weights={u.code: u.weights for u in units if u.weights},
     )
-
-
-class OrgCache:
-    def __init__(self, max_age: float = 5.0) -> None:
-        self.max_age = max_age
-        self._org: Org | None = None
-        self._loaded = 0.0
-
-    async def get(self, session: AsyncSession) -> Org:
-        if self._org is None or time.monotonic() - self._loaded > self.max_age:
-            self._org = await load_org(session)
-            self._loaded = time.monotonic()
-        return self._org
-
-    def invalidate(self) -> None:
-        self._org = None

@@ -15,10 +15,9 @@ router = APIRouter(prefix="/v1", tags=["organisation"])
 
 
 async def _changed(session: SessionDep, state: StateDep, units: list[str] | None = None) -> None:
-    """After a change: fresh org snapshot, and queues drained where capacity may have appeared."""
-    cache = state.org
-    cache.invalidate()
-    org = await cache.get(session)
+    """After a change: the organisation stamped for every replica and reloaded here, and
+    queues drained where capacity may have appeared."""
+    org = await state.org.changed(session)
     for unit in units if units is not None else await assignment.queued_units(session):
         await assignment.drain_queue(session, unit, org)
 

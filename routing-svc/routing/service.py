@@ -8,20 +8,22 @@ from routing.org_routes import router as org_router
 from routing.queues import queue_worker
 from routing.routes import router
 from routing.settings import RoutingSettings
-from routing.state import RoutingState
+from routing.state import ORGANISATION, new_state
 from services.app import ServiceSpec
+from services.reference import bump
 from services.runtime import Runtime
 from shared.events import Topics
 
 
 async def _start(runtime: Runtime) -> None:
-    state = RoutingState(runtime.settings_as(RoutingSettings))
+    state = new_state(runtime)
     runtime.state = state
     seed = state.settings.routing_seed_file
     if seed:
         async with runtime.db.session() as session:
             if await orgadmin.is_empty(session):
                 await orgadmin.import_document(session, orgadmin.read_file(Path(seed)))
+                await bump(session, runtime.tables, ORGANISATION)  # a replica that started first reloads
                 await session.commit()
 
 

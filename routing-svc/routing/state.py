@@ -3,21 +3,29 @@ consumers and workers through ``state_of(runtime)`` (no string-keyed bag)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated
 
-from routing.org import OrgCache
+from routing.org import Org, load_org
 from routing.settings import RoutingSettings
 from services.deps import state_dependency
+from services.reference import Versioned
 from services.runtime import Runtime
+
+#: The name of the organisation's stamp (``services.reference``).
+ORGANISATION = "organisation"
 
 
 @dataclass
 class RoutingState:
     settings: RoutingSettings
-    #: The organisation and rules, reloaded after a change here and at most 5 s old
-    #: when another replica changed them.
-    org: OrgCache = field(default_factory=OrgCache)
+    #: The organisation and rules in memory; reloaded when their stamp moves (a change
+    #: here or in another replica: seen within a second), never read per event.
+    org: Versioned[Org]
+
+
+def new_state(runtime: Runtime) -> RoutingState:
+    return RoutingState(runtime.settings_as(RoutingSettings), Versioned(runtime.tables, ORGANISATION, load_org))
 
 
 def state_of(runtime: Runtime) -> RoutingState:

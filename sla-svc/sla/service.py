@@ -11,7 +11,7 @@ from sla import calendars, policies, reports, tables
 from sla.consumers import SUBSCRIPTIONS
 from sla.routes import admin_router, router
 from sla.settings import SlaSettings
-from sla.state import SlaState, load_context
+from sla.state import SlaState, new_state, watch_reference
 from sla.timers import timer_worker
 
 
@@ -27,7 +27,7 @@ async def _start(runtime: Runtime) -> None:
         await calendars.seed_cn(session, s.default_calendar)
         await policies.seed(session)
         await session.commit()
-        runtime.state = SlaState(s, await load_context(session, s))
+        runtime.state = await new_state(runtime, session)
 
 
 SPEC = ServiceSpec(
@@ -41,7 +41,7 @@ SPEC = ServiceSpec(
     routers=[router, admin_router],
     produces=[Topics.case_overdue],
     subscriptions=SUBSCRIPTIONS,
-    workers=[timer_worker],
+    workers=[timer_worker, watch_reference],
     on_startup=_start,
     description="Time limits: working-day calendars, policies of clocks, warnings, breaches and escalations.",
 )

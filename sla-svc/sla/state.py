@@ -3,24 +3,35 @@ consumers and workers through ``state_of(runtime)`` (no string-keyed bag)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Annotated
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.deps import state_dependency
+from services.reference import Versioned
 from services.runtime import Runtime
 from sla import calendars, policies
 from sla.clocks import Context
 from sla.settings import SlaSettings
+
+log = logging.getLogger(__name__)
+#: The name of the calendars' and policies' stamp (``services.reference``).
+CALENDARS_AND_POLICIES = "calendars and policies"
+#: How often each process compares its calendars and policies with the stamp.
+CHECK_SECONDS = 2.0
 
 
 @dataclass
 class SlaState:
     settings: SlaSettings
     #: Calendars and policies in memory: replaced whole (``context = ...``) when an
-    #: administrator changes either, so a round in flight keeps the one it started with.
+    #: administrator changes either, here or in another replica (``watch_reference``),
+    #: so a round in flight keeps the one it started with.
     context: Context
+    reference: Versioned[Context]
 
 
 async def load_context(session: AsyncSession, settings: SlaSettings) -> Context:
@@ -32,9 +43,36 @@ async def load_context(session: AsyncSession, settings: SlaSettings) -> Context:
     )
 
 
+async def new_state(runtime: Runtime, session: AsyncSession) -> SlaState:
+    settings = runtime.settings_as(SlaSettings)
+
+    async def load(session: AsyncSession) -> Context:
+        return await load_context(session, settings)
+
+    reference = Versioned(runtime.tables, CALENDARS_AND_POLICIES, load, check_seconds=CHECK_SECONDS)
+    return SlaState(settings, await reference.get(session), reference)
+
+
 async def reload(session: AsyncSession, state: SlaState) -> None:
-    """After an administrator's change (committed): a fresh context for what comes next."""
-    state.context = await load_context(session, state.settings)
+    """After an administrator's change (in this transaction): stamped, so that every
+    other replica reloads too, and a fresh context here for what comes next."""
+    state.context = await state.reference.changed(session)
+
+
+async def watch_reference(runtime: Runtime) -> None:
+    """The worker that brings in another replica's change of calendars or policies:
+    one stamp read every ``CHECK_SECONDS``, a reload only when it moved."""
+    state = state_of(runtime)
+    while True:
+        await asyncio.sleep(state.reference.check_seconds)
+        try:
+            async with runtime.db.session() as session:
+                if await state.reference.fresh(session):
+                    state.context = state.reference.value
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - database away: next round
+            log.warning("reference check failed", exc_info=True)
 
 
 def state_of(runtime: Runtime) -> SlaState:

@@ -1,0 +1,61 @@
+"""Reference data changed in one replica reaches the others (``services.reference``):
+two in-process replicas of a service on one database; a change made through the first
+is in the second's memory within seconds, without a restart. Before the stamps, sla's
+second replica kept its old calendars and policies until it restarted."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from routing.service import SPEC as ROUTING
+from routing.state import state_of as routing_state
+from sla.service import SPEC as SLA
+from sla.state import state_of as sla_state
+from tests.support.inprocess import running
+
+
+async def _until(check: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "the other replica did not take the change"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_policy_changed_in_one_sla_replica_reaches_the_other(backend: tuple[Path, str | None]) -> None:
+    var_dir, url = backend
+    async with (
+        running(SLA, var_dir, url, timer_worker=False) as first,
+        running(SLA, var_dir, url, timer_worker=False) as second,
+    ):
+        listed = {p["id"]: p for p in (await first.client.get("/v1/policies")).json()}
+        general = listed["general-complaint"]
+        assert "letters-only" not in {p.id for p in sla_state(second.runtime).context.policies}
+        body = {**general, "priority": 1, "match": {**general["match"], "channels": ["letter"]}}
+        body.pop("id", None)
+        assert (await first.client.put("/v1/policies/letters-only", json=body)).status_code == 200
+
+        async def arrived() -> bool:
+            return "letters-only" in {p.id for p in sla_state(second.runtime).context.policies}
+
+        await _until(arrived)
+        before = sla_state(second.runtime).reference.reloads
+        await asyncio.sleep(2.5)  # nothing changed since: no reload, only the stamp read
+        assert sla_state(second.runtime).reference.reloads == before
+
+
+async def test_a_rule_changed_in_one_routing_replica_reaches_the_other(backend: tuple[Path, str | None]) -> None:
+    var_dir, url = backend
+    quiet = {"queue_drain_seconds": 3600}
+    async with running(ROUTING, var_dir, url, **quiet) as first, running(ROUTING, var_dir, url, **quiet) as second:
+        team = (await first.client.get("/v1/org")).json()["units"][0]["team"]
+        rule = {"priority": 0, "team": team, "description": "every case to one team"}
+        assert (await first.client.put("/v1/rules/r-everything", json=rule)).status_code == 200
+
+        async def arrived() -> bool:
+            async with second.runtime.db.session() as session:
+                org = await routing_state(second.runtime).org.get(session)
+            return any(r.id == "r-everything" for r in org.rules)
+
+        await _until(arrived, seconds=3.0)  # checked every second; it was reloaded every 5 s
