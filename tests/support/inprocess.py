@@ -25,6 +25,7 @@ from services.dev.broker import free_port
 from services.dev.issuer import generate_key, mint, peer_token
 from services.migrate import upgrade
 from services.runtime import Runtime
+from services.serve import QuietServer
 from shared.auth import Role
 
 UNREACHABLE_BROKER = "127.0.0.1:9"
@@ -130,7 +131,7 @@ async def serving(
     over HTTP and for streaming responses."""
     port = free_port()
     app = await _migrated_app(spec, var_dir, database_url, {**overrides, "port": port})
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    server = QuietServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -140,5 +141,5 @@ async def serving(
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=15, headers=auth_headers()) as client:
             yield InProcess(client, app.state.runtime)
     finally:
-        server.should_exit = True
+        server.stop()
         await task
