@@ -1,5 +1,4 @@
 """Reference data changed in one replica reaches the others (``services.reference``):
-sla's calendars and policies, routing's organisation, notify's subscriptions;
 two in-process replicas of a service on one database; a change made through the first
 is in the second's memory within seconds, without a restart. Before the stamps, sla's
 second replica kept its old calendars and policies until it restarted."""
@@ -7,12 +6,9 @@ second replica kept its old calendars and policies until it restarted."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from notify.service import SPEC as NOTIFY
-from notify.state import state_of as notify_state
 from routing.service import SPEC as ROUTING
 from routing.state import state_of as routing_state
 from sla.service import SPEC as SLA
@@ -63,24 +59,3 @@ async def test_a_rule_changed_in_one_routing_replica_reaches_the_other(backend: 
             return any(r.id == "r-everything" for r in org.rules)
 
         await _until(arrived, seconds=3.0)  # checked every second; it was reloaded every 5 s
-
-
-async def test_a_subscription_made_in_one_notify_replica_reaches_the_others_fan_out(
-    backend: tuple[Path, str | None],
-) -> None:
-    var_dir, url = backend
-    async with running(NOTIFY, var_dir, url) as first, running(NOTIFY, var_dir, url) as second:
-        async with second.runtime.db.session() as session:  # loaded before the change
-            before = {s.id for s in await notify_state(second.runtime).subscriptions.get(session)}
-        body = {"channel": "webhook", "target": "https://example.test/hook", "events": ["case.overdue"]}
-        made = await first.client.post("/v1/subscriptions", json={**body, "secret": "s" * 32})
-        assert made.status_code == 201, made.text
-        new_id = uuid.UUID(made.json()["id"])
-        assert new_id not in before
-
-        async def arrived() -> bool:
-            async with second.runtime.db.session() as session:
-                active = await notify_state(second.runtime).subscriptions.get(session)
-            return new_id in {s.id for s in active}
-
-        await _until(arrived, seconds=3.0)
