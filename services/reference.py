@@ -77,7 +77,11 @@ class Versioned(Generic[T]):
         now = time.monotonic()
         self._checked = now
         version = await version_of(session, self.tables, self.name)
-        if self._value is not None and version == self._version and now - self._loaded < self.max_age_seconds:
+        # Only a newer stamp reloads: this process's own change is loaded (``changed``)
+        # inside the writing transaction, at a stamp the others see only once it commits;
+        # a check meanwhile must not put the older copy back. (Should that transaction
+        # then roll back, ``max_age_seconds`` bounds how long its copy stays.)
+        if self._value is not None and version <= self._version and now - self._loaded < self.max_age_seconds:
             return False
         self._value = await self.load(session)
         self._version, self._loaded = version, now

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from routing.service import SPEC as ROUTING
 from routing.state import state_of as routing_state
+from services.reference import Versioned, bump
 from sla.service import SPEC as SLA
 from sla.state import state_of as sla_state
 from tests.support.inprocess import running
@@ -59,3 +60,36 @@ async def test_a_rule_changed_in_one_routing_replica_reaches_the_other(backend: 
             return any(r.id == "r-everything" for r in org.rules)
 
         await _until(arrived, seconds=3.0)  # checked every second; it was reloaded every 5 s
+
+
+async def test_a_check_before_this_process_commits_its_change_keeps_the_newer_copy(
+    backend: tuple[Path, str | None],
+) -> None:
+    """A copy reloaded inside the writing transaction is ahead of the committed stamp
+    until that commit: a check in between (sla's watcher, another task) must not put
+    the older copy back."""
+    var_dir, url = backend
+    async with running(SLA, var_dir, url, timer_worker=False) as sla:
+        loads = 0
+
+        async def load(_: object) -> int:
+            nonlocal loads
+            loads += 1
+            return loads
+
+        db = sla.runtime.db
+        copy = Versioned(sla.runtime.tables, "test data", load, check_seconds=0.0)
+        async with db.session() as session:
+            assert await copy.get(session) == 1
+        async with db.session() as writer:
+            assert await copy.changed(writer) == 2  # stamped in the open transaction, reloaded here
+            async with db.session() as other:
+                assert not await copy.fresh(other)  # the committed stamp is older: kept
+            assert copy.value == 2
+            await writer.commit()
+        async with db.session() as session:
+            assert not await copy.fresh(session)  # the stamp it was loaded at, now committed
+            await bump(session, sla.runtime.tables, "test data")
+            await session.commit()
+        async with db.session() as session:
+            assert await copy.get(session) == 3  # another writer's change: reloaded
