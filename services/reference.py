@@ -83,10 +83,14 @@ class Versioned(Generic[T]):
         # then roll back, ``max_age_seconds`` bounds how long its copy stays.)
         if self._value is not None and version <= self._version and now - self._loaded < self.max_age_seconds:
             return False
-        self._value = await self.load(session)
-        self._version, self._loaded = version, now
-        self.reloads += 1
+        await self._load_at(session, version)
         return True
+
+    async def _load_at(self, session: AsyncSession, version: int) -> None:
+        """Replace the copy whole: a reader never sees it missing or half-loaded."""
+        self._value = await self.load(session)
+        self._version, self._loaded = version, time.monotonic()
+        self.reloads += 1
 
     @property
     def value(self) -> T:
@@ -98,5 +102,5 @@ class Versioned(Generic[T]):
         """This process changed it, in ``session``'s transaction: stamped for every other
         copy, and reloaded here from what the transaction now sees."""
         await bump(session, self.tables, self.name)
-        self._value = None
-        return await self.get(session)
+        await self._load_at(session, await version_of(session, self.tables, self.name))
+        return self.value

@@ -221,9 +221,14 @@ async def find_repeat_of(
     stops at the first match, so a customer with a long history costs no more than a
     new one; both probes go in one statement (one round trip), the later match wins."""
     query = _repeat_probe(id_hash is not None, policy_no is not None)
-    values = {"phone": phone_hash, "id_number": id_hash, "policy": policy_no}
-    window = {"since": received_at - REPEAT_WINDOW, "until": received_at}
-    return (await session.execute(query, {**values, **window})).scalar()
+    values = {
+        "phone": phone_hash,
+        "id_number": id_hash,
+        "policy": policy_no,
+        "since": received_at - REPEAT_WINDOW,
+        "until": received_at,
+    }
+    return (await session.execute(query, values)).scalar()
 
 
 @cache

@@ -81,34 +81,15 @@ class Clock:
     @classmethod
     def of(cls, row: Any) -> Clock:
         """From a row of ``clock_query`` (extra columns, such as the parties, are ignored)."""
-        values = {
-            "id": row.id,
-            "case_id": row.case_id,
-            "name": row.clock,
-            "policy": row.policy,
-            "branch_code": row.branch_code,
-            "kind": row.kind,
-            "tier": row.tier,
+        values = {name: getattr(row, name) for name in SAVED}
+        values |= {
             "state": ClockState(row.state),
-            "started_at": row.started_at,
-            "due_at": row.due_at,
-            "stopped_at": row.stopped_at,
-            "breached_at": row.breached_at,
-            "rule": row.rule,
-            "calendar_warning": row.calendar_warning,
-            "calendar": row.calendar,
-            "unit": row.unit,
-            "amount": row.amount,
-            "paused_at": row.paused_at,
-            "paused_total": row.paused_total,
             "pauses": tuple(row.pauses),
             "extensions": tuple(row.extensions),
             "changes": tuple(row.changes),
-            "run": row.run,
-            "last_level": row.last_level,
             "spec": ClockSpec.model_validate(row.spec),
         }
-        return cls(**values, stored={name: values[name] for name in SAVED})
+        return cls(id=row.id, case_id=row.case_id, name=row.clock, **values, stored=values)
 
     @property
     def target(self) -> Target:
@@ -124,35 +105,13 @@ class Clock:
         return replace(self, changes=(*self.changes, change))
 
 
-#: Where each saved attribute lives (``name`` and ``id`` never change).
-CLOCK_COLUMNS = (
-    "policy",
-    "branch_code",
-    "kind",
-    "tier",
-    "state",
-    "started_at",
-    "due_at",
-    "stopped_at",
-    "breached_at",
-    "rule",
-    "calendar_warning",
-)
-PLAN_COLUMNS = (
-    "calendar",
-    "unit",
-    "amount",
-    "paused_at",
-    "paused_total",
-    "pauses",
-    "extensions",
-    "changes",
-    "run",
-    "last_level",
-    "spec",
-)
+#: Where each saved attribute lives: every column of the two tables but the keys and
+#: what never changes after the start (``id``, ``case_id``, ``clock``: the value's
+#: ``name``, ``created_at``), derived so that a new column cannot be left unsaved.
+CLOCK_COLUMNS = tuple(c.name for c in t.clocks.c if c.name not in ("id", "case_id", "clock", "created_at"))
+PLAN_COLUMNS = tuple(c.name for c in t.clock_plans.c if c.name != "clock_id")
 SAVED = CLOCK_COLUMNS + PLAN_COLUMNS
-assert set(SAVED) < {f.name for f in fields(Clock)}
+assert set(SAVED) < {f.name for f in fields(Clock)}, "every saved column is an attribute of Clock"
 
 
 def _column_value(value: Any) -> Any:

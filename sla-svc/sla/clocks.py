@@ -157,9 +157,10 @@ async def drop_timers(session: AsyncSession, clock_id: int, *, fired_too: bool =
     await session.execute(query if fired_too else query.where(t.timers.c.fired_at.is_(None)))
 
 
-async def plan_timers(session: AsyncSession, ctx: Context, clock: Clock) -> None:
-    """(Re)create the timers not yet fired; a timer that fired keeps its place (once per run)."""
-    await drop_timers(session, clock.id)
+async def plan_timers(session: AsyncSession, ctx: Context, clock: Clock, *, new_run: bool = False) -> None:
+    """(Re)create the timers not yet fired; a timer that fired keeps its place (once per
+    run), except for a new run, which starts with none."""
+    await drop_timers(session, clock.id, fired_too=new_run)
     cal = ctx.calendar(clock.calendar)
     rows = [
         {"clock_id": clock.id, "key": m.key, "level": m.level, "due_at": moment_of(m.at)}
@@ -221,8 +222,7 @@ async def restart_clock(session: AsyncSession, ctx: Context, clock: Clock, spec:
         last_level=None,
         spec=spec,
     ).noted(change)
-    await drop_timers(session, clock.id, fired_too=True)
-    await plan_timers(session, ctx, restarted)
+    await plan_timers(session, ctx, restarted, new_run=True)
     return await save(session, restarted)
 
 

@@ -27,11 +27,14 @@ CHECK_SECONDS = 2.0
 @dataclass
 class SlaState:
     settings: SlaSettings
-    #: Calendars and policies in memory: replaced whole (``context = ...``) when an
-    #: administrator changes either, here or in another replica (``watch_reference``),
-    #: so a round in flight keeps the one it started with.
-    context: Context
+    #: Calendars and policies in memory, behind their stamp: replaced whole when an
+    #: administrator changes either, here or in another replica (``watch_reference``).
     reference: Versioned[Context]
+
+    @property
+    def context(self) -> Context:
+        """The calendars and policies now; a round keeps the one it started with."""
+        return self.reference.value
 
 
 async def load_context(session: AsyncSession, settings: SlaSettings) -> Context:
@@ -50,13 +53,14 @@ async def new_state(runtime: Runtime, session: AsyncSession) -> SlaState:
         return await load_context(session, settings)
 
     reference = Versioned(runtime.tables, CALENDARS_AND_POLICIES, load, check_seconds=CHECK_SECONDS)
-    return SlaState(settings, await reference.get(session), reference)
+    await reference.get(session)
+    return SlaState(settings, reference)
 
 
 async def reload(session: AsyncSession, state: SlaState) -> None:
     """After an administrator's change (in this transaction): stamped, so that every
     other replica reloads too, and a fresh context here for what comes next."""
-    state.context = await state.reference.changed(session)
+    await state.reference.changed(session)
 
 
 async def watch_reference(runtime: Runtime) -> None:
@@ -67,8 +71,7 @@ async def watch_reference(runtime: Runtime) -> None:
         await asyncio.sleep(state.reference.check_seconds)
         try:
             async with runtime.db.session() as session:
-                if await state.reference.fresh(session):
-                    state.context = state.reference.value
+                await state.reference.fresh(session)
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - database away: next round
