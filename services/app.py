@@ -24,7 +24,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from services import logging as service_logging
-from services.audit import record_in_transaction
+from services.audit import record_in_transaction, unrecord_on_rollback
 from services.audit import router as audit_router
 from services.auth import Authenticator, ScopedCase
 from services.consumer import ConsumerRunner, Subscription
@@ -92,6 +92,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
         if settings.wakeup_notify:
             db.wakeups.start()
         db.before_commit(record_in_transaction)
+        db.after_rollback(unrecord_on_rollback)
         runtime = Runtime(spec=spec, settings=settings, db=db)
         runtime.auth = Authenticator(runtime)
         app.state.runtime = runtime

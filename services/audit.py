@@ -64,6 +64,16 @@ def record_in_transaction(session: Session) -> None:
     runtime = pending.scope["app"].state.runtime
     deferred.defer(session, runtime.tables.audit_log, [_row(pending.scope, pending.scope.get("state") or {}, status)])
     pending.written = True
+    session.info[Pending] = pending
+
+
+def unrecord_on_rollback(session: Session) -> None:
+    """``after_soft_rollback``: an audit row written ahead of the commit
+    (``services.database.write_ahead``) went with the rollback, so the request's commit,
+    or ``end`` after the response, records it again."""
+    pending = session.info.pop(Pending, None)
+    if isinstance(pending, Pending):
+        pending.written = False
 
 
 def mark_pii_read(request: Request, what: str) -> None:

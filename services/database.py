@@ -89,18 +89,29 @@ class Database:
         event.listen(self._session_class, "after_commit", self.wakeups.committed)
         event.listen(self._session_class, "after_rollback", self.wakeups.discard)
         self._before_commit_hooks: list[Callable[[Session], None]] = []
+        self._after_rollback_hooks: list[Callable[[Session], None]] = [deferred.forget]
         event.listen(self._session_class, "before_commit", self._before_commit)
-        event.listen(self._session_class, "after_soft_rollback", deferred.forget)
+        event.listen(self._session_class, "after_soft_rollback", self._after_rollback)
 
     def before_commit(self, callback: Callable[[Session], None]) -> None:
         """Call ``callback(session)`` just before each commit of this database's sessions
         (before the deferred rows are written, so a hook may defer rows too)."""
         self._before_commit_hooks.append(callback)
 
+    def after_rollback(self, callback: Callable[[Session], None]) -> None:
+        """Call ``callback(session)`` after each rollback of this database's sessions
+        (``after_soft_rollback``: also one that reached no database), so that a hook's
+        record of what it wrote ahead is undone with the rows (``write_ahead``)."""
+        self._after_rollback_hooks.append(callback)
+
     def _before_commit(self, session: Session) -> None:
         for hook in self._before_commit_hooks:
             hook(session)
         deferred.write(session)
+
+    def _after_rollback(self, session: Session, *_: Any) -> None:
+        for hook in self._after_rollback_hooks:
+            hook(session)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -128,6 +139,19 @@ class Database:
     async def dispose(self) -> None:
         await self.wakeups.stop()
         await self.engine.dispose()
+
+
+async def write_ahead(session: AsyncSession) -> None:
+    """What the session's commit would write first, written now: the before-commit hooks
+    (the audit row) and the deferred rows, in one statement on Postgres. For a caller that
+    must see a constraint those rows break where it can still roll back and answer
+    otherwise (intake's concurrent retry of one case), not inside the commit. Anything
+    deferred later is written by the commit as usual; a rollback undoes both."""
+    await session.run_sync(_dispatch_before_commit)
+
+
+def _dispatch_before_commit(session: Session) -> None:
+    session.dispatch.before_commit(session)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -1,4 +1,5 @@
 """Reference data changed in one replica reaches the others (``services.reference``):
+sla's calendars and policies, routing's organisation, notify's subscriptions;
 two in-process replicas of a service on one database; a change made through the first
 is in the second's memory within seconds, without a restart. Before the stamps, sla's
 second replica kept its old calendars and policies until it restarted."""
@@ -6,9 +7,12 @@ second replica kept its old calendars and policies until it restarted."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from notify.service import SPEC as NOTIFY
+from notify.state import state_of as notify_state
 from routing.service import SPEC as ROUTING
 from routing.state import state_of as routing_state
 from services.reference import Versioned, bump
@@ -93,3 +97,29 @@ async def test_a_check_before_this_process_commits_its_change_keeps_the_newer_co
             await session.commit()
         async with db.session() as session:
             assert await copy.get(session) == 3  # another writer's change: reloaded
+
+
+async def test_a_subscription_made_in_one_notify_replica_reaches_the_others_fan_out(
+    backend: tuple[Path, str | None],
+) -> None:
+    var_dir, url = backend
+    async with running(NOTIFY, var_dir, url) as first, running(NOTIFY, var_dir, url) as second:
+        async with second.runtime.db.session() as session:  # loaded before the change
+            before = {s.id for s in await notify_state(second.runtime).subscriptions.get(session)}
+        body = {"channel": "webhook", "target": "https://example.test/hook", "events": ["case.overdue"]}
+        made = await first.client.post("/v1/subscriptions", json={**body, "secret": "s" * 32})
+        assert made.status_code == 201, made.text
+        new_id = uuid.UUID(made.json()["id"])
+        assert new_id not in before
+
+        async def arrived() -> bool:
+            async with second.runtime.db.session() as session:
+                active = await notify_state(second.runtime).subscriptions.get(session)
+            return new_id in {s.id for s in active}
+
+        await _until(arrived, seconds=3.0)
+        # In the process that made it, the fan-out has it at once: the copy was reloaded
+        # in the creating transaction (an event fanned out right after the answer used to
+        # miss the new subscription for up to a second: CI's webhook test caught it).
+        async with first.runtime.db.session() as session:
+            assert new_id in {s.id for s in await notify_state(first.runtime).subscriptions.get(session)}

@@ -4,6 +4,13 @@ A case is accepted once: a retried request (same ``Idempotency-Key``, or the sam
 channel and ``source_ref``) finds the case the first attempt made. Under
 concurrent retries the unique constraints decide; the loser's transaction fails
 and the route looks the winner up (``find_existing``).
+
+A new case's rows (the case, its idempotency key and attachments, its outbox and
+history rows, and the request's audit row) are deferred and then written together
+by ``write_ahead`` at the end of ``accept_case``: on Postgres one statement, where
+they were two round trips (the case, then the rest at commit). Written there, not
+at commit, so that the unique constraints still decide inside ``accept_case``,
+where the route can roll back and answer with the winner's case.
 """
 
 from __future__ import annotations
@@ -25,17 +32,15 @@ from intake import history
 from intake import tables as t
 from intake.casenumbers import CaseNumbers
 from intake.classify import major_reasons, suggest_category
+from services import deferred
 from services.crypto import FieldCipher, mask_id_number, mask_phone
-from services.database import utcnow
+from services.database import utcnow, write_ahead
 from services.errors import DomainError
 from services.outbox import publish
 from shared.enums import CaseKind, CaseStatus, CaseTier, Channel
 from shared.events import CaseCreated
 from shared.intake import CaseCreate
 
-#: Built once: a statement executed with parameters is compiled once and cached, where
-#: ``insert().values(...)`` builds and coerces a new statement for every case.
-INSERT_CASE = t.cases.insert()
 #: What the database fills in on insert: the just-inserted case reads as its row would.
 CASE_DEFAULTS: dict[str, Any] = {
     **{c.name: c.server_default.arg if isinstance(c.server_default, DefaultClause) else None for c in t.cases.c},
@@ -106,14 +111,21 @@ async def accept_case(
     case_no = await numbers.next(session, body.branch_code, received_at.astimezone(tz))
     values = case_values(body, cipher, (phone_hash, id_hash), case_no, repeat_of, received_at, now)
     case_id: uuid.UUID = values["id"]
-    await session.execute(INSERT_CASE, values)
-    await _file_with_it(session, body, idempotency_key, case_id, now)
+    deferred.defer(session, t.cases, [values])
+    _file_with_it(session, body, idempotency_key, case_id, now)
     # The event is a projection of the row onto the contract's fields: no personal data or free text.
     payload = CaseCreated(**{name: values[name] for name in CaseCreated.model_fields})
     event = await publish(session, t.runtime, payload, case_id, now)
     reasons = values["major_reasons"]
     details = {"channel": body.channel, "major_reasons": reasons, "repeat_of": str(repeat_of) if repeat_of else None}
     history.record(session, case_id, "accept", body.received_by, None, CaseStatus.accepted, details, event, now)
+    await write_ahead(session)
+    if body.channel is Channel.hotline and body.source_ref:  # an agent logging a call: the call links to it
+        await session.execute(
+            t.cti_calls.update()
+            .where(t.cti_calls.c.call_id == body.source_ref, t.cti_calls.c.case_id.is_(None))
+            .values(case_id=case_id, updated_at=now)
+        )
     return Accepted(CaseRecord(**{**CASE_DEFAULTS, **values}), created=True)
 
 
@@ -170,20 +182,17 @@ def case_values(
     )
 
 
-async def _file_with_it(
+def _file_with_it(
     session: AsyncSession, body: CaseCreate, idempotency_key: str | None, case_id: uuid.UUID, now: datetime
 ) -> None:
-    """What arrives with a new case: its idempotency key, its attachments, and (an agent
-    logging a call) the link from the call to the case."""
+    """What arrives with a new case, deferred with it: its idempotency key and its attachments."""
     if idempotency_key:
-        await session.execute(
-            t.idempotency_keys.insert().values(
-                key=idempotency_key, request_hash=request_hash(body), case_id=case_id, created_at=now
-            )
-        )
+        row = {"key": idempotency_key, "request_hash": request_hash(body), "case_id": case_id, "created_at": now}
+        deferred.defer(session, t.idempotency_keys, [row])
     if body.attachments:
-        await session.execute(
-            t.attachments.insert(),
+        deferred.defer(
+            session,
+            t.attachments,
             [
                 {
                     **a.model_dump(exclude={"added_by"}),
@@ -194,12 +203,6 @@ async def _file_with_it(
                 }
                 for a in body.attachments
             ],
-        )
-    if body.channel is Channel.hotline and body.source_ref:
-        await session.execute(
-            t.cti_calls.update()
-            .where(t.cti_calls.c.call_id == body.source_ref, t.cti_calls.c.case_id.is_(None))
-            .values(case_id=case_id, updated_at=now)
         )
 
 

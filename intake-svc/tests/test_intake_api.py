@@ -114,6 +114,12 @@ async def test_concurrent_retries_make_one_case(intake: InProcess, by: str) -> N
     assert len({r.json()["id"] for r in responses}) == 1
     assert await intake.count(tables.cases) == 1
     assert await intake.count(tables.runtime.outbox) == 1
+    # Every attempt is audited once with what it was answered, the ones that lost the
+    # race at insert too (their audit row was written ahead with the case and rolled back).
+    audit = intake.runtime.tables.audit_log
+    async with intake.runtime.db.session() as session:
+        audited = (await session.execute(select(audit.c.status).where(audit.c.action == "POST /v1/cases"))).scalars()
+        assert sorted(audited) == statuses
 
 
 async def test_list_filters_and_cursor_pages_by_received_time(intake: InProcess) -> None:

@@ -47,7 +47,7 @@ async def handle_batch(session: AsyncSession, items: list[tuple[Envelope, Any]],
     state = state_of(runtime)
     directory, planner = state.directory, state.digest
     now = utcnow()
-    active = await subscriptions.active(session)
+    active = await state.subscriptions.get(session)
     changed: dict[uuid.UUID, CaseFacts] = {}
     feed: list[dict[str, Any]] = []
     deliveries: list[dict[str, Any]] = []

@@ -19,6 +19,7 @@ from notify.state import NotifyState
 from notify.worker import delivery_worker
 from services.app import ServiceSpec
 from services.crypto import cipher_from_settings
+from services.reference import Versioned
 from services.runtime import Runtime
 
 
@@ -45,6 +46,7 @@ async def _start(runtime: Runtime) -> None:
         senders=Senders(s, client),
         breakers=Breakers(s.breaker_failures, s.breaker_cooldown_seconds, s.breaker_max_cooldown_seconds),
         digest=DigestPlanner(peers, s.digest_times),
+        subscriptions=Versioned(runtime.tables, subscriptions.SUBSCRIPTIONS, subscriptions.active),
     )
     runtime.state = state
     async with runtime.db.session() as session:

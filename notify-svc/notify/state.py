@@ -4,7 +4,9 @@ consumers and workers through ``state_of(runtime)`` (no string-keyed bag)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
+
+from sqlalchemy import Row
 
 from notify.breaker import Breakers
 from notify.channels import Senders
@@ -14,6 +16,7 @@ from notify.peers import Peers
 from notify.settings import NotifySettings
 from services.crypto import FieldCipher
 from services.deps import state_dependency
+from services.reference import Versioned
 from services.runtime import Runtime
 
 
@@ -27,6 +30,9 @@ class NotifyState:
     senders: Senders
     breakers: Breakers
     digest: DigestPlanner
+    #: The active subscriptions in memory, reloaded when their stamp moves (checked at
+    #: most once a second by the fan-out), instead of read for every batch of events.
+    subscriptions: Versioned[list[Row[Any]]]
     #: Who is who (routing's organisation), refreshed by ``peers.directory_worker``;
     #: None until routing has answered once.
     directory: Directory | None = None
