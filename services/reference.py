@@ -20,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.database import upsert, utcnow
@@ -100,7 +100,13 @@ class Versioned(Generic[T]):
 
     async def changed(self, session: AsyncSession) -> T:
         """This process changed it, in ``session``'s transaction: stamped for every other
-        copy, and reloaded here from what the transaction now sees."""
+        copy, and reloaded here from what the transaction now sees. Should that
+        transaction roll back, the copy is reloaded at its next use (it would otherwise
+        hold what never committed: a subscription that a delivery cannot refer to)."""
         await bump(session, self.tables, self.name)
         await self._load_at(session, await version_of(session, self.tables, self.name))
+        event.listen(session.sync_session, "after_soft_rollback", self._rolled_back, once=True)
         return self.value
+
+    def _rolled_back(self, *_: object) -> None:
+        self._version, self._loaded, self._checked = -1, 0.0, 0.0

@@ -97,6 +97,11 @@ async def test_a_check_before_this_process_commits_its_change_keeps_the_newer_co
             await session.commit()
         async with db.session() as session:
             assert await copy.get(session) == 3  # another writer's change: reloaded
+        async with db.session() as writer:
+            assert await copy.changed(writer) == 4
+            await writer.rollback()  # what copy 4 saw never committed
+        async with db.session() as session:
+            assert await copy.get(session) == 5  # so it is reloaded at its next use
 
 
 async def test_a_subscription_made_in_one_notify_replica_reaches_the_others_fan_out(
@@ -106,11 +111,18 @@ async def test_a_subscription_made_in_one_notify_replica_reaches_the_others_fan_
     async with running(NOTIFY, var_dir, url) as first, running(NOTIFY, var_dir, url) as second:
         async with second.runtime.db.session() as session:  # loaded before the change
             before = {s.id for s in await notify_state(second.runtime).subscriptions.get(session)}
+        async with first.runtime.db.session() as session:  # here too
+            assert {s.id for s in await notify_state(first.runtime).subscriptions.get(session)} == before
         body = {"channel": "webhook", "target": "https://example.test/hook", "events": ["case.overdue"]}
         made = await first.client.post("/v1/subscriptions", json={**body, "secret": "s" * 32})
         assert made.status_code == 201, made.text
         new_id = uuid.UUID(made.json()["id"])
         assert new_id not in before
+        # In the process that made it, the fan-out has it at once: the copy was reloaded
+        # in the creating transaction (an event fanned out right after the answer used to
+        # miss the new subscription for up to a second: CI's webhook test caught it).
+        async with first.runtime.db.session() as session:
+            assert new_id in {s.id for s in await notify_state(first.runtime).subscriptions.get(session)}
 
         async def arrived() -> bool:
             async with second.runtime.db.session() as session:
@@ -118,8 +130,3 @@ async def test_a_subscription_made_in_one_notify_replica_reaches_the_others_fan_
             return new_id in {s.id for s in active}
 
         await _until(arrived, seconds=3.0)
-        # In the process that made it, the fan-out has it at once: the copy was reloaded
-        # in the creating transaction (an event fanned out right after the answer used to
-        # miss the new subscription for up to a second: CI's webhook test caught it).
-        async with first.runtime.db.session() as session:
-            assert new_id in {s.id for s in await notify_state(first.runtime).subscriptions.get(session)}

@@ -43,7 +43,9 @@ TemplateEvent = EventName | Literal["digest", "default"]
     "/subscriptions", status_code=201, response_model=SubscriptionOut, dependencies=[Depends(Allow(NOTIFY_MANAGE))]
 )
 async def create_subscription(body: SubscriptionCreate, session: SessionDep, state: StateDep) -> SubscriptionOut:
-    return await subscriptions.create(session, body, state.cipher)
+    made = await subscriptions.create(session, body, state.cipher)
+    await state.subscriptions.changed(session)
+    return made
 
 
 @router.get("/subscriptions", response_model=list[SubscriptionOut], dependencies=[Depends(Allow(NOTIFY_MANAGE))])
@@ -55,15 +57,18 @@ async def list_subscriptions(session: SessionDep) -> list[SubscriptionOut]:
     "/subscriptions/{subscription_id}", response_model=SubscriptionOut, dependencies=[Depends(Allow(NOTIFY_MANAGE))]
 )
 async def patch_subscription(
-    subscription_id: uuid.UUID, body: SubscriptionPatch, session: SessionDep
+    subscription_id: uuid.UUID, body: SubscriptionPatch, session: SessionDep, state: StateDep
 ) -> SubscriptionOut:
-    return await subscriptions.patch(session, subscription_id, body)
+    patched = await subscriptions.patch(session, subscription_id, body)
+    await state.subscriptions.changed(session)
+    return patched
 
 
 @router.delete("/subscriptions/{subscription_id}", status_code=204, dependencies=[Depends(Allow(NOTIFY_MANAGE))])
-async def delete_subscription(subscription_id: uuid.UUID, session: SessionDep) -> Response:
+async def delete_subscription(subscription_id: uuid.UUID, session: SessionDep, state: StateDep) -> Response:
     """Turns the subscription off for good; its deliveries stay listed."""
     await subscriptions.delete(session, subscription_id)
+    await state.subscriptions.changed(session)
     return Response(status_code=204)
 
 

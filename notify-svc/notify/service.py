@@ -51,6 +51,7 @@ async def _start(runtime: Runtime) -> None:
     runtime.state = state
     async with runtime.db.session() as session:
         await subscriptions.ensure_default_chain(session, ops_email=s.ops_alert_email)
+        await state.subscriptions.changed(session)
         await session.commit()
         state.directory = await load_directory(session)
 

@@ -19,12 +19,13 @@ from notify.directory import CaseFacts
 from services.crypto import FieldCipher
 from services.database import insert_ignoring_conflicts, upsert, utcnow
 from services.errors import DomainError
-from services.reference import bump
 from shared.notify import Filters, SubscriptionCreate, SubscriptionOut, SubscriptionPatch
 from shared.org import in_subtree
 
 NS = uuid.UUID("6f0c1a52-2d8e-4d3e-9d57-6c1f5e0b7a10")
-#: The stamp of the subscriptions (``services.reference``), moved by every change here.
+#: The stamp of the subscriptions (``services.reference``). The functions here change
+#: them; their callers move the stamp (``NotifyState.subscriptions.changed``), which also
+#: reloads this process's copy inside the changing transaction.
 SUBSCRIPTIONS = "subscriptions"
 
 #: warning → assignee; breach → assignee and owner; escalation 1 → team lead; 2 and up →
@@ -96,7 +97,6 @@ async def ensure_default_chain(session: AsyncSession, ops_email: str | None = No
         await session.execute(
             stmt.on_conflict_do_update(index_elements=["id"], set_={"target": ops_email, "events": events})
         )
-    await bump(session, t.runtime, SUBSCRIPTIONS)
 
 
 def _values(body: SubscriptionCreate) -> dict[str, Any]:
@@ -126,7 +126,6 @@ async def create(session: AsyncSession, body: SubscriptionCreate, cipher: FieldC
             created_at=utcnow(),
         )
     )
-    await bump(session, t.runtime, SUBSCRIPTIONS)
     # The secret is shown once, and only when the service made it up.
     return to_out(await _row(session, sub_id), secret=secret if made_up else None)
 
@@ -146,7 +145,6 @@ async def patch(session: AsyncSession, sub_id: uuid.UUID, body: SubscriptionPatc
         values["filters"] = body.filters.model_dump(mode="json", exclude_defaults=True) if body.filters else {}
     if values:
         await session.execute(t.subscriptions.update().where(t.subscriptions.c.id == sub_id).values(**values))
-        await bump(session, t.runtime, SUBSCRIPTIONS)
     return to_out(await _row(session, sub_id))
 
 
@@ -155,7 +153,6 @@ async def delete(session: AsyncSession, sub_id: uuid.UUID) -> None:
     if row.builtin:
         raise DomainError(409, "a built-in subscription of the default chain can be turned off, not deleted")
     await session.execute(t.subscriptions.update().where(t.subscriptions.c.id == sub_id).values(active=False))
-    await bump(session, t.runtime, SUBSCRIPTIONS)
 
 
 async def list_all(session: AsyncSession) -> list[SubscriptionOut]:
@@ -165,7 +162,7 @@ async def list_all(session: AsyncSession) -> list[SubscriptionOut]:
 
 async def active(session: AsyncSession) -> list[Row[Any]]:
     """The active subscriptions, as the fan-out keeps them (``NotifyState.subscriptions``,
-    reloaded when the stamp ``SUBSCRIPTIONS`` moves: every writer here bumps it)."""
+    reloaded when the stamp ``SUBSCRIPTIONS`` moves: every change here is stamped by its caller)."""
     return list((await session.execute(select(t.subscriptions).where(t.subscriptions.c.active.is_(True)))).all())
 
 
