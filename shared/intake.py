@@ -216,3 +216,30 @@ class HistoryEntry(BaseModel):
 class CasePage(BaseModel):
     items: list[CaseOut]
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last")
+
+
+class CaseSearch(Strict):
+    """``POST /v1/cases/search``: the list's filters and the customer's identifiers. A
+    body, not a query string, so that phone and ID numbers never sit in a URL (proxies
+    and browsers keep those); they are matched through their keyed hashes."""
+
+    case_no: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None = None
+    phone: Phone | None = None
+    id_number: IdNumber | None = None
+    policy_no: Ref | None = None
+    customer_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = None
+    status: CaseStatus | None = None
+    kind: CaseKind | None = None
+    tier: CaseTier | None = None
+    category: Category | None = None
+    channel: Channel | None = None
+    branch_code: BranchCode | None = None
+    agent_code: Ref | None = None
+    received_from: AwareDatetime | None = None
+    received_to: AwareDatetime | None = None
+    is_repeat: bool | None = None
+    q: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = Field(
+        default=None, description="words in the subject"
+    )
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: Annotated[str, StringConstraints(max_length=500)] | None = None

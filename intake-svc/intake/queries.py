@@ -35,9 +35,30 @@ class CaseFilters:
     received_to: datetime | None = None
     is_repeat: bool | None = None
     q: str | None = None
+    case_no: str | None = None
+    phone_hash: str | None = None  # the keyed hash of the phone searched for, never the phone
+    id_number_hash: str | None = None
+    policy_no: str | None = None
+    customer_name: str | None = None  # a prefix of the name
 
 
-EQUALITY_FILTERS = ("status", "kind", "tier", "category", "channel", "branch_code", "agent_code")
+EQUALITY_FILTERS = (
+    "status",
+    "kind",
+    "tier",
+    "category",
+    "channel",
+    "branch_code",
+    "agent_code",
+    "case_no",
+    "phone_hash",
+    "id_number_hash",
+    "policy_no",
+)
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 async def list_cases(
@@ -56,8 +77,9 @@ async def list_cases(
     if filters.is_repeat is not None:
         query = query.where(t.cases.c.repeat_of.is_not(None) if filters.is_repeat else t.cases.c.repeat_of.is_(None))
     if filters.q:
-        escaped = filters.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(t.cases.c.subject.ilike(f"%{escaped}%", escape="\\"))
+        query = query.where(t.cases.c.subject.ilike(f"%{_like_escaped(filters.q)}%", escape="\\"))
+    if filters.customer_name:
+        query = query.where(t.cases.c.customer_name.ilike(f"{_like_escaped(filters.customer_name)}%", escape="\\"))
     if cursor:
         after_at, after_id = decode_cursor(cursor)
         query = query.where(

@@ -232,3 +232,31 @@ async def test_an_audited_write_and_its_record_commit_together(intake: InProcess
             case_tx = await session.scalar(text("SELECT xmin::text FROM intake.cases"))
             audit_tx = await session.scalar(text("SELECT xmin::text FROM intake.audit_log WHERE status = 201"))
         assert case_tx == audit_tx
+
+
+async def test_search_by_phone_id_number_case_number_and_name(intake: InProcess) -> None:
+    """A customer's cases are found by phone or ID number (through the keyed hash), by
+    case number, policy number or a prefix of the name; neither number is kept in clear
+    by the search, in the audit log or anywhere else."""
+    first = (await intake.client.post("/v1/cases", json=complaint())).json()
+    other = complaint(customer={"name": "王五", "phone": "13700002222", "id_number": "440301198001011234"})
+    second = (await intake.client.post("/v1/cases", json=other)).json()
+
+    async def found(**body: Any) -> list[str]:
+        answer = await intake.client.post("/v1/cases/search", json=body)
+        assert answer.status_code == 200, answer.text
+        return [c["id"] for c in answer.json()["items"]]
+
+    assert await found(phone="138 1234 5678") == [first["id"]]
+    assert await found(id_number="440301198001011234") == [second["id"]]
+    assert await found(case_no=second["case_no"]) == [second["id"]]
+    assert await found(customer_name="王") == [second["id"]]
+    assert await found(phone="13812345678", kind="inquiry") == []
+    assert sorted(await found(limit=5)) == sorted([first["id"], second["id"]])
+    refused = await intake.client.post("/v1/cases/search", json={"phone": "not a phone"})
+    assert refused.status_code == 422 and "phone" in refused.text
+    async with intake.runtime.db.session() as session:
+        audit = intake.runtime.tables.audit_log
+        logged = (await session.execute(select(audit).where(audit.c.action == "POST /v1/cases/search"))).all()
+        assert len(logged) == 7  # every search, by whom; the numbers searched for are not in it
+        assert "13812345678" not in str([tuple(r) for r in logged])
