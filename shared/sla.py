@@ -178,6 +178,11 @@ class ClockView(BaseModel):
         description="time used so far, in the clock's measure (working seconds for working units)"
     )
     left_seconds: int = Field(description="time left before the due time, in the same measure; negative when late")
+    used_in_unit: float = Field(
+        default=0.0, description="used_seconds in the target's unit (a working day is the calendar's hours), 0.1"
+    )
+    left_in_unit: float = Field(default=0.0, description="left_seconds in the target's unit, 0.1; negative when late")
+    timezone: str = Field(default="Asia/Shanghai", description="the calendar's time zone, the one its times are read in")
     pauses: list[PauseOut]
     extensions: list[dict[str, Any]]
     changes: list[dict[str, Any]]

@@ -32,6 +32,8 @@ def _view(ctx: Context, c: Clock, now: datetime) -> ClockView:
         return plan.measure(cal, c.unit, epoch)
 
     used = m(until) - m(c.start) - c.paused_total
+    # Seconds in one of the target's units: a working day is this calendar's business hours.
+    per_unit = {"working_days": cal.tables.day_seconds, "calendar_days": 86400}.get(c.unit, 3600)
     left = m(c.due) - m(until)
     paused = f"; {c.paused_total // 60} minute(s) paused (not counted)" if c.paused_total else ""
     extended = (
@@ -60,6 +62,9 @@ def _view(ctx: Context, c: Clock, now: datetime) -> ClockView:
         calendar=c.calendar,
         used_seconds=used,
         left_seconds=left,
+        used_in_unit=round(used / per_unit, 1),
+        left_in_unit=round(left / per_unit, 1),
+        timezone=tz.key,
         pauses=[PauseOut(**{k: p.get(k) for k in ("start", "end", "reason", "by")}) for p in c.pauses],
         extensions=[dict(e) for e in c.extensions],
         changes=[dict(e) for e in c.changes],

@@ -110,6 +110,12 @@ async def test_reclassified_major_tightens_running_clocks_and_keeps_history(sla:
     assert clocks["closure"]["policy"] == "major-complaint"
     found = (await sla.client.get(f"/v1/cases/{case.id}/sla")).json()
     assert found["policy"] == "major-complaint"
+    # What is left, in the limit's own unit: a working day is the calendar's 7.5 hours.
+    closure = clocks["closure"]
+    assert closure["target"]["unit"] == "working_days" and closure["left_seconds"] < 0  # March: long late
+    assert closure["left_in_unit"] == round(closure["left_seconds"] / (7.5 * 3600), 1)
+    assert closure["used_in_unit"] == round(closure["used_seconds"] / (7.5 * 3600), 1)
+    assert closure["timezone"] == "Asia/Shanghai"
 
 
 async def test_reopen_restarts_what_the_policy_says(sla: InProcess) -> None:
