@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint bench install clean
+.PHONY: run test test-fast lint bench install clean chromium
 
 install: $(STAMP)
 
@@ -18,9 +18,16 @@ $(STAMP): requirements.txt
 run: $(STAMP)
 	$(PY) -m services.dev.stack
 
-## Every test: unit, service and cross-service (real Postgres at 127.0.0.1:5432 and a real broker).
-test: $(STAMP)
+## Every test: unit, service and cross-service (real Postgres at 127.0.0.1:5432 and a real broker),
+## and the console in a real headless Chromium (Debian's package, installed here if missing).
+test: $(STAMP) chromium
 	$(PY) -m pytest -q
+
+## Debian's Chromium and a Chinese font for it (the console's pages are zh-CN by default).
+chromium:
+	@(command -v chromium >/dev/null && fc-list :lang=zh | grep -q .) || \
+	  (apt-get install -y chromium fonts-wqy-zenhei >/dev/null || \
+	   (apt-get update >/dev/null && apt-get install -y chromium fonts-wqy-zenhei >/dev/null))
 
 ## Tests that need no running system.
 test-fast: $(STAMP)

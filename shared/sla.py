@@ -182,7 +182,9 @@ class ClockView(BaseModel):
         default=0.0, description="used_seconds in the target's unit (a working day is the calendar's hours), 0.1"
     )
     left_in_unit: float = Field(default=0.0, description="left_seconds in the target's unit, 0.1; negative when late")
-    timezone: str = Field(default="Asia/Shanghai", description="the calendar's time zone, the one its times are read in")
+    timezone: str = Field(
+        default="Asia/Shanghai", description="the calendar's time zone, the one its times are read in"
+    )
     pauses: list[PauseOut]
     extensions: list[dict[str, Any]]
     changes: list[dict[str, Any]]

@@ -58,4 +58,6 @@ class NotifySettings(ServiceSettings):
     gap_watch_seconds: float = 15.0
     ops_alert_email: str | None = None
 
-    console_url: str = Field(default="http://127.0.0.1:8001/v1/cases/", description="case links in messages")
+    console_url: str = Field(
+        default="http://127.0.0.1:8000/cases/", description="case links in messages: the console's case page"
+    )

@@ -139,7 +139,7 @@ def sample_context() -> dict[str, Any]:
         },
         "event": {"type": "case.overdue", "occurred_at": "2026-11-23T09:30:01+00:00"},
         "recipient_name": "冯涛",
-        "link": "http://127.0.0.1:8001/v1/cases/00000000-0000-0000-0000-000000000000",
+        "link": "http://127.0.0.1:8000/cases/00000000-0000-0000-0000-000000000000",
         "promised_by": "2026-12-07T09:30:00+00:00",
         "sign_name": "客服中心",
         "items": [{"subject": "【即将超时】TS-20261123-000001 closure"}],

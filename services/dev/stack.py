@@ -33,6 +33,8 @@ from services.dev.issuer import generate_key, peer_token
 from services.registry import ROOT, SERVICES
 
 DEFAULT_PORTS = {"intake-svc": 8001, "routing-svc": 8002, "sla-svc": 8003, "notify-svc": 8004}
+CONSOLE = "console-svc"
+CONSOLE_PORT = 8000
 
 
 def dev_secrets(var_dir: Path) -> dict[str, str]:
@@ -64,7 +66,10 @@ class Stack:
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
 
-    def start(self, *, broker_port: int | None = None, only: tuple[str, ...] = SERVICES) -> Stack:
+    def start(
+        self, *, broker_port: int | None = None, only: tuple[str, ...] = SERVICES, console: bool = False
+    ) -> Stack:
+        """The broker (unless given), the services, and with ``console`` the staff's console."""
         self.var_dir.mkdir(parents=True, exist_ok=True)
         if self.bootstrap is None:
             self.broker = LocalBroker(broker_port, self.var_dir / "broker.log").start()
@@ -73,11 +78,42 @@ class Stack:
             self.env.setdefault("KAFKA_ENABLE_IDEMPOTENCE", "false")
         for name in only:
             self.ports.setdefault(name, free_port())
+        if console:  # notify's links point at the console's case page
+            self.ports.setdefault(CONSOLE, free_port())
+            self.env.setdefault("CONSOLE_URL", f"{self.url(CONSOLE)}/cases/")
         for name in only:
             self.start_service(name)
         for name in only:
             self.wait_ready(name)
+        if console:
+            self.start_console()
         return self
+
+    def start_console(self) -> None:
+        """console-svc: no database or broker, the four APIs where this stack put them."""
+        log = open(self.var_dir / f"{CONSOLE}.log", "ab")  # noqa: SIM115 - owned by the child
+        env = self.service_env(CONSOLE)
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT / CONSOLE), str(ROOT)])
+        self.processes[CONSOLE] = subprocess.Popen(
+            [sys.executable, "-m", "console"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent(),  # noqa: PLW1509 - sets a signal, nothing else
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.processes[CONSOLE].poll() is not None:
+                raise RuntimeError(f"{CONSOLE} exited; see {self.var_dir / (CONSOLE + '.log')}")
+            try:
+                if httpx.get(f"{self.url(CONSOLE)}/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"{CONSOLE} not ready; see {self.var_dir / (CONSOLE + '.log')}")
 
     def service_env(self, name: str) -> dict[str, str]:
         env = {**os.environ, **dev_secrets(self.var_dir), **self.env}
@@ -161,6 +197,7 @@ class Stack:
 
     def stop_in_order(self, drain_seconds: float = 5) -> None:
         """Stop producers before their consumers, each consumer once it has caught up."""
+        self.stop_service(CONSOLE)  # no new requests from people first
         order = [n for n in ("intake-svc", "routing-svc", "sla-svc", "notify-svc") if n in self.processes]
         for i, name in enumerate(order):
             self._drained([name], drain_seconds)  # its own outbox on the bus
@@ -203,7 +240,7 @@ def main() -> None:
         bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
         ports={
             name: int(os.environ.get(f"{name.split('-')[0].upper()}_PORT", port))
-            for name, port in DEFAULT_PORTS.items()
+            for name, port in {**DEFAULT_PORTS, CONSOLE: CONSOLE_PORT}.items()
         },
     )
     # E-mail from notify-svc lands in a local mailbox unless an SMTP server is configured.
@@ -240,8 +277,10 @@ def main() -> None:
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     try:
-        stack.start(broker_port=int(os.environ.get("BROKER_PORT", "9092")) if stack.bootstrap is None else None)
+        broker_port = int(os.environ.get("BROKER_PORT", "9092")) if stack.bootstrap is None else None
+        stack.start(broker_port=broker_port, console=True)
         print("\nThe system is up:")
+        print(f"  console      {stack.url(CONSOLE)}   (development sign-in: pick a sample user)")
         print(
             f"  broker       {stack.bootstrap}"
             + ("  (local, memory only: outboxes publish their retained events to it again)" if stack.broker else "")

@@ -1,0 +1,141 @@
+"""The console in a real headless Chromium (Debian's package, driven by Playwright),
+over the four services and the broker as real processes on Postgres.
+
+Each page's screenshot is kept under ``var/test-artefacts/console/`` (look at them)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from conftest import System, start_system, stop_system
+from services.dev.stack import CONSOLE
+from services.registry import ROOT
+from tests.support.cases import complaint
+
+pytestmark = pytest.mark.stack
+
+ARTEFACTS = Path(os.environ.get("TEST_ARTEFACTS", ROOT / "var" / "test-artefacts")) / "console"
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    system, db_name = start_system(tmp_path_factory.mktemp("console"), "postgres", console=True)
+    yield system
+    stop_system(system, db_name)
+
+
+@pytest.fixture(scope="module")
+def browser(system: System) -> Iterator[Browser]:
+    """After the system: Playwright's sync API keeps an event loop running in this
+    thread, and the system's start-up runs one of its own."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser, system: System) -> Iterator[Page]:
+    context = browser.new_context(base_url=system.stack.url(CONSOLE), locale="zh-CN")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)  # CSP refusals show here
+    yield page
+    context.close()
+    assert not [e for e in errors if "Content Security Policy" in e], errors
+
+
+def shot(page: Page, name: str) -> None:
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTEFACTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page: Page, user: str) -> None:
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/signin"))
+    page.locator(f"button[data-user='{user}']").click()
+    expect(page.locator(".who")).to_contain_text(user)
+
+
+def new_case(system: System, **overrides: object) -> dict:
+    with system.client("intake-svc") as intake:
+        answer = intake.post("/v1/cases", json=complaint(**overrides))
+        assert answer.status_code == 201, answer.text
+        return answer.json()  # type: ignore[no-any-return]
+
+
+def test_sign_in_and_a_breach_appears_on_the_board_without_a_reload(page: Page, system: System) -> None:
+    page.goto("/signin")
+    shot(page, "signin")
+    sign_in(page, "coordinator-ho")
+    expect(page.locator("h1")).to_have_text("超时看板")
+    expect(page.locator("#live-status")).to_have_text("实时更新中", timeout=10_000)
+    page.evaluate("window.stillTheSamePage = true")
+    late = new_case(system, days_ago=40)  # received 40 days ago: its limits have passed
+    row = page.locator(f".late tr[data-case='{late['id']}']").first
+    expect(row).to_be_visible(timeout=30_000)
+    assert page.evaluate("window.stillTheSamePage") is True  # swapped in live, not reloaded
+    expect(row).to_contain_text("GD-SZ")
+    shot(page, "board")
+
+
+def test_search_by_phone_then_the_case_page_brings_every_service_together(page: Page, system: System) -> None:
+    case = new_case(system, days_ago=20, customer={"name": "赵六", "phone": "13655556666", "policy_no": "P-77"})
+    sign_in(page, "coordinator-ho")
+    page.goto("/search")
+    page.get_by_label("手机号").fill("136 5555 6666")
+    page.get_by_role("button", name="查询", exact=True).click()
+    results = page.locator("table.results tbody tr")
+    expect(results).to_have_count(1)
+    expect(results).to_contain_text("136****6666")  # masked, as the API shows it
+    shot(page, "search")
+    assert "13655556666" not in page.url  # the number went in the form body, not the URL
+    page.get_by_role("link", name=case["case_no"]).click()
+    expect(page.locator("h1")).to_contain_text(case["case_no"])
+    # Every clock, with what is left said in its limit's unit.
+    closure = page.locator("table.clocks tr[data-clock='closure']")
+    expect(closure).to_contain_text("已超时")
+    expect(closure).to_contain_text("个工作日")
+    expect(page.locator("table.clocks tr[data-clock='regulatory'] .explanation")).to_contain_text("Civil Code")
+    # The timeline brings intake's, routing's and sla's records together.
+    timeline = page.locator("ol.timeline")
+    for source in ("intake-svc", "routing-svc", "sla-svc"):
+        expect(timeline.locator(f"li[data-source='{source}']").first).to_be_visible(timeout=15_000)
+    expect(page.locator("[data-field='owner']")).not_to_have_text("—", timeout=15_000)
+    expect(page.locator("[data-field='phone']")).to_contain_text("136****6666")
+    shot(page, "case")
+    page.get_by_role("button", name="English").click()
+    expect(page.locator("h2#timeline-h")).to_have_text("Timeline")
+    expect(page.locator("table.clocks tr[data-clock='closure']")).to_contain_text("working days late")
+
+
+def test_a_case_out_of_scope_is_404_and_a_refused_page_403(page: Page, system: System) -> None:
+    case = new_case(system)  # a Shenzhen case
+    sign_in(page, "specialist-bj")  # Beijing
+    answer = page.goto(f"/cases/{case['id']}")
+    assert answer is not None and answer.status == 404
+    expect(page.locator("h1")).to_have_text("未找到")
+    shot(page, "not-found")
+    answer = page.goto("/board/rows")  # the board's figures are for roles that read reports
+    assert answer is not None and answer.status == 403
+    expect(page.locator("h1")).to_have_text("无权访问")
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/search$"))
+
+
+def test_a_form_without_its_csrf_token_is_refused(page: Page, system: System) -> None:
+    sign_in(page, "coordinator-ho")
+    answer = page.request.post("/search", form={"phone": "13655556666"})
+    assert answer.status == 403
+    answer = page.request.post("/signout", form={"csrf": "forged"})
+    assert answer.status == 403
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    assert cookies["console_session"]["httpOnly"] is True
+    assert "13655556666" not in cookies["console_session"]["value"]
