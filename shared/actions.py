@@ -102,3 +102,28 @@ class Reopen(ActionBody):
 class RecordSatisfaction(ActionBody):
     score: int = Field(ge=1, le=5)
     result: Text200
+
+
+#: Every lifecycle action by its name in the path, with its body: the one list
+#: (intake's rules of which status allows which action are in ``intake.lifecycle``;
+#: the console builds each action's form from its body).
+BODIES: dict[str, type[ActionBody]] = {
+    "register": Register,
+    "answer-on-the-spot": AnswerOnTheSpot,
+    "escalate-to-complaint": EscalateToComplaint,
+    "reclassify": Reclassify,
+    "verify-identity": VerifyIdentity,
+    "record-contact": RecordContact,
+    "start-appraisal": StartAppraisal,
+    "end-appraisal": EndAppraisal,
+    "record-opinion": RecordOpinion,
+    "request-approval": RequestApproval,
+    "approve": Decide,
+    "reject": Reject,
+    "reply": Reply,
+    "close": Close,
+    "reopen": Reopen,
+    "record-satisfaction": RecordSatisfaction,
+}
+#: Actions that decide on a case rather than work it (``case:approve``, a lead's or head's).
+APPROVALS = ("approve", "reject")

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
-from console import timeline
+from console import forms, operations, timeline
 from console.apis import ApiRefused
 from console.pages import PAGE_HEADERS, render
 from console.sessions import SIGNIN_COOKIE, Person, same
@@ -171,6 +171,12 @@ async def live(request: Request, person: PersonDep) -> StreamingResponse:
 
 @router.get("/cases/{case_id}")
 async def case_page(request: Request, case_id: uuid.UUID, person: PersonDep) -> Response:
+    return await _case_page(request, person, case_id)
+
+
+async def _case_page(
+    request: Request, person: Person, case_id: uuid.UUID, problem: Any = None, status: int = 200
+) -> Response:
     apis = state_of(request).apis
     tok, path = person.token, f"/v1/cases/{case_id}"
     may = permissions_of(person.roles)
@@ -187,13 +193,35 @@ async def case_page(request: Request, case_id: uuid.UUID, person: PersonDep) -> 
         "case.html",
         person,
         person.locale,
+        status=status,
         case=case,
         entries=entries,
         assignment=assignment,
         sla=sla,
         deliveries=deliveries,
+        operations=operations.offered(case, assignment, sla, person.roles),
+        problem=problem,
         zone=zone or state_of(request).settings.timezone,
     )
+
+
+@router.post("/cases/{case_id}/do/{key}")
+async def act(request: Request, case_id: uuid.UUID, key: str, person: PersonDep) -> Response:
+    """One operation from the case page, as the person; then the page again (303), or
+    the page with what the API said when it refused (409: what is allowed instead;
+    422: which field is wrong)."""
+    fields = await form_of(request, person)
+    op = operations.operation(key)
+    if op is None:
+        raise ApiRefused("console", 404, f"no operation {key}")
+    body = forms.values_from(op.body, fields, person.sub)
+    try:
+        await state_of(request).apis.call(op.service, "POST", f"/v1/cases/{case_id}{op.path}", person.token, body=body)
+    except ApiRefused as refused:
+        if refused.status not in (409, 422):
+            raise
+        return await _case_page(request, person, case_id, problem=refused.detail, status=refused.status)
+    return RedirectResponse(f"/cases/{case_id}", status_code=303)
 
 
 async def _none() -> None:

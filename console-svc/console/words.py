@@ -90,6 +90,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "major": "重大",
         "repeat_of": "重复投诉，原案件",
         "skip": "跳到正文",
+        "operations": "办理",
+        "allowed_now": "当前可办理",
     },
     "en": {
         "app": "Inquiries and complaints",
@@ -167,6 +169,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "major": "major",
         "repeat_of": "Repeats case",
         "skip": "Skip to content",
+        "operations": "Actions",
+        "allowed_now": "Allowed now",
     },
 }
 

@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from conftest import System, start_system, stop_system
 from services.dev.stack import CONSOLE
 from services.registry import ROOT
-from tests.support.cases import complaint
+from tests.support.cases import complaint, inquiry
 
 pytestmark = pytest.mark.stack
 
@@ -139,3 +139,51 @@ def test_a_form_without_its_csrf_token_is_refused(page: Page, system: System) ->
     cookies = {c["name"]: c for c in page.context.cookies()}
     assert cookies["console_session"]["httpOnly"] is True
     assert "13655556666" not in cookies["console_session"]["value"]
+
+
+def test_a_transfer_and_a_close_through_the_buttons_and_a_409_says_what_is_allowed(
+    page: Page, browser: Browser, system: System
+) -> None:
+    with system.client("intake-svc") as intake:
+        case = intake.post("/v1/cases", json=inquiry()).json()
+    sign_in(page, "coordinator-ho")
+    page.goto(f"/cases/{case['id']}")
+    expect(page.locator("[data-field='assignee']")).not_to_have_text("排队中", timeout=15_000)
+    page.reload()  # routing has it now: the transfer is offered
+
+    transfer = page.locator("details[data-operation='routing:transfer']")
+    transfer.locator("summary").click()
+    transfer.get_by_label("to_unit").fill("GD-SZ.policy-service")
+    transfer.get_by_label("reason *").fill("保全问题，转保全岗")
+    transfer.get_by_role("button").click()
+    expect(page.locator("[data-field='unit']")).to_have_text("GD-SZ.policy-service", timeout=15_000)
+    expect(page.locator("ol.timeline")).to_contain_text("保全问题，转保全岗")
+
+    stale = page.context.new_page()  # the same case open in a second tab, before the reply
+    stale.goto(f"/cases/{case['id']}")
+
+    page.locator("details[data-operation='intake:reply'] summary").click()
+    page.locator("details[data-operation='intake:reply']").get_by_role("button").click()
+    expect(page.locator("h1 .status")).to_have_text("replied")
+    close = page.locator("details[data-operation='intake:close']")
+    close.locator("summary").click()
+    close.get_by_label("customer_accepted").check()
+    close.get_by_role("button").click()
+    expect(page.locator("h1 .status")).to_have_text("closed")
+    shot(page, "case-closed")
+
+    # The second tab still offers the reply: the API refuses it (409) and the page says what is allowed.
+    stale.locator("details[data-operation='intake:reply'] summary").click()
+    stale.locator("details[data-operation='intake:reply']").get_by_role("button").click()
+    expect(stale.locator("#problem")).to_contain_text("record-satisfaction")
+    expect(stale.locator("h1 .status")).to_have_text("closed")
+    shot(stale, "case-409")
+    stale.close()
+
+
+def test_an_action_offered_only_to_roles_that_may_take_it(page: Page, system: System) -> None:
+    case = new_case(system)
+    sign_in(page, "auditor")  # reads cases, acts on none
+    page.goto(f"/cases/{case['id']}")
+    expect(page.locator("h1")).to_contain_text(case["case_no"])
+    expect(page.locator("details[data-operation]")).to_have_count(0)

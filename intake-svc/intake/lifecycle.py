@@ -38,11 +38,15 @@ Apply = Callable[[AsyncSession, Row[Any], Any, datetime], Awaitable[o.Outcome]]
 @dataclass(frozen=True)
 class Action:
     name: str
-    body: type[a.ActionBody]
     from_statuses: frozenset[CaseStatus]
     apply: Apply
     kinds: frozenset[CaseKind] | None = None
     summary: str = ""
+
+    @property
+    def body(self) -> type[a.ActionBody]:
+        """Its body, from the contract's one list (``shared.actions.BODIES``)."""
+        return a.BODIES[self.name]
 
 
 def _conflict(row: Row[Any], message: str, reopen_window: timedelta) -> DomainError:
@@ -55,7 +59,6 @@ ACTIONS: dict[str, Action] = {
     for x in (
         Action(
             "register",
-            a.Register,
             frozenset({S.accepted}),
             o.register,
             frozenset({CaseKind.complaint}),
@@ -63,7 +66,6 @@ ACTIONS: dict[str, Action] = {
         ),
         Action(
             "answer-on-the-spot",
-            a.AnswerOnTheSpot,
             frozenset({S.accepted}),
             o.answer,
             NOT_ANSWERED,
@@ -71,27 +73,22 @@ ACTIONS: dict[str, Action] = {
         ),
         Action(
             "escalate-to-complaint",
-            a.EscalateToComplaint,
             OPEN,
             o.escalate,
             frozenset({CaseKind.grievance}),
             "a grievance becomes a complaint",
         ),
-        Action(
-            "reclassify", a.Reclassify, OPEN | {S.pending_approval}, o.reclassify, None, "change kind, tier or category"
-        ),
+        Action("reclassify", OPEN | {S.pending_approval}, o.reclassify, None, "change kind, tier or category"),
         Action(
             "verify-identity",
-            a.VerifyIdentity,
             OPEN | {S.pending_approval},
             o.verify,
             None,
             "record the customer's identity check",
         ),
-        Action("record-contact", a.RecordContact, OPEN, o.contact, None, "the customer was called back or visited"),
+        Action("record-contact", OPEN, o.contact, None, "the customer was called back or visited"),
         Action(
             "start-appraisal",
-            a.StartAppraisal,
             OPEN,
             o.appraisal,
             frozenset({CaseKind.complaint}),
@@ -99,7 +96,6 @@ ACTIONS: dict[str, Action] = {
         ),
         Action(
             "end-appraisal",
-            a.EndAppraisal,
             OPEN,
             o.appraisal,
             frozenset({CaseKind.complaint}),
@@ -107,7 +103,6 @@ ACTIONS: dict[str, Action] = {
         ),
         Action(
             "record-opinion",
-            a.RecordOpinion,
             frozenset({S.registered, S.in_progress}),
             o.opinion,
             frozenset({CaseKind.complaint}),
@@ -115,27 +110,24 @@ ACTIONS: dict[str, Action] = {
         ),
         Action(
             "request-approval",
-            a.RequestApproval,
             OPEN,
             o.request_approval,
             None,
             "签报 for a payment, or review of a written reply",
         ),
-        Action("approve", a.Decide, frozenset({S.pending_approval}), o.approve, None, "approve the pending approval"),
-        Action("reject", a.Reject, frozenset({S.pending_approval}), o.reject, None, "reject the pending approval"),
+        Action("approve", frozenset({S.pending_approval}), o.approve, None, "approve the pending approval"),
+        Action("reject", frozenset({S.pending_approval}), o.reject, None, "reject the pending approval"),
         Action(
             "reply",
-            a.Reply,
             frozenset({S.accepted, S.registered, S.in_progress}),
             o.reply,
             None,
             "the customer was given a reply",
         ),
-        Action("close", a.Close, frozenset({S.replied}), o.close, None, "the customer accepted the final reply"),
-        Action("reopen", a.Reopen, frozenset({S.closed}), o.reopen, None, "reopen within the reopen window"),
+        Action("close", frozenset({S.replied}), o.close, None, "the customer accepted the final reply"),
+        Action("reopen", frozenset({S.closed}), o.reopen, None, "reopen within the reopen window"),
         Action(
             "record-satisfaction",
-            a.RecordSatisfaction,
             frozenset({S.closed}),
             o.satisfaction,
             None,

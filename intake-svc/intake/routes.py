@@ -25,6 +25,7 @@ from services.crypto import FieldCipher
 from services.database import utcnow
 from services.deps import SessionDep, case_or_404
 from services.errors import DomainError, field_error
+from shared.actions import APPROVALS
 from shared.auth import CASE_ACT, CASE_APPROVE, CASE_CREATE, CASE_READ, PII_READ
 from shared.enums import CaseKind, CaseStatus, CaseTier, Category, Channel
 from shared.intake import (
@@ -40,8 +41,6 @@ from shared.intake import (
 )
 
 router = APIRouter(prefix="/v1", tags=["cases"])
-#: Actions that decide on a case rather than work it: a lead's or head's.
-APPROVALS = ("approve", "reject")
 actions_router = APIRouter(prefix="/v1", tags=["lifecycle"])
 
 IdempotencyKey = Annotated[

@@ -175,3 +175,11 @@ async def test_unknown_case_and_bad_bodies(intake: InProcess) -> None:
     assert (
         await intake.client.post(f"/v1/cases/{case['id']}/actions/teleport", json={"actor": "u"})
     ).status_code == 404
+
+
+def test_every_action_has_its_body_in_the_contract_and_no_body_is_orphaned() -> None:
+    """The console builds each action's form from ``shared.actions.BODIES``."""
+    from intake.lifecycle import ACTIONS
+    from shared.actions import BODIES
+
+    assert set(ACTIONS) == set(BODIES)
