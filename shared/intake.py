@@ -243,3 +243,18 @@ class CaseSearch(Strict):
     )
     limit: int = Field(default=50, ge=1, le=200)
     cursor: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class ClassifyIn(Strict):
+    """``POST /v1/cases/classify``: what intake would make of a case being typed."""
+
+    kind: CaseKind = CaseKind.complaint
+    channel: Channel
+    subject: Annotated[str, StringConstraints(max_length=200)] = ""
+    description: Annotated[str, StringConstraints(max_length=5000)] = ""
+    complainant_count: int = Field(default=1, ge=1, le=100000)
+
+
+class ClassifyOut(BaseModel):
+    major_reasons: list[str] = Field(description="why a complaint would be major (重大投诉); empty when not")
+    suggested_category: Category | None = Field(description="the category the text suggests")

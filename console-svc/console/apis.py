@@ -48,8 +48,9 @@ class Apis:
         *,
         params: dict[str, Any] | None = None,
         body: Any = None,
+        headers: dict[str, str] | None = None,
     ) -> Any:
-        headers = {"Authorization": f"Bearer {token}", **_correlation()}
+        headers = {"Authorization": f"Bearer {token}", **_correlation(), **(headers or {})}
         try:
             answer = await self.client.request(
                 method, self.urls[service] + path, params=params, json=body, headers=headers

@@ -16,6 +16,7 @@ from starlette.responses import HTMLResponse
 
 from console import words
 from console.sessions import Person
+from shared.auth import permissions_of
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
@@ -37,5 +38,6 @@ def render(template: str, person: Person | None, locale: str, status: int = 200,
     def t(name: str) -> str:
         return words.translate(locale, name)
 
-    html = ENV.get_template(template).render(t=t, person=person, locale=locale, **context)
+    may = permissions_of(person.roles) if person else frozenset()
+    html = ENV.get_template(template).render(t=t, person=person, person_may=may, locale=locale, **context)
     return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)

@@ -187,3 +187,31 @@ def test_an_action_offered_only_to_roles_that_may_take_it(page: Page, system: Sy
     page.goto(f"/cases/{case['id']}")
     expect(page.locator("h1")).to_contain_text(case["case_no"])
     expect(page.locator("details[data-operation]")).to_have_count(0)
+
+
+def test_a_case_created_at_the_counter_with_hints_as_the_clerk_types(page: Page, system: System) -> None:
+    earlier = new_case(system, branch_code="GD-SZ-NS", customer={"name": "孙七", "phone": "13811112222"})
+    sign_in(page, "clerk-ns")
+    page.get_by_role("link", name="新建案件").click()
+    expect(page.locator("h1")).to_have_text("新建案件")
+    page.get_by_label("主题 *").fill("理赔拖延")
+    page.get_by_label("内容 *").fill("客户称理赔一直没有结果，再不处理就向媒体曝光。")
+    hints = page.locator("#hints")
+    expect(hints.locator("[data-hint='major']")).to_be_visible()  # shown as the clerk types
+    expect(hints.locator("[data-hint='category']")).to_contain_text("claims")
+    page.get_by_label("客户姓名 *").fill("孙七")
+    page.get_by_label("手机号 *").fill("13811112222")
+    expect(hints.locator("[data-hint='duplicates']")).to_contain_text(earlier["case_no"])
+    policy = page.get_by_label("保单号")
+    expect(policy).to_be_disabled()  # no policy details before the identity check
+    page.get_by_label("证件类型").select_option("resident_id")
+    page.get_by_label("已核验客户身份证件").check()
+    expect(policy).to_be_enabled()
+    policy.fill("P-NS-001")
+    shot(page, "new-case")
+    page.get_by_role("button", name="受理").click()
+    expect(page).to_have_url(re.compile(r"/cases/[0-9a-f-]{36}$"))
+    expect(page.locator("h1 .major")).to_be_visible()  # intake found it major, as the hint said
+    expect(page.locator("dl.facts")).to_contain_text("P-NS-001")  # identity verified: the policy is shown
+    expect(page.locator("[data-field='phone']")).to_contain_text("138****2222")
+    shot(page, "new-case-accepted")

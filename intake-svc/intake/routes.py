@@ -16,7 +16,7 @@ from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from intake import cases, history, lifecycle, queries
+from intake import cases, classify, history, lifecycle, queries
 from intake import tables as t
 from intake.state import IntakeState, StateDep
 from services.audit import answering, mark_pii_read
@@ -35,6 +35,8 @@ from shared.intake import (
     CaseOut,
     CasePage,
     CaseSearch,
+    ClassifyIn,
+    ClassifyOut,
     ContactOut,
     HistoryEntry,
     NoteIn,
@@ -207,6 +209,18 @@ async def search_cases(
     )
     rows, next_cursor = await queries.list_cases(session, filters, body.limit, body.cursor)
     return CasePage(items=[queries.to_out(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.post("/cases/classify", response_model=ClassifyOut, dependencies=[Depends(Allow(CASE_CREATE))])
+async def classify_case(body: ClassifyIn) -> ClassifyOut:
+    """What accepting this case would decide, before it is accepted: whether a complaint
+    is major and why, and the category its text suggests (the same rules as
+    ``POST /v1/cases``). Nothing is stored; the console shows it as the clerk types."""
+    text = f"{body.subject}\n{body.description}"
+    reasons = (
+        classify.major_reasons(text, body.channel, body.complainant_count) if body.kind is CaseKind.complaint else []
+    )
+    return ClassifyOut(major_reasons=reasons, suggested_category=classify.suggest_category(text))
 
 
 #: What a search passes to the list's filters as given (the identifiers are hashed first).

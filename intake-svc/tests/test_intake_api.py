@@ -260,3 +260,20 @@ async def test_search_by_phone_id_number_case_number_and_name(intake: InProcess)
         logged = (await session.execute(select(audit).where(audit.c.action == "POST /v1/cases/search"))).all()
         assert len(logged) == 7  # every search, by whom; the numbers searched for are not in it
         assert "13812345678" not in str([tuple(r) for r in logged])
+
+
+async def test_classify_says_what_accepting_would_decide_and_stores_nothing(intake: InProcess) -> None:
+    body = {"kind": "complaint", "channel": "counter", "subject": "理赔拖延", "description": "再不赔付我就找媒体曝光"}
+    answer = await intake.client.post("/v1/cases/classify", json=body)
+    assert answer.status_code == 200, answer.text
+    told = answer.json()
+    assert told["major_reasons"] and told["suggested_category"] == "claims"
+    made = (
+        await intake.client.post(
+            "/v1/cases", json=complaint(channel="counter", subject=body["subject"], description=body["description"])
+        )
+    ).json()
+    assert made["major_reasons"] == told["major_reasons"] and made["category"] == told["suggested_category"]
+    inquiry_told = (await intake.client.post("/v1/cases/classify", json={**body, "kind": "inquiry"})).json()
+    assert inquiry_told["major_reasons"] == []  # only complaints are major
+    assert await intake.count(tables.cases) == 1

@@ -20,3 +20,23 @@
   feed.onerror = function () { status.textContent = status.dataset.lost; status.className = "live off"; };
   feed.onmessage = refresh;
 })();
+
+// The new-case form: what intake would make of it and the customer's open cases, as
+// the clerk types; the policy number opens only after the identity check.
+(function () {
+  const form = document.getElementById("new-case");
+  if (!form) return;
+  const hints = document.getElementById("hints");
+  const verified = document.getElementById("n-identity_verified");
+  const policy = document.getElementById("n-policy_no");
+  verified.addEventListener("change", function () { policy.disabled = !verified.checked; });
+  let timer = null;
+  form.addEventListener("input", function () {
+    clearTimeout(timer);
+    timer = setTimeout(async function () {
+      const data = new URLSearchParams(new FormData(form));
+      const answer = await fetch("/new/check", { method: "POST", body: data, credentials: "same-origin" });
+      if (answer.ok) hints.innerHTML = await answer.text();
+    }, 350);
+  });
+})();
