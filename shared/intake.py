@@ -241,6 +241,9 @@ class CaseSearch(Strict):
     q: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = Field(
         default=None, description="words in the subject"
     )
+    assignee: Ref | None = Field(default=None, description="the staff id holding the case now")
+    owner: Ref | None = Field(default=None, description="the first responder's staff id (首问责任人)")
+    open: bool | None = Field(default=None, description="true: not closed; false: closed")
     limit: int = Field(default=50, ge=1, le=200)
     cursor: Annotated[str, StringConstraints(max_length=500)] | None = None
 

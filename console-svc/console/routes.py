@@ -117,7 +117,7 @@ async def switch_locale(request: Request, person: PersonDep) -> Response:
 @router.get("/")
 async def home(request: Request, person: PersonDep) -> Response:
     if REPORTS_READ not in permissions_of(person.roles):
-        return RedirectResponse("/search", status_code=303)  # the board is for those who read reports
+        return RedirectResponse("/work", status_code=303)  # the board is for those who read reports
     return await _board(request, person, "board.html")
 
 

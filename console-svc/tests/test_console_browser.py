@@ -127,7 +127,7 @@ def test_a_case_out_of_scope_is_404_and_a_refused_page_403(page: Page, system: S
     assert answer is not None and answer.status == 403
     expect(page.locator("h1")).to_have_text("无权访问")
     page.goto("/")
-    expect(page).to_have_url(re.compile(r"/search$"))
+    expect(page).to_have_url(re.compile(r"/work$"))  # their own work instead of the board
 
 
 def test_a_form_without_its_csrf_token_is_refused(page: Page, system: System) -> None:
@@ -215,3 +215,24 @@ def test_a_case_created_at_the_counter_with_hints_as_the_clerk_types(page: Page,
     expect(page.locator("dl.facts")).to_contain_text("P-NS-001")  # identity verified: the policy is shown
     expect(page.locator("[data-field='phone']")).to_contain_text("138****2222")
     shot(page, "new-case-accepted")
+
+
+def test_my_work_lists_what_i_hold_and_a_lead_sees_the_team(page: Page, browser: Browser, system: System) -> None:
+    with system.client("intake-svc") as intake:
+        case = intake.post("/v1/cases", json=inquiry(subject="我的工作测试")).json()
+    sign_in(page, "specialist-sz")  # GD-SZ customer service: hotline inquiries come to them as work orders
+    held = page.locator(f"#held tr[data-case='{case['id']}']")
+    for _ in range(20):  # routing assigns it within moments of its acceptance
+        page.goto("/work")
+        if held.count():
+            break
+        page.wait_for_timeout(500)
+    expect(held).to_contain_text("我的工作测试")
+    shot(page, "my-work")
+    lead = browser.new_context(base_url=system.stack.url(CONSOLE)).new_page()
+    sign_in(lead, "lead-sz")
+    lead.goto("/work")
+    expect(lead.locator("h2", has_text="团队队列").first).to_be_visible()
+    expect(lead.locator("table.people").first).to_contain_text("u-sz-cs-1")
+    shot(lead, "my-work-lead")
+    lead.context.close()

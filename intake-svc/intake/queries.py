@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake import tables as t
 from services.errors import field_error
+from shared.enums import CaseStatus
 from shared.intake import ApprovalOut, AttachmentOut, CaseDetailOut, CaseOut, CustomerOut, IdentityOut, NoteOut
 
 
@@ -40,6 +41,9 @@ class CaseFilters:
     id_number_hash: str | None = None
     policy_no: str | None = None
     customer_name: str | None = None  # a prefix of the name
+    assignee: str | None = None
+    owner: str | None = None
+    open: bool | None = None  # True: not closed
 
 
 EQUALITY_FILTERS = (
@@ -54,6 +58,8 @@ EQUALITY_FILTERS = (
     "phone_hash",
     "id_number_hash",
     "policy_no",
+    "assignee",
+    "owner",
 )
 
 
@@ -78,6 +84,9 @@ async def list_cases(
         query = query.where(t.cases.c.repeat_of.is_not(None) if filters.is_repeat else t.cases.c.repeat_of.is_(None))
     if filters.q:
         query = query.where(t.cases.c.subject.ilike(f"%{_like_escaped(filters.q)}%", escape="\\"))
+    if filters.open is not None:
+        closed = t.cases.c.status == CaseStatus.closed
+        query = query.where(~closed if filters.open else closed)
     if filters.customer_name:
         query = query.where(t.cases.c.customer_name.ilike(f"{_like_escaped(filters.customer_name)}%", escape="\\"))
     if cursor:

@@ -239,6 +239,9 @@ SEARCH_FIELDS = {
     "case_no",
     "policy_no",
     "customer_name",
+    "assignee",
+    "owner",
+    "open",
 }
 
 

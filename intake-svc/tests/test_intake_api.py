@@ -253,12 +253,15 @@ async def test_search_by_phone_id_number_case_number_and_name(intake: InProcess)
     assert await found(customer_name="王") == [second["id"]]
     assert await found(phone="13812345678", kind="inquiry") == []
     assert sorted(await found(limit=5)) == sorted([first["id"], second["id"]])
+    assert sorted(await found(open=True)) == sorted([first["id"], second["id"]])
+    assert await found(open=False) == []  # nothing closed yet
+    assert await found(assignee="nobody-holds-these") == []
     refused = await intake.client.post("/v1/cases/search", json={"phone": "not a phone"})
     assert refused.status_code == 422 and "phone" in refused.text
     async with intake.runtime.db.session() as session:
         audit = intake.runtime.tables.audit_log
         logged = (await session.execute(select(audit).where(audit.c.action == "POST /v1/cases/search"))).all()
-        assert len(logged) == 7  # every search, by whom; the numbers searched for are not in it
+        assert len(logged) == 10  # every search, by whom; the numbers searched for are not in it
         assert "13812345678" not in str([tuple(r) for r in logged])
 
 
