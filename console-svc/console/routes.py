@@ -27,7 +27,7 @@ from console.sessions import SIGNIN_COOKIE, Person, same
 from console.state import state_of
 from console.words import locale_of
 from services.dev.issuer import mint
-from shared.auth import DELIVERIES_READ, REPORTS_READ, permissions_of
+from shared.auth import DELIVERIES_READ, PII_READ, REPORTS_READ, permissions_of
 from shared.enums import CaseKind, CaseStatus, Category, Channel
 
 router = APIRouter()
@@ -175,12 +175,18 @@ async def case_page(request: Request, case_id: uuid.UUID, person: PersonDep) -> 
 
 
 async def _case_page(
-    request: Request, person: Person, case_id: uuid.UUID, problem: Any = None, status: int = 200
+    request: Request,
+    person: Person,
+    case_id: uuid.UUID,
+    problem: Any = None,
+    status: int = 200,
+    reveal: bool = False,
 ) -> Response:
     apis = state_of(request).apis
     tok, path = person.token, f"/v1/cases/{case_id}"
     may = permissions_of(person.roles)
-    case = await apis.get("intake", path, tok)  # 404 for a case out of scope, as the API says
+    # 404 for a case out of scope, as the API says; in clear only when asked (intake audits it).
+    case = await apis.get("intake", path, tok, reveal="pii" if reveal else None)
     history, assignment, sla, deliveries = await apis.gather(
         apis.get("intake", f"{path}/history", tok),
         apis.optional("routing", f"{path}/assignment", tok),
@@ -201,8 +207,19 @@ async def _case_page(
         deliveries=deliveries,
         operations=operations.offered(case, assignment, sla, person.roles),
         problem=problem,
+        revealed=reveal,
+        may_reveal=PII_READ in may,
         zone=zone or state_of(request).settings.timezone,
     )
+
+
+@router.post("/cases/{case_id}/reveal")
+async def reveal(request: Request, case_id: uuid.UUID, person: PersonDep) -> Response:
+    """The case page once with the customer's phone and ID number in clear: a POST (with
+    the form's CSRF token) so that a link or a prefetch never reveals anything, and
+    intake records the reveal in its audit log. The answer is not cached (no-store)."""
+    await form_of(request, person)
+    return await _case_page(request, person, case_id, reveal=True)
 
 
 @router.post("/cases/{case_id}/do/{key}")
