@@ -59,6 +59,13 @@ async def test_stopping_late_is_a_breach(sla: InProcess) -> None:
     assert clocks["handover"]["state"] == "breached" and clocks["handover"]["stopped_at"] is not None
     rows = (await sla.client.get("/v1/timeliness", params={"group_by": "clock"})).json()
     assert {r["group"]: (r["met"], r["breached"]) for r in rows}["handover"] == (0, 1)
+    # Summed by the database: the rate of the finished clocks, their average hours.
+    handover = next(r for r in rows if r["group"] == "handover")
+    assert handover["timeliness_rate"] == 0.0 and handover["average_hours"] == 48.0 and handover["running"] == 0
+    by_month = (await sla.client.get("/v1/timeliness", params={"group_by": "month"})).json()
+    assert [r["group"] for r in by_month] == ["2026-03"]
+    assert by_month[0]["clocks"] == sum(r["clocks"] for r in rows)
+    assert by_month[0]["breached"] == sum(r["breached"] for r in rows)
 
 
 async def test_hotline_work_order_callback_in_working_hours(sla: InProcess) -> None:
