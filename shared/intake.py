@@ -261,3 +261,21 @@ class ClassifyIn(Strict):
 class ClassifyOut(BaseModel):
     major_reasons: list[str] = Field(description="why a complaint would be major (重大投诉); empty when not")
     suggested_category: Category | None = Field(description="the category the text suggests")
+
+
+class CaseFiguresRow(BaseModel):
+    """``GET /v1/reports/cases``: one group's figures (DOMAIN.md section 7)."""
+
+    group: str
+    cases: int
+    complaints: int
+    closed: int
+    resolution_rate: float | None = Field(description="closed / cases")
+    repeat_complaints: int = Field(description="complaints repeating an earlier one (same customer, policy, 30 days)")
+    satisfaction_answers: int
+    satisfaction_average: float | None = Field(description="average follow-up score, 1-5")
+    agent_complaints: int = Field(description="complaints naming an agent")
+    agent_complaints_closed: int
+    misconduct_found: int = Field(description="agent complaints closed with misconduct found")
+    misconduct_share: float | None = Field(description="misconduct_found / agent complaints closed")
+    average_handling_hours: float | None = Field(description="received to closed, closed cases")

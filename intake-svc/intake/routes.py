@@ -16,7 +16,7 @@ from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from intake import cases, classify, history, lifecycle, queries
+from intake import cases, classify, figures, history, lifecycle, queries
 from intake import tables as t
 from intake.state import IntakeState, StateDep
 from services.audit import answering, mark_pii_read
@@ -26,12 +26,13 @@ from services.database import utcnow
 from services.deps import SessionDep, case_or_404
 from services.errors import DomainError, field_error
 from shared.actions import APPROVALS
-from shared.auth import CASE_ACT, CASE_APPROVE, CASE_CREATE, CASE_READ, PII_READ
+from shared.auth import CASE_ACT, CASE_APPROVE, CASE_CREATE, CASE_READ, PII_READ, REPORTS_READ
 from shared.enums import CaseKind, CaseStatus, CaseTier, Category, Channel
 from shared.intake import (
     AttachmentIn,
     CaseCreate,
     CaseDetailOut,
+    CaseFiguresRow,
     CaseOut,
     CasePage,
     CaseSearch,
@@ -221,6 +222,23 @@ async def classify_case(body: ClassifyIn) -> ClassifyOut:
         classify.major_reasons(text, body.channel, body.complainant_count) if body.kind is CaseKind.complaint else []
     )
     return ClassifyOut(major_reasons=reasons, suggested_category=classify.suggest_category(text))
+
+
+@router.get("/reports/cases", response_model=list[CaseFiguresRow])
+async def get_case_figures(
+    session: SessionDep,
+    state: StateDep,
+    who: Annotated[Principal, Depends(Allow(REPORTS_READ))],
+    group_by: Literal["branch", "channel", "category", "kind", "agent", "month"] = "branch",
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+    branch_code: Annotated[str | None, Query(max_length=32, description="a branch and every branch under it")] = None,
+) -> list[CaseFiguresRow]:
+    """Volumes, resolution, repeats, satisfaction and agent complaints per group, for
+    cases received in the period (months in the service's time zone)."""
+    scope = scope_clause(who, t.cases.c.branch_code, t.cases.c.assignee, t.cases.c.owner)
+    zone = state.local_tz.key
+    return await figures.case_figures(session, group_by, since, until, branch_code, scope, zone)
 
 
 #: What a search passes to the list's filters as given (the identifiers are hashed first).

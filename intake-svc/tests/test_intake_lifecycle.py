@@ -183,3 +183,38 @@ def test_every_action_has_its_body_in_the_contract_and_no_body_is_orphaned() -> 
     from shared.actions import BODIES
 
     assert set(ACTIONS) == set(BODIES)
+
+
+async def test_case_figures_summed_by_the_database(intake: InProcess) -> None:
+    """GET /v1/reports/cases: volumes, resolution, repeats, satisfaction, agent
+    complaints with misconduct found and the handling time, per group."""
+    agent = await new_case(intake, complaint(agent_code="AG-1", received_at="2026-03-02T09:00:00+08:00"))
+    await act(intake, agent["id"], "register")
+    await act(intake, agent["id"], "reply")
+    await act(intake, agent["id"], "close", customer_accepted=True, finding="misconduct_found")
+    await act(intake, agent["id"], "record-satisfaction", score=4, result="满意")
+    # The same customer again within 30 days: a repeat complaint, still open.
+    await new_case(intake, complaint(agent_code="AG-1", received_at="2026-03-10T09:00:00+08:00"))
+    await new_case(intake, inquiry(received_at="2026-04-01T07:00:00+08:00"))  # still March in UTC
+
+    async def figures(**params: str) -> dict[str, dict]:
+        answer = await intake.client.get("/v1/reports/cases", params=params)
+        assert answer.status_code == 200, answer.text
+        return {r["group"]: r for r in answer.json()}
+
+    by_kind = await figures(group_by="kind")
+    complaints = by_kind["complaint"]
+    assert (complaints["cases"], complaints["closed"], complaints["resolution_rate"]) == (2, 1, 0.5)
+    assert complaints["repeat_complaints"] == 1
+    assert (complaints["satisfaction_answers"], complaints["satisfaction_average"]) == (1, 4.0)
+    assert (complaints["agent_complaints"], complaints["agent_complaints_closed"]) == (2, 1)
+    assert (complaints["misconduct_found"], complaints["misconduct_share"]) == (1, 1.0)
+    assert complaints["average_handling_hours"] is not None and complaints["average_handling_hours"] > 24 * 200
+    assert by_kind["inquiry"]["complaints"] == 0 and by_kind["inquiry"]["misconduct_share"] is None
+    by_month = await figures(group_by="month")
+    assert {m: r["cases"] for m, r in by_month.items()} == {"2026-03": 2, "2026-04": 1}  # months as Beijing reads them
+    by_agent = await figures(group_by="agent")
+    assert by_agent["AG-1"]["agent_complaints"] == 2 and by_agent["-"]["cases"] == 1
+    assert (await figures(group_by="branch", branch_code="BJ")) == {}
+    refused = await intake.client.get("/v1/reports/cases", params={"group_by": "colour"})
+    assert refused.status_code == 422 and "group_by" in refused.text
