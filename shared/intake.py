@@ -267,6 +267,7 @@ class CaseFiguresRow(BaseModel):
     """``GET /v1/reports/cases``: one group's figures (DOMAIN.md section 7)."""
 
     group: str
+    subgroup: str | None = Field(default=None, description="the second grouping (then_by), if asked for")
     cases: int
     complaints: int
     closed: int

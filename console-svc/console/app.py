@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from console import newcase, work
+from console import newcase, reports, work
 from console.apis import ApiRefused, Apis, ApiUnavailable
 from console.pages import render
 from console.routes import SignInNeeded, router
@@ -52,6 +52,7 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
     app.include_router(router)
     app.include_router(newcase.router)
     app.include_router(work.router)
+    app.include_router(reports.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.add_exception_handler(SignInNeeded, _sign_in)  # type: ignore[arg-type]  # (Starlette types handlers loosely)
     app.add_exception_handler(ApiRefused, _refused)  # type: ignore[arg-type]

@@ -5,10 +5,14 @@ Each page's screenshot is kept under ``var/test-artefacts/console/`` (look at th
 
 from __future__ import annotations
 
+import io
 import os
 import re
+import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -233,7 +237,17 @@ def test_a_case_created_at_the_counter_with_hints_as_the_clerk_types(page: Page,
 def test_my_work_lists_what_i_hold_and_a_lead_sees_the_team(page: Page, browser: Browser, system: System) -> None:
     with system.client("intake-svc") as intake:
         case = intake.post("/v1/cases", json=inquiry(subject="我的工作测试")).json()
-    sign_in(page, "specialist-sz")  # GD-SZ customer service: hotline inquiries come to them as work orders
+    with system.client("routing-svc") as routing:  # to specialist-sz (u-sz-cs-1), whoever routing chose
+        path = f"/v1/cases/{case['id']}/assignment"
+        for _ in range(40):
+            held_by = routing.get(path)
+            if held_by.status_code == 200 and held_by.json()["assignee"]:
+                break
+            time.sleep(0.25)
+        if held_by.json()["assignee"] != "u-sz-cs-1":
+            body = {"to_unit": "GD-SZ.cs", "to_assignee": "u-sz-cs-1", "reason": "test"}
+            assert routing.post(f"/v1/cases/{case['id']}/transfers", json=body).status_code == 201
+    sign_in(page, "specialist-sz")
     held = page.locator(f"#held tr[data-case='{case['id']}']")
     for _ in range(20):  # routing assigns it within moments of its acceptance
         page.goto("/work")
@@ -249,3 +263,54 @@ def test_my_work_lists_what_i_hold_and_a_lead_sees_the_team(page: Page, browser:
     expect(lead.locator("table.people").first).to_contain_text("u-sz-cs-1")
     shot(lead, "my-work-lead")
     lead.context.close()
+
+
+def test_reports_chart_and_table_and_the_exports_cell_by_cell(page: Page, system: System) -> None:
+    from openpyxl import load_workbook
+
+    with system.client("intake-svc") as intake:
+        made = intake.post("/v1/cases", json=complaint(agent_code="AG-77", channel="letter")).json()
+        for action, body in (("register", {}), ("reply", {}), ("close", {"customer_accepted": True, "finding": "misconduct_found"})):  # fmt: skip
+            answer = intake.post(f"/v1/cases/{made['id']}/actions/{action}", json={"actor": "u-test", **body})
+            assert answer.status_code == 200, answer.text
+        expected = {r["group"]: r for r in intake.get("/v1/reports/cases", params={"group_by": "branch"}).json()}
+        monthly = intake.get(
+            "/v1/reports/cases",
+            params={"group_by": "branch", "then_by": "channel", "agent_complaints_only": "true"},
+        ).json()
+    sign_in(page, "coordinator-ho")
+    page.get_by_role("link", name="统计报表").click()
+    expect(page.locator("h1")).to_have_text("统计报表")
+    figures = page.locator("table#case-figures")
+    sz_row = figures.locator("tbody tr").filter(has=page.locator("td", has_text=re.compile(r"^GD-SZ$")))
+    expect(sz_row.locator("td").nth(1)).to_have_text(str(expected["GD-SZ"]["cases"]))
+    expect(page.locator("svg.chart rect").first).to_be_visible()
+    expect(page.locator("table#timeliness")).to_be_visible()
+    shot(page, "reports")
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="XLSX").click()
+    book = load_workbook(io.BytesIO(download.value.path().read_bytes()))
+    sheet = book["cases"]
+    header = [c.value for c in sheet[1]]
+    assert header[:4] == ["branch", "cases", "complaints", "closed"]
+    rows = {r[0]: r for r in sheet.iter_rows(min_row=2, values_only=True)}
+    for branch, figures_of in expected.items():  # every cell as the API summed it
+        assert list(rows[branch]) == [branch, *(figures_of[c] for c in header[1:])], branch
+    assert [c.value for c in book["timeliness"][1]][:3] == ["branch", "clocks", "met"]
+
+    month = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    with page.expect_download() as download:
+        page.goto(f"/reports?month={month}")
+        page.get_by_role("link", name="客户投诉个人代理人月报表").click()
+    report = load_workbook(io.BytesIO(download.value.path().read_bytes()))[month]
+    assert report["A1"].value == f"客户投诉个人代理人月报表（{month}）"
+    assert [c.value for c in report[2]] == [
+        "机构", "投诉个人代理人案件数", "95519 客服电话", "客户信函", "监管转办", "其他渠道", "已结案件", "存在违规情节", "违规占比",
+    ]  # fmt: skip
+    lines = {r[0]: r for r in report.iter_rows(min_row=3, values_only=True)}
+    sz = [r for r in monthly if r["group"] == "GD-SZ"]
+    assert lines["GD-SZ"][1] == sum(r["cases"] for r in sz)
+    assert lines["GD-SZ"][3] == sum(r["cases"] for r in sz if r["subgroup"] == "letter") >= 1
+    assert lines["GD-SZ"][7] == sum(r["misconduct_found"] for r in sz) >= 1
+    assert list(lines)[-1] == "合计" and lines["合计"][1] == sum(r["cases"] for r in monthly)

@@ -33,7 +33,11 @@ async def case_figures(
     branch: str | None,
     scope: Any,
     zone: str,
+    then_by: str | None = None,
+    agent_complaints_only: bool = False,
 ) -> list[CaseFiguresRow]:
+    """One row per group (and per subgroup with ``then_by``: the monthly agent-complaint
+    report is branch by channel), for cases received in ``[since, until)``."""
     c = t.cases.c
     keys = {
         "branch": c.branch_code,
@@ -44,12 +48,14 @@ async def case_figures(
         "month": month_of(session, c.received_at, zone),
     }
     key = func.coalesce(keys[group_by], "-").label("group")
+    sub = func.coalesce(keys[then_by], "-").label("subgroup") if then_by else None
+    grouping = [key, sub] if sub is not None else [key]
     complaint = c.kind == CaseKind.complaint
     closed = c.status == CaseStatus.closed
     agent = complaint & c.agent_code.is_not(None)
     query = (
         select(
-            key,
+            *grouping,
             func.count().label("cases"),
             _count(complaint).label("complaints"),
             _count(closed).label("closed"),
@@ -62,9 +68,11 @@ async def case_figures(
             func.avg(case((closed, hours_between(session, c.received_at, c.closed_at)), else_=None)).label("hours"),
         )
         .where(scope)
-        .group_by(key)
-        .order_by(key)
+        .group_by(*grouping)
+        .order_by(*grouping)
     )
+    if agent_complaints_only:
+        query = query.where(agent)
     if since:
         query = query.where(c.received_at >= since)
     if until:
@@ -74,6 +82,7 @@ async def case_figures(
     return [
         CaseFiguresRow(
             group=str(r.group),
+            subgroup=str(r.subgroup) if sub is not None else None,
             cases=r.cases,
             complaints=r.complaints,
             closed=r.closed,

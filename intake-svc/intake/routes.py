@@ -224,21 +224,28 @@ async def classify_case(body: ClassifyIn) -> ClassifyOut:
     return ClassifyOut(major_reasons=reasons, suggested_category=classify.suggest_category(text))
 
 
+FigureGroup = Literal["branch", "channel", "category", "kind", "agent", "month"]
+
+
 @router.get("/reports/cases", response_model=list[CaseFiguresRow])
 async def get_case_figures(
     session: SessionDep,
     state: StateDep,
     who: Annotated[Principal, Depends(Allow(REPORTS_READ))],
-    group_by: Literal["branch", "channel", "category", "kind", "agent", "month"] = "branch",
+    group_by: FigureGroup = "branch",
+    then_by: FigureGroup | None = None,
+    agent_complaints_only: bool = False,
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
     branch_code: Annotated[str | None, Query(max_length=32, description="a branch and every branch under it")] = None,
 ) -> list[CaseFiguresRow]:
-    """Volumes, resolution, repeats, satisfaction and agent complaints per group, for
-    cases received in the period (months in the service's time zone)."""
+    """Volumes, resolution, repeats, satisfaction and agent complaints per group (and
+    subgroup), for cases received in the period (months in the service's time zone)."""
     scope = scope_clause(who, t.cases.c.branch_code, t.cases.c.assignee, t.cases.c.owner)
     zone = state.local_tz.key
-    return await figures.case_figures(session, group_by, since, until, branch_code, scope, zone)
+    return await figures.case_figures(
+        session, group_by, since, until, branch_code, scope, zone, then_by, agent_complaints_only
+    )
 
 
 #: What a search passes to the list's filters as given (the identifiers are hashed first).

@@ -216,5 +216,11 @@ async def test_case_figures_summed_by_the_database(intake: InProcess) -> None:
     by_agent = await figures(group_by="agent")
     assert by_agent["AG-1"]["agent_complaints"] == 2 and by_agent["-"]["cases"] == 1
     assert (await figures(group_by="branch", branch_code="BJ")) == {}
+    answer = await intake.client.get(
+        "/v1/reports/cases", params={"group_by": "branch", "then_by": "channel", "agent_complaints_only": "true"}
+    )
+    assert [(r["group"], r["subgroup"], r["cases"], r["misconduct_found"]) for r in answer.json()] == [
+        ("GD-SZ", "letter", 2, 1)
+    ]
     refused = await intake.client.get("/v1/reports/cases", params={"group_by": "colour"})
     assert refused.status_code == 422 and "group_by" in refused.text
