@@ -209,6 +209,7 @@ class CaseSla(BaseModel):
 
 class DueItem(BaseModel):
     case_id: uuid.UUID
+    case_no: str | None = Field(default=None, description="intake's case number")
     branch_code: str
     clock: str
     policy: str

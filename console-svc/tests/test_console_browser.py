@@ -86,6 +86,7 @@ def test_sign_in_and_a_breach_appears_on_the_board_without_a_reload(page: Page, 
     row = page.locator(f".late tr[data-case='{late['id']}']").first
     expect(row).to_be_visible(timeout=30_000)
     assert page.evaluate("window.stillTheSamePage") is True  # swapped in live, not reloaded
+    expect(row).to_contain_text(late["case_no"])  # the case as staff know it
     expect(row).to_contain_text("GD-SZ")
     shot(page, "board")
 

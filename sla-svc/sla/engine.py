@@ -36,6 +36,7 @@ def case_row(ctx: Context, case_id: uuid.UUID, case: CaseCreated) -> dict[str, A
     cal = cals.for_branch(ctx.calendars, case.branch_code, ctx.default_calendar)
     return {
         "case_id": case_id,
+        "case_no": case.case_no,
         "kind": case.kind,
         "tier": case.tier,
         "category": case.category,

@@ -111,12 +111,14 @@ async def _items(
     query = (
         select(
             t.clocks,
+            t.cases.c.case_no,
             t.clock_plans.c.last_level,
             t.case_parties.c.owner,
             t.case_parties.c.assignee,
             t.case_parties.c.unit,
         )
         .join(t.clock_plans, t.clock_plans.c.clock_id == t.clocks.c.id)
+        .outerjoin(t.cases, t.cases.c.case_id == t.clocks.c.case_id)
         .outerjoin(t.case_parties, t.case_parties.c.case_id == t.clocks.c.case_id)
         .where(*where)
         .order_by(order)

@@ -82,6 +82,7 @@ cases = Table(
     "cases",
     metadata,
     Column("case_id", Uuid, primary_key=True),
+    Column("case_no", String(64), comment="intake's case number (null before this version)"),
     Column("kind", String(32), nullable=False),
     Column("tier", String(32)),
     Column("category", String(32)),
