@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint bench install clean chromium
+.PHONY: run test test-fast lint bench install clean chromium axe
 
 install: $(STAMP)
 
@@ -20,8 +20,13 @@ run: $(STAMP)
 
 ## Every test: unit, service and cross-service (real Postgres at 127.0.0.1:5432 and a real broker),
 ## and the console in a real headless Chromium (Debian's package, installed here if missing).
-test: $(STAMP) chromium
+test: $(STAMP) chromium axe
 	$(PY) -m pytest -q
+
+## axe-core, the accessibility check the console's browser tests run in each page (npm registry).
+AXE_VERSION := 4.14.1
+axe:
+	@test -f var/npm/node_modules/axe-core/axe.min.js || npm install --no-save --silent --prefix var/npm axe-core@$(AXE_VERSION)
 
 ## Debian's Chromium and a Chinese font for it (the console's pages are zh-CN by default).
 chromium:

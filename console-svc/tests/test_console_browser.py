@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import subprocess
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -315,3 +316,38 @@ def test_reports_chart_and_table_and_the_exports_cell_by_cell(page: Page, system
     assert lines["GD-SZ"][3] == sum(r["cases"] for r in sz if r["subgroup"] == "letter") >= 1
     assert lines["GD-SZ"][7] == sum(r["misconduct_found"] for r in sz) >= 1
     assert list(lines)[-1] == "合计" and lines["合计"][1] == sum(r["cases"] for r in monthly)
+
+
+AXE = ROOT / "var" / "npm" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def accessibility_problems(page: Page) -> list[str]:
+    """axe-core's WCAG 2 A and AA rules in the page as it is now: what is serious or critical."""
+    if not AXE.exists():  # make test installs it (make axe); a bare pytest run does too
+        subprocess.run(["make", "-C", str(ROOT), "axe"], check=True)
+    page.evaluate(AXE.read_text())
+    result = page.evaluate("axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa']}})")
+    return [
+        f"{v['id']}: {v['help']} ({len(v['nodes'])}x, e.g. {v['nodes'][0]['target']})"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def test_every_page_passes_the_accessibility_check(page: Page, system: System) -> None:
+    case = new_case(system, days_ago=12)
+    sign_in(page, "coordinator-ho")
+    problems = {}
+    for path in ("/", "/search", f"/cases/{case['id']}", "/work", "/reports", "/signin"):
+        page.goto(path)
+        problems[path] = accessibility_problems(page)
+    clerk = page.context.browser.new_context(base_url=system.stack.url(CONSOLE)).new_page()  # type: ignore[union-attr]
+    sign_in(clerk, "clerk-ns")
+    clerk.goto("/new")
+    problems["/new"] = accessibility_problems(clerk)
+    clerk.context.close()
+    assert not any(problems.values()), problems
+    # The check itself finds what it should: a field without a label, a button without a name.
+    page.set_content('<html lang="zh-CN"><body><main><input id="x"><button></button></main></body></html>')
+    found = accessibility_problems(page)
+    assert any(p.startswith("label") for p in found) and any(p.startswith("button-name") for p in found), found
