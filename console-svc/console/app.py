@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 
 from console import newcase, reports, work
 from console.apis import ApiRefused, Apis, ApiUnavailable
+from console.oidc import Provider, SignInFailed
 from console.pages import render
 from console.routes import SignInNeeded, router
 from console.sessions import Sessions
@@ -42,6 +43,7 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
             sessions=Sessions(secret, secure=not settings.is_development, hours=settings.session_hours),
             apis=apis,
             sample_users=dict(SAMPLE_USERS) if settings.dev_issuer_key else {},
+            provider=Provider(settings, apis.client) if settings.oidc_configured else None,
         )
         try:
             yield
@@ -57,6 +59,7 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
     app.add_exception_handler(SignInNeeded, _sign_in)  # type: ignore[arg-type]  # (Starlette types handlers loosely)
     app.add_exception_handler(ApiRefused, _refused)  # type: ignore[arg-type]
     app.add_exception_handler(ApiUnavailable, _unavailable)  # type: ignore[arg-type]
+    app.add_exception_handler(SignInFailed, _sign_in_failed)  # type: ignore[arg-type]
     app.add_middleware(EdgeMiddleware, max_body_bytes=64 * 1024)
     return app
 
@@ -77,6 +80,10 @@ async def _refused(request: Request, exc: ApiRefused) -> Response:
     kind = {403: "forbidden", 404: "not_found"}.get(exc.status, "forbidden")
     status = exc.status if exc.status in (403, 404, 409, 422) else 403
     return render("error.html", person, _locale(request), status=status, kind=kind, detail=exc.detail)
+
+
+async def _sign_in_failed(request: Request, exc: SignInFailed) -> Response:
+    return render("error.html", None, _locale(request), status=403, kind="forbidden", detail=str(exc))
 
 
 async def _unavailable(request: Request, exc: ApiUnavailable) -> Response:

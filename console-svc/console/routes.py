@@ -22,6 +22,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from console import forms, operations, timeline
 from console.apis import ApiRefused
+from console.oidc import FLOW_COOKIE
 from console.pages import PAGE_HEADERS, render
 from console.sessions import SIGNIN_COOKIE, Person, same
 from console.state import state_of
@@ -68,8 +69,40 @@ async def signin_page(request: Request, next: Annotated[str, Query(max_length=30
     locale = locale_of(request.query_params.get("lang"), state.settings.default_locale)
     users = state.sample_users if state.settings.dev_issuer_key else {}
     token = secrets.token_urlsafe(24)
-    response = render("signin.html", None, locale, users=users, next=_local(next), csrf=token)
+    oidc = state.provider is not None
+    response = render("signin.html", None, locale, users=users, next=_local(next), csrf=token, oidc=oidc)
     state.sessions.set_signin_token(response, token)
+    return response
+
+
+@router.get("/signin/oidc")
+async def signin_oidc(request: Request, next: Annotated[str, Query(max_length=300)] = "/") -> Response:
+    """To the identity provider (OpenID Connect, ``console.oidc``)."""
+    state = state_of(request)
+    if state.provider is None:
+        raise ApiRefused("console", 404, "OpenID Connect is not configured")
+    target, sealed = await state.provider.start(state.sessions, _local(next))
+    response = RedirectResponse(target, status_code=303)
+    # Lax: the provider's redirect back is a top-level GET from another site.
+    response.set_cookie(
+        FLOW_COOKIE, sealed, max_age=600, httponly=True, secure=state.sessions.secure, samesite="lax", path="/"
+    )
+    return response
+
+
+@router.get("/signin/callback")
+async def signin_callback(
+    request: Request,
+    code: Annotated[str, Query(max_length=2000)],
+    state: Annotated[str, Query(max_length=200)],
+) -> Response:
+    console = state_of(request)
+    if console.provider is None:
+        raise ApiRefused("console", 404, "OpenID Connect is not configured")
+    person, next_path = await console.provider.finish(console.sessions, request.cookies.get(FLOW_COOKIE), code, state)
+    response = RedirectResponse(_local(next_path), status_code=303)
+    console.sessions.write(response, person)
+    response.delete_cookie(FLOW_COOKIE, path="/")
     return response
 
 

@@ -35,6 +35,21 @@ class ConsoleSettings(BaseSettings):
     default_locale: str = "zh-CN"
     #: Where times are shown when a clock does not name its calendar's zone.
     timezone: str = "Asia/Shanghai"
+    #: OpenID Connect sign-in (``console.oidc``): the provider whose access tokens the
+    #: services verify, this console's client registration there, and the claims that
+    #: carry a person's roles and branch.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_redirect_url: str | None = Field(default=None, description="https://<console>/signin/callback")
+    oidc_scopes: str = "openid profile"
+    oidc_roles_claim: str = "roles"
+    oidc_branch_claim: str = "branch"
+    oidc_name_claim: str = "name"
+
+    @property
+    def oidc_configured(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id and self.oidc_redirect_url)
 
     @property
     def is_development(self) -> bool:
@@ -55,9 +70,8 @@ class InsecureConsole(RuntimeError):
 
 
 def check(settings: ConsoleSettings) -> None:
-    """Outside development: no development sign-in, a real session key, and a sign-in
-    the console can offer. OpenID Connect sign-in is not built yet (issue 16 continues),
-    so production refuses to start rather than serve a console nobody can sign in to."""
+    """Outside development: no development sign-in, a real session key, and OpenID
+    Connect configured, so that nobody is offered a console they cannot sign in to."""
     if settings.is_development:
         return
     problems = []
@@ -65,5 +79,7 @@ def check(settings: ConsoleSettings) -> None:
         problems.append("DEV_ISSUER_KEY is set: the development sign-in is for development only")
     if not settings.session_secret:
         problems.append("SESSION_SECRET (32+ characters) must be set")
-    problems.append("OpenID Connect sign-in is not available yet: run the console in development mode")
-    raise InsecureConsole(f"refusing to start in {settings.environment} mode: " + "; ".join(problems))
+    if not settings.oidc_configured:
+        problems.append("OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_REDIRECT_URL must name the identity provider")
+    if problems:
+        raise InsecureConsole(f"refusing to start in {settings.environment} mode: " + "; ".join(problems))

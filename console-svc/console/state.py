@@ -8,6 +8,7 @@ from typing import Any
 from starlette.requests import Request
 
 from console.apis import Apis
+from console.oidc import Provider
 from console.sessions import Sessions
 from console.settings import ConsoleSettings
 
@@ -19,6 +20,8 @@ class ConsoleState:
     apis: Apis
     #: Development sign-in: the sample users (``services.dev.issuer.SAMPLE_USERS``).
     sample_users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: OpenID Connect sign-in, when configured (``console.oidc``).
+    provider: Provider | None = None
 
 
 def state_of(request: Request) -> ConsoleState:

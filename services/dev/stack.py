@@ -60,6 +60,9 @@ class Stack:
     bootstrap: str | None = None
     ports: dict[str, int] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    #: The console's own settings on top of ``env`` (e.g. production mode with OpenID
+    #: Connect; an empty value unsets a variable).
+    console_env: dict[str, str] = field(default_factory=dict)
     broker: LocalBroker | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -92,7 +95,8 @@ class Stack:
     def start_console(self) -> None:
         """console-svc: no database or broker, the four APIs where this stack put them."""
         log = open(self.var_dir / f"{CONSOLE}.log", "ab")  # noqa: SIM115 - owned by the child
-        env = self.service_env(CONSOLE)
+        env = {**self.service_env(CONSOLE), **self.console_env}
+        env = {k: v for k, v in env.items() if v != "" or k not in self.console_env}
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT / CONSOLE), str(ROOT)])
         self.processes[CONSOLE] = subprocess.Popen(
             [sys.executable, "-m", "console"],
