@@ -65,8 +65,10 @@ def timed(page: Any, url: str, runs: int = 5) -> dict[str, float]:
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        page.goto(url, wait_until="load")
+        answer = page.goto(url, wait_until="load")
         times.append((time.perf_counter() - started) * 1000)
+        if answer is None or answer.status != 200:
+            raise RuntimeError(f"{url} answered {answer.status if answer else None}: {page.inner_text('main')[:300]}")
     return {"p50_ms": round(statistics.median(times), 1), "max_ms": round(max(times), 1)}
 
 
@@ -87,7 +89,7 @@ def main() -> None:
         posted_s = time.perf_counter() - started
         key = dev_secrets(stack.var_dir)["DEV_ISSUER_KEY"]
         reader = {"Authorization": f"Bearer {mint_user(key, 'coordinator-ho')}"}  # reads the due lists
-        overdue = wait_for_clocks(stack.url("sla-svc"), reader, 1000)
+        overdue = wait_for_clocks(stack.url("sla-svc"), reader, min(1000, args.cases))
         with httpx.Client(base_url=stack.url("intake-svc"), headers=headers, timeout=30) as intake:
             for i in range(args.notes):
                 intake.post(

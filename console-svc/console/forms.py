@@ -19,7 +19,7 @@ from typing import Any, Literal, Union
 from pydantic import BaseModel
 
 #: The body fields that name who acts: filled with the signed-in person, never typed.
-PERSON_FIELDS = ("actor", "by", "approved_by")
+PERSON_FIELDS = ("actor", "by", "approved_by", "author")
 
 
 @dataclass(frozen=True)

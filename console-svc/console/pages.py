@@ -31,7 +31,7 @@ ENV = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-ENV.globals.update(left_words=words.left_words, local_time=words.local_time)
+ENV.globals.update(left_words=words.left_words, used_words=words.used_words, local_time=words.local_time)
 
 
 def render(template: str, person: Person | None, locale: str, status: int = 200, **context: Any) -> HTMLResponse:

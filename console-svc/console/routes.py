@@ -264,7 +264,7 @@ async def act(request: Request, case_id: uuid.UUID, key: str, person: PersonDep)
     op = operations.operation(key)
     if op is None:
         raise ApiRefused("console", 404, f"no operation {key}")
-    body = forms.values_from(op.body, fields, person.sub)
+    body = {**forms.values_from(op.body, fields, person.sub), **dict(op.fixed)}
     try:
         await state_of(request).apis.call(op.service, "POST", f"/v1/cases/{case_id}{op.path}", person.token, body=body)
     except ApiRefused as refused:

@@ -308,6 +308,12 @@ def _amount(value: float) -> str:
     return f"{value:g}" if value == int(value) else f"{value:.1f}"
 
 
+def used_words(locale: str, unit: str, used: float) -> str:
+    """What a clock has used of its limit, in its unit: "已用 2 个工作日" ("2 working days used")."""
+    words = UNIT_WORDS.get(locale, UNIT_WORDS["zh-CN"]).get(unit, unit)
+    return f"已用 {_amount(used)} {words}" if locale == "zh-CN" else f"{_amount(used)} {words} used"
+
+
 def left_words(locale: str, unit: str, left: float, state: str) -> str:
     """What is left of a limit, in its unit: "还剩 1.5 个工作日", "已超时 2 个工作日"
     ("1.5 working days left", "2 working days late"); for a stopped clock, its state."""

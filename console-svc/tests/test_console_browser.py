@@ -170,6 +170,8 @@ def test_a_transfer_and_a_close_through_the_buttons_and_a_409_says_what_is_allow
     expect(page.locator("[data-field='assignee']")).not_to_have_text("排队中", timeout=15_000)
     page.reload()  # routing has it now: the transfer is offered
 
+    for kind in ("work_order", "escalate", "return"):  # each its own button
+        expect(page.locator(f"details[data-operation='routing:{kind}']")).to_have_count(1)
     transfer = page.locator("details[data-operation='routing:transfer']")
     transfer.locator("summary").click()
     transfer.get_by_label("to_unit").fill("GD-SZ.policy-service")
@@ -177,6 +179,12 @@ def test_a_transfer_and_a_close_through_the_buttons_and_a_409_says_what_is_allow
     transfer.get_by_role("button").click()
     expect(page.locator("[data-field='unit']")).to_have_text("GD-SZ.policy-service", timeout=15_000)
     expect(page.locator("ol.timeline")).to_contain_text("保全问题，转保全岗")
+
+    note = page.locator("details[data-operation='intake:note']")
+    note.locator("summary").click()
+    note.get_by_label("text *").fill("客户要求书面答复")
+    note.get_by_role("button").click()
+    expect(page.locator("section[aria-labelledby='notes-h']")).to_contain_text("客户要求书面答复")
 
     stale = page.context.new_page()  # the same case open in a second tab, before the reply
     stale.goto(f"/cases/{case['id']}")
