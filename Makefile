@@ -46,11 +46,14 @@ lint: $(STAMP)
 
 ## Figures, printed and written to bench/results/: the whole system on Postgres + broker under
 ## an open-loop load (100, 200, 500 cases/s), its sustained maximum, a burst, CPU per process,
-## the bare-endpoint ceiling; due-date arithmetic; 1,000,000 open clocks firing on time.
+## the bare-endpoint ceiling; due-date arithmetic; 1,000,000 open clocks firing on time; the
+## console's board with 10,000 late cases and a case page of 200 timeline entries in Chromium.
 bench: $(STAMP)
 	@command -v gcc >/dev/null || apt-get install -y gcc
 	$(PY) -m bench.system_bench
 	$(PY) -m bench.sla_bench
+	$(MAKE) chromium
+	$(PY) -m bench.console_bench
 
 clean:
 	rm -rf var .pytest_cache

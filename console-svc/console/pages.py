@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.responses import HTMLResponse
 
 from console import words
@@ -28,6 +28,7 @@ PAGE_HEADERS = {"Content-Security-Policy": CSP, "Cache-Control": "no-store"}
 ENV = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(["html"]),
+    undefined=StrictUndefined,  # a name a page forgot to pass fails its test, not silently
     trim_blocks=True,
     lstrip_blocks=True,
 )

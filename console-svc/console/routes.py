@@ -147,6 +147,11 @@ async def switch_locale(request: Request, person: PersonDep) -> Response:
     return response
 
 
+#: Lines per board section, most overdue (or soonest due) first; a fuller section says
+#: "500+" and the filters narrow it (bench/console_bench.py: 10,000 late cases).
+BOARD_LINES = 500
+
+
 @router.get("/")
 async def home(request: Request, person: PersonDep) -> Response:
     if REPORTS_READ not in permissions_of(person.roles):
@@ -165,8 +170,10 @@ async def _board(request: Request, person: Person, template: str) -> Response:
     branch = request.query_params.get("branch_code") or None
     team = request.query_params.get("team") or None
     overdue, due_soon = await apis.gather(
-        apis.get("sla", "/v1/overdue", person.token, branch_code=branch, team=team, limit=500),
-        apis.get("sla", "/v1/due-soon", person.token, branch_code=branch, team=team, within_hours=24, limit=500),
+        apis.get("sla", "/v1/overdue", person.token, branch_code=branch, team=team, limit=BOARD_LINES),
+        apis.get(
+            "sla", "/v1/due-soon", person.token, branch_code=branch, team=team, within_hours=24, limit=BOARD_LINES
+        ),
     )
     query = request.url.query
     return render(
@@ -178,6 +185,7 @@ async def _board(request: Request, person: Person, template: str) -> Response:
         branch=branch,
         team=team,
         query=query,
+        board_lines=BOARD_LINES,
         zone=state_of(request).settings.timezone,
     )
 
@@ -291,7 +299,9 @@ SEARCH_CHOICES = {
 @router.get("/search")
 async def search_page(request: Request, person: PersonDep) -> Response:
     zone = state_of(request).settings.timezone
-    return render("search.html", person, person.locale, fields={}, results=None, choices=SEARCH_CHOICES, zone=zone)
+    return render(
+        "search.html", person, person.locale, fields={}, results=None, problem=None, choices=SEARCH_CHOICES, zone=zone
+    )
 
 
 @router.post("/search")
