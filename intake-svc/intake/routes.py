@@ -248,26 +248,9 @@ async def get_case_figures(
     )
 
 
-#: What a search passes to the list's filters as given (the identifiers are hashed first).
-SEARCH_FIELDS = {
-    "status",
-    "kind",
-    "tier",
-    "category",
-    "channel",
-    "branch_code",
-    "agent_code",
-    "received_from",
-    "received_to",
-    "is_repeat",
-    "q",
-    "case_no",
-    "policy_no",
-    "customer_name",
-    "assignee",
-    "owner",
-    "open",
-}
+#: What a search passes to the list's filters as given: all but the identifiers (hashed
+#: first) and the paging.
+SEARCH_FIELDS = set(CaseSearch.model_fields) - {"phone", "id_number", "limit", "cursor"}
 
 
 @router.get("/cases/{case_id}/history", response_model=list[HistoryEntry], dependencies=[Depends(Allow(CASE_READ))])

@@ -94,19 +94,10 @@ class Stack:
 
     def start_console(self) -> None:
         """console-svc: no database or broker, the four APIs where this stack put them."""
-        log = open(self.var_dir / f"{CONSOLE}.log", "ab")  # noqa: SIM115 - owned by the child
         env = {**self.service_env(CONSOLE), **self.console_env}
         env = {k: v for k, v in env.items() if v != "" or k not in self.console_env}
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT / CONSOLE), str(ROOT)])
-        self.processes[CONSOLE] = subprocess.Popen(
-            [sys.executable, "-m", "console"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=die_with_parent(),  # noqa: PLW1509 - sets a signal, nothing else
-        )
+        self._spawn(CONSOLE, ["-m", "console"], env)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.processes[CONSOLE].poll() is not None:
@@ -148,11 +139,15 @@ class Stack:
         key = replica or name
         if replica:
             self.ports.setdefault(replica, free_port())
-        log = open(self.var_dir / f"{key}.log", "ab")  # noqa: SIM115 - owned by the child
         env = self.service_env(name)
         env["PORT"] = str(self.ports[key])
+        self._spawn(key, ["-m", "services.serve", name], env)
+
+    def _spawn(self, key: str, args: list[str], env: dict[str, str]) -> None:
+        """A child process of this stack's Python, logging to ``<key>.log``, dying with us."""
+        log = open(self.var_dir / f"{key}.log", "ab")  # noqa: SIM115 - owned by the child
         self.processes[key] = subprocess.Popen(
-            [sys.executable, "-m", "services.serve", name],
+            [sys.executable, *args],
             cwd=ROOT,
             env=env,
             stdout=log,
