@@ -13,7 +13,8 @@ from typing import Literal
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from services.logging import correlation_id
 
@@ -22,15 +23,52 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 2
 
 
-def database_unavailable(exc: BaseException) -> bool:
-    """A lost or refused database connection (a restart, a failover), not a bug."""
-    if isinstance(exc, DBAPIError) and (exc.connection_invalidated or isinstance(exc, OperationalError)):
-        return True
-    return isinstance(exc, ConnectionError | TimeoutError) or type(exc).__name__ in (
+#: Errors (by class name, as drivers wrap them) that mean the server is away or refusing
+#: connections: asyncpg's, psycopg's and SQLAlchemy's names for the same thing.
+UNAVAILABLE_NAMES = frozenset(
+    {
+        "AdminShutdownError",
         "CannotConnectNowError",
         "ConnectionDoesNotExistError",
+        "ConnectionFailureError",
+        "ConnectionRejectionError",
+        "CrashShutdownError",
         "InterfaceError",
-    )
+        "PostgresConnectionError",
+        "TooManyConnectionsError",
+    }
+)
+#: SQLSTATE classes that mean the same: 08 connection exception, 57 operator
+#: intervention (a shutdown or restart), 53 insufficient resources (too many clients).
+UNAVAILABLE_SQLSTATE_CLASSES = ("08", "57", "53")
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The error and what it wraps (SQLAlchemy's ``orig``, Python's cause and context)."""
+    found: list[BaseException] = []
+    pending: list[BaseException | None] = [exc]
+    while pending and len(found) < 10:
+        e = pending.pop()
+        if e is None or any(e is seen for seen in found):
+            continue
+        found.append(e)
+        orig = getattr(e, "orig", None)
+        pending += [orig if isinstance(orig, BaseException) else None, e.__cause__, e.__context__]
+    return found
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """A lost, refused or exhausted database connection (a restart, a failover, a full
+    pool, a locked SQLite file), not a bug: the request may be retried as it was."""
+    for e in _causes(exc):
+        if isinstance(e, DBAPIError) and (e.connection_invalidated or isinstance(e, OperationalError)):
+            return True
+        if isinstance(e, PoolTimeout | ConnectionError | TimeoutError) or type(e).__name__ in UNAVAILABLE_NAMES:
+            return True
+        state = getattr(e, "sqlstate", None) or getattr(e, "pgcode", None)
+        if isinstance(state, str) and state[:2] in UNAVAILABLE_SQLSTATE_CLASSES:
+            return True
+    return False
 
 
 class DomainError(Exception):
@@ -85,7 +123,6 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status)
 
-    @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         cid = getattr(request.state, "correlation_id", None) or correlation_id.get()
         if database_unavailable(exc):
@@ -94,3 +131,9 @@ def install_error_handlers(app: FastAPI) -> None:
             return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         log.error("unhandled error", exc_info=exc, extra={"error_correlation_id": cid})
         return JSONResponse({"detail": "internal error", "correlation_id": cid}, status_code=500)
+
+    # The database's errors (and a connection refused while it restarts) are answered
+    # here, by the exception middleware; ``Exception`` is the server-error middleware's,
+    # which answers and then raises again for the server to log as a crash.
+    for kind in (SQLAlchemyError, OSError, Exception):
+        app.add_exception_handler(kind, _unexpected)

@@ -1,0 +1,53 @@
+"""The database stopped and started again under a running service (issue 17): every
+request meanwhile is answered 503 with ``Retry-After`` and a body that says why, never
+500; once the database is back, the service answers as before without a restart."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from intake.service import SPEC as INTAKE
+from tests.support.cases import complaint
+from tests.support.inprocess import running
+from tests.support.own_postgres import OwnPostgres
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[OwnPostgres]:
+    server = OwnPostgres().init()
+    server.start()
+    yield server
+    server.remove()
+
+
+async def test_a_stopped_database_is_503_never_500_and_the_service_comes_back(
+    own_postgres: OwnPostgres, tmp_path: Path
+) -> None:
+    async with running(INTAKE, tmp_path, own_postgres.url) as intake:
+        assert (await intake.client.post("/v1/cases", json=complaint())).status_code == 201
+        own_postgres.stop("fast")
+        statuses = []
+        for body in (complaint(), complaint()):
+            answer = await intake.client.post("/v1/cases", json=body)
+            statuses.append(answer.status_code)
+            assert answer.status_code == 503, answer.text
+            assert answer.headers["Retry-After"].isdigit()
+            assert "database" in answer.json()["detail"]
+        listed = await intake.client.get("/v1/cases")
+        assert listed.status_code == 503 and listed.headers["Retry-After"]
+        ready = await intake.client.get("/readyz")
+        assert ready.status_code == 503
+        own_postgres.start()
+        answered = []
+        for _ in range(20):
+            answer = await intake.client.post("/v1/cases", json=complaint())
+            answered.append(answer.status_code)
+            if answer.status_code == 201:
+                break
+            await asyncio.sleep(0.5)
+        assert answered[-1] == 201 and set(answered) <= {201, 503}, answered
+        assert (await intake.client.get("/v1/cases")).status_code == 200
