@@ -40,6 +40,7 @@ from services.rotation import key_rotation_worker
 from services.runtime import Runtime
 from services.security import check_production_settings
 from services.settings import ServiceSettings
+from services.shedding import Shed, ShedMiddleware, in_flight_limit
 from services.tables import RuntimeTables
 from shared.events import Topics
 from shared.ops import OpsAlert
@@ -122,6 +123,9 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Correlation-Id", "Last-Event-ID"],
         )
+    # Inside the edge (so a refusal still carries the security headers and is logged).
+    app.state.shed = Shed(in_flight_limit(settings.db_pool_size, settings.max_in_flight))
+    app.add_middleware(ShedMiddleware, shed=app.state.shed)
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     app.include_router(health_router)

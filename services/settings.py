@@ -24,6 +24,9 @@ class ServiceSettings(BaseSettings):
     database_url: str | None = Field(default=None, description="unset: SQLite file under VAR_DIR")
     var_dir: Path = Path("./var")
     db_pool_size: int = 10
+    #: Requests worked on at once before the next is answered 503 (``services.shedding``);
+    #: unset: twice the connections the pool can open.
+    max_in_flight: int | None = Field(default=None, ge=1)
     db_wait_seconds: float = 30.0
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"

@@ -62,6 +62,7 @@ def secrets_for_tests() -> dict[str, str]:
 class InProcess:
     client: httpx.AsyncClient
     runtime: Runtime
+    app: Any = None  # the ASGI application (its ``state``: e.g. the shed's counts)
 
     @property
     def url(self) -> str:
@@ -120,7 +121,7 @@ async def running(
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=auth_headers()) as client:
-            yield InProcess(client, app.state.runtime)
+            yield InProcess(client, app.state.runtime, app)
 
 
 @asynccontextmanager
