@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint bench install clean chromium axe
+.PHONY: run test test-fast lint bench install clean chromium axe faults
 
 install: $(STAMP)
 
@@ -33,6 +33,11 @@ chromium:
 	@(command -v chromium >/dev/null && fc-list :lang=zh | grep -q .) || \
 	  (apt-get install -y chromium fonts-wqy-zenhei >/dev/null || \
 	   (apt-get update >/dev/null && apt-get install -y chromium fonts-wqy-zenhei >/dev/null))
+
+## The fault scenarios alone (they are part of make test too): faults injected around the
+## whole system under load, counted from outside; figures in bench/results/faults-*.json.
+faults: $(STAMP)
+	$(PY) -m pytest -q tests/faults
 
 ## Tests that need no running system.
 test-fast: $(STAMP)
