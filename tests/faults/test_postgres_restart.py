@@ -18,87 +18,22 @@ outside:
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
 import time
-import uuid
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-import httpx
 import pytest
 
 from conftest import FAST_ENV
 from services.dev.issuer import mint_user
 from services.dev.stack import Stack, dev_secrets
 from shared.events import Topics
-from tests.support.cases import complaint
+from tests.faults.load import RATE, Load, counts_of, distinct_events, write_figures
 from tests.support.own_postgres import OwnPostgres
 from tests.support.tap import TopicTap
 
 pytestmark = pytest.mark.stack
-
-RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results"
-RATE = 20  # cases a second, steady
-CLIENTS = 4
-
-
-class Load:
-    """Clients posting new cases at a steady rate; each case retried until answered 2xx."""
-
-    def __init__(self, url: str, token: str) -> None:
-        self.url, self.token = url, token
-        self.statuses: Counter[int | str] = Counter()
-        self.accepted: set[str] = set()  # case ids the clients were told about
-        self.stop = threading.Event()
-        self._lock = threading.Lock()
-
-    def _client(self) -> None:
-        with httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=10) as http:
-            while not self.stop.is_set():
-                started = time.monotonic()
-                body = complaint(source_ref=f"fault-{uuid.uuid4()}")
-                while not self.stop.is_set():
-                    try:
-                        answer = http.post("/v1/cases", json=body)
-                        status: int | str = answer.status_code
-                    except httpx.HTTPError as exc:
-                        status = type(exc).__name__
-                    with self._lock:
-                        self.statuses[status] += 1
-                    if status in (200, 201):
-                        with self._lock:
-                            self.accepted.add(answer.json()["id"])
-                        break
-                    time.sleep(0.2)  # Retry-After is 1-2 s; a channel retries sooner or later
-                time.sleep(max(CLIENTS / RATE - (time.monotonic() - started), 0))
-
-    def start(self) -> Load:
-        self.threads = [threading.Thread(target=self._client, daemon=True) for _ in range(CLIENTS)]
-        for t in self.threads:
-            t.start()
-        return self
-
-    def finish(self) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(20)
-
-
-async def _counts(dsn: str) -> dict[str, int]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return {
-            "intake_cases": await conn.fetchval("SELECT count(*) FROM intake.cases"),
-            "routing_assignments": await conn.fetchval("SELECT count(*) FROM routing.assignments"),
-            "sla_cases": await conn.fetchval("SELECT count(*) FROM sla.cases"),
-            "sla_cases_with_clocks": await conn.fetchval("SELECT count(DISTINCT case_id) FROM sla.clocks"),
-        }
-    finally:
-        await conn.close()
 
 
 @pytest.fixture
@@ -133,20 +68,10 @@ def test_postgres_restarted_under_load_loses_nothing_and_doubles_nothing(
         load.finish()
         finished = time.monotonic()
         accepted = set(load.accepted)
-        counts: dict[str, int] = {}
-        while time.monotonic() - finished < 60:
-            counts = asyncio.run(_counts(dsn))
-            if counts["routing_assignments"] >= len(accepted) and counts["sla_cases_with_clocks"] >= len(accepted):
-                break
-            time.sleep(0.5)
+        counts = asyncio.run(counts_of(dsn, len(accepted)))
         drained_s = time.monotonic() - finished
-
-        def distinct(topic: str) -> Counter[str]:
-            """Case id -> how many distinct events (by event id) of the topic it had."""
-            unique = {s.json()["event_id"]: s for s in tap.matching(lambda s: s.topic == topic)}
-            return Counter((s.key or b"").decode() for s in unique.values())
-
-        created, transferred = distinct(Topics.case_created), distinct(Topics.case_transferred)
+        created = distinct_events(tap, Topics.case_created)
+        transferred = distinct_events(tap, Topics.case_transferred)
         figures: dict[str, Any] = {
             "scenario": "postgres restarted (pg_ctl stop -m fast, 3 s down) under a steady load",
             "rate_per_second": RATE,
@@ -158,9 +83,7 @@ def test_postgres_restarted_under_load_loses_nothing_and_doubles_nothing(
             "seconds_to_drain_after_load": round(drained_s, 1),
             "counts": counts,
         }
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "faults-postgres-restart.json").write_text(json.dumps(figures, indent=1) + "\n")
-        print(json.dumps(figures, indent=1))
+        write_figures("postgres-restart", figures)
 
         assert 500 not in load.statuses, load.statuses
         assert load.statuses[503] + sum(v for k, v in load.statuses.items() if isinstance(k, str)) > 0  # it was felt

@@ -34,6 +34,14 @@ class Received:
         return {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
 
 
+class _Server(ThreadingHTTPServer):
+    """A listen backlog for a burst of deliveries (the default of 5 refused connections
+    when notify sent many at once, and its circuit breaker then held the rest back)."""
+
+    request_queue_size = 256
+    daemon_threads = True
+
+
 class WebhookReceiver:
     """Answers the first ``fail_first`` requests with 500 (all, with ``fail_first=-1``),
     then 200 with ``reply`` as JSON body; records every request."""
@@ -62,7 +70,7 @@ class WebhookReceiver:
             def log_message(self, *_: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
