@@ -74,10 +74,11 @@ def database_unavailable(exc: BaseException) -> bool:
 class DomainError(Exception):
     """A request the domain refuses; the route's caller gets ``status`` and ``detail``."""
 
-    def __init__(self, status: int, detail: object) -> None:
+    def __init__(self, status: int, detail: object, headers: dict[str, str] | None = None) -> None:
         super().__init__(str(detail))
         self.status = status
         self.detail = detail
+        self.headers = headers  # e.g. Retry-After on a 429
 
 
 Where = Literal["body", "query", "path"]
@@ -121,7 +122,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=exc.headers)
 
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         cid = getattr(request.state, "correlation_id", None) or correlation_id.get()

@@ -205,6 +205,7 @@ async def test_api_keys_bound_to_channels_revoked_at_once_and_rate_limited(servi
 
     limited = await intake.client.post("/v1/cases", json=hotline | {"source_ref": "x-2"}, headers=as_client)
     assert limited.status_code == 429 and "rate limit" in limited.text  # 3 a minute, 3 used
+    assert int(limited.headers["Retry-After"]) == limited.json()["detail"]["retry_after_seconds"] >= 1
 
     assert (await intake.client.delete(f"/v1/api-keys/{made.json()['id']}", headers=admin)).status_code == 204
     revoked = await intake.client.get("/v1/cases", headers=as_client)
