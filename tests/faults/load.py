@@ -26,8 +26,8 @@ CLIENTS = 4
 class Load:
     """Clients posting new cases at a steady rate; each case retried until answered 2xx."""
 
-    def __init__(self, url: str, token: str) -> None:
-        self.url, self.token = url, token
+    def __init__(self, url: str, token: str, days_ago: float = 0) -> None:
+        self.url, self.token, self.days_ago = url, token, days_ago
         self.statuses: Counter[int | str] = Counter()
         self.accepted: set[str] = set()  # case ids the clients were told about
         self.stop = threading.Event()
@@ -37,7 +37,7 @@ class Load:
         with httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=10) as http:
             while not self.stop.is_set():
                 started = time.monotonic()
-                body = complaint(source_ref=f"fault-{uuid.uuid4()}")
+                body = complaint(self.days_ago, source_ref=f"fault-{uuid.uuid4()}")
                 while not self.stop.is_set():
                     try:
                         answer = http.post("/v1/cases", json=body)
