@@ -12,8 +12,8 @@ import logging
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaError
-from sqlalchemy.exc import DBAPIError, OperationalError
 
+from services.errors import database_unavailable
 from services.kafka import BrokerStatus
 from services.streams import StreamWatch
 
@@ -21,10 +21,13 @@ log = logging.getLogger(__name__)
 
 
 def is_transient(exc: BaseException) -> bool:
-    """A lost database or broker connection: retried for as long as it takes, never dead-lettered."""
-    if isinstance(exc, OperationalError | ConnectionError | OSError | TimeoutError | KafkaError):
-        return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+    """A lost database or broker connection: retried for as long as it takes, never
+    dead-lettered. The database's part is the one classification the API's 503 uses
+    (``services.errors.database_unavailable``): a consumer once dead-lettered an event
+    that failed with Postgres's "terminating connection due to administrator command"
+    (a restart), which that narrower check here did not know (``make faults`` lost the
+    case in sla)."""
+    return isinstance(exc, KafkaError | OSError) or database_unavailable(exc)
 
 
 class DeadLetters:

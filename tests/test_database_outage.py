@@ -51,3 +51,22 @@ async def test_a_stopped_database_is_503_never_500_and_the_service_comes_back(
             await asyncio.sleep(0.5)
         assert answered[-1] == 201 and set(answered) <= {201, 503}, answered
         assert (await intake.client.get("/v1/cases")).status_code == 200
+
+
+def test_a_consumer_waits_out_a_restarting_database_instead_of_dead_lettering() -> None:
+    """Postgres's "terminating connection due to administrator command" (57P01), as
+    SQLAlchemy wraps it: transient for the consumers (retried, never parked as poison)
+    and 503 for the API, by the one classification both use."""
+    from sqlalchemy.exc import DBAPIError
+
+    from services.dead_letters import is_transient
+    from services.errors import database_unavailable
+
+    class AdminShutdownError(Exception):  # asyncpg's, by name and SQLSTATE
+        sqlstate = "57P01"
+
+    wrapped = DBAPIError("SELECT 1", {}, AdminShutdownError("terminating connection due to administrator command"))
+    assert not wrapped.connection_invalidated
+    assert database_unavailable(wrapped) and is_transient(wrapped)
+    broken = DBAPIError("SELECT 1", {}, ValueError("invalid input syntax for type uuid"))
+    assert not database_unavailable(broken) and not is_transient(broken)  # a real poison event stays one

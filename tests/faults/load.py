@@ -95,6 +95,17 @@ def distinct_events(tap: TopicTap, topic: str) -> Counter[str]:
     return Counter((s.key or b"").decode() for s in unique.values())
 
 
+def events_seen(tap: TopicTap, topic: str, expected: set[str], seconds: float = 30) -> Counter[str]:
+    """``distinct_events`` once every expected case has one (or after ``seconds``): a change
+    is committed a moment before its event is on the bus, and the tap's fetch waits too."""
+    deadline = time.monotonic() + seconds
+    while True:
+        seen = distinct_events(tap, topic)
+        if set(seen) >= expected or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.2)
+
+
 def write_figures(name: str, figures: dict[str, Any]) -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"faults-{name}.json").write_text(json.dumps(figures, indent=1) + "\n")

@@ -29,7 +29,7 @@ from conftest import FAST_ENV
 from services.dev.issuer import mint_user
 from services.dev.stack import Stack, dev_secrets
 from shared.events import Topics
-from tests.faults.load import RATE, Load, counts_of, distinct_events, write_figures
+from tests.faults.load import RATE, Load, counts_of, events_seen, write_figures
 from tests.support.own_postgres import OwnPostgres
 from tests.support.tap import TopicTap
 
@@ -49,7 +49,9 @@ def test_postgres_restarted_under_load_loses_nothing_and_doubles_nothing(
 ) -> None:
     stack = Stack(var_dir=tmp_path, database_url=own_postgres.url, env=dict(FAST_ENV))
     stack.start()
-    tap = TopicTap(stack.bootstrap or "", [Topics.case_created, Topics.case_transferred]).start()
+    groups = ("intake-svc", "routing-svc", "sla-svc", "notify-svc")
+    dead_letter_topics = [Topics.dead_letter(g) for g in groups]
+    tap = TopicTap(stack.bootstrap or "", [Topics.case_created, Topics.case_transferred, *dead_letter_topics]).start()
     dsn = own_postgres.url.replace("postgresql+asyncpg://", "postgresql://")
     try:
         token = mint_user(dev_secrets(tmp_path)["DEV_ISSUER_KEY"], "agent-ho")
@@ -70,8 +72,8 @@ def test_postgres_restarted_under_load_loses_nothing_and_doubles_nothing(
         accepted = set(load.accepted)
         counts = asyncio.run(counts_of(dsn, len(accepted)))
         drained_s = time.monotonic() - finished
-        created = distinct_events(tap, Topics.case_created)
-        transferred = distinct_events(tap, Topics.case_transferred)
+        created = events_seen(tap, Topics.case_created, accepted)
+        transferred = events_seen(tap, Topics.case_transferred, accepted)
         figures: dict[str, Any] = {
             "scenario": "postgres restarted (pg_ctl stop -m fast, 3 s down) under a steady load",
             "rate_per_second": RATE,
@@ -82,10 +84,12 @@ def test_postgres_restarted_under_load_loses_nothing_and_doubles_nothing(
             "seconds_to_first_2xx_after_restart": round(recovered_s, 2),
             "seconds_to_drain_after_load": round(drained_s, 1),
             "counts": counts,
+            "dead_lettered": len(tap.matching(lambda s: s.topic in dead_letter_topics)),
         }
         write_figures("postgres-restart", figures)
 
         assert 500 not in load.statuses, load.statuses
+        assert figures["dead_lettered"] == 0  # a database away is waited out, never parked as poison
         assert load.statuses[503] + sum(v for k, v in load.statuses.items() if isinstance(k, str)) > 0  # it was felt
         assert counts["intake_cases"] == len(accepted)  # every case told, once; none more
         assert counts["routing_assignments"] == len(accepted) == counts["sla_cases"]
