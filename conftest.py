@@ -16,6 +16,7 @@ from services.dev.stack import Stack, dev_secrets
 from services.registry import add_service_paths
 from shared.events import Topics
 from tests.support.inprocess import token
+from tests.support.own_postgres import OwnPostgres
 from tests.support.postgres import create_database, drop_database
 from tests.support.tap import TopicTap
 
@@ -82,6 +83,15 @@ def pg_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     system, db_name = start_system(tmp_path_factory.mktemp("pg-system"), "postgres")
     yield system
     stop_system(system, db_name)
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[OwnPostgres]:
+    """A PostgreSQL server of the test's own, which the test may stop and start."""
+    server = OwnPostgres().init()
+    server.start()
+    yield server
+    server.remove()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -38,7 +38,7 @@ class Shed:
     def counted(self, scope: Scope) -> bool:
         return scope["type"] == "http" and not scope["path"].startswith(NOT_COUNTED)
 
-    async def refuse(self, send: Send, extra_headers: list[tuple[bytes, bytes]]) -> None:
+    async def refuse(self, send: Send) -> None:
         self.refused += 1
         body = json.dumps(
             {"detail": f"the service is at its limit of {self.limit} requests at once; retry shortly"}
@@ -46,7 +46,6 @@ class Shed:
         headers = [
             (b"content-type", b"application/json"),
             (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
-            *extra_headers,
         ]
         await send({"type": "http.response.start", "status": 503, "headers": headers})
         await send({"type": "http.response.body", "body": body})
@@ -64,7 +63,7 @@ class ShedMiddleware:
             await self.app(scope, receive, send)
             return
         if self.shed.in_flight >= self.shed.limit:
-            await self.shed.refuse(send, [])
+            await self.shed.refuse(send)
             return
         self.shed.in_flight += 1
         try:

@@ -5,23 +5,12 @@ request meanwhile is answered 503 with ``Retry-After`` and a body that says why,
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from intake.service import SPEC as INTAKE
 from tests.support.cases import complaint
 from tests.support.inprocess import running
 from tests.support.own_postgres import OwnPostgres
-
-
-@pytest.fixture
-def own_postgres() -> Iterator[OwnPostgres]:
-    server = OwnPostgres().init()
-    server.start()
-    yield server
-    server.remove()
 
 
 async def test_a_stopped_database_is_503_never_500_and_the_service_comes_back(

@@ -22,6 +22,11 @@ from pydantic import BaseModel
 PERSON_FIELDS = ("actor", "by", "approved_by", "author")
 
 
+def values(kind: type[enum.Enum]) -> list[str]:
+    """An enumeration's values, as a form's choices (the API validates against the same)."""
+    return [str(member.value) for member in kind]
+
+
 @dataclass(frozen=True)
 class FormField:
     name: str
@@ -49,13 +54,13 @@ def fields_of(body: type[BaseModel]) -> list[FormField]:
             kind_of = typing.get_args(kind_of)[0]
         required, text = info.is_required(), info.description or ""
         if typing.get_origin(kind_of) is Literal:
-            values = typing.get_args(kind_of)
-            if values == (True,):
+            literals = typing.get_args(kind_of)
+            if literals == (True,):
                 found.append(FormField(name, "confirm", True, text))
             else:
-                found.append(FormField(name, "choice", required, text, tuple(str(v) for v in values)))
+                found.append(FormField(name, "choice", required, text, tuple(str(v) for v in literals)))
         elif isinstance(kind_of, type) and issubclass(kind_of, enum.Enum):
-            found.append(FormField(name, "choice", required, text, tuple(str(m.value) for m in kind_of)))
+            found.append(FormField(name, "choice", required, text, tuple(values(kind_of))))
         elif kind_of is bool:
             found.append(FormField(name, "check", False, text))
         elif kind_of in (int, float, Decimal):

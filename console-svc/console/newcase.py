@@ -22,6 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from console.apis import ApiRefused
+from console.forms import values
 from console.pages import render
 from console.routes import PersonDep, form_of
 from console.sessions import Person
@@ -31,11 +32,11 @@ from shared.enums import CaseKind, CaseStatus, Category, Channel, DocumentType, 
 router = APIRouter()
 
 CHOICES = {
-    "kind": [k.value for k in CaseKind],
-    "channel": [c.value for c in Channel],
-    "line_of_business": [b.value for b in LineOfBusiness],
-    "category": [c.value for c in Category],
-    "document_type": [d.value for d in DocumentType],
+    "kind": values(CaseKind),
+    "channel": values(Channel),
+    "line_of_business": values(LineOfBusiness),
+    "category": values(Category),
+    "document_type": values(DocumentType),
 }
 
 

@@ -20,6 +20,7 @@ from fastapi.responses import Response
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 
+from console.apis import answered
 from console.pages import PAGE_HEADERS, render
 from console.routes import PersonDep
 from console.sessions import Person
@@ -70,14 +71,12 @@ async def figures(request: Request, person: Person) -> tuple[str, list[dict[str,
     period = _period(request, ZoneInfo(state.settings.timezone))
     apis = state.apis
     cases, clocks = await apis.gather(
-        apis.get("intake", "/v1/reports/cases", person.token, group_by=on_cases, **period) if on_cases else _none(),
-        apis.get("sla", "/v1/timeliness", person.token, group_by=on_clocks, **period) if on_clocks else _none(),
+        apis.get("intake", "/v1/reports/cases", person.token, group_by=on_cases, **period)
+        if on_cases
+        else answered([]),
+        apis.get("sla", "/v1/timeliness", person.token, group_by=on_clocks, **period) if on_clocks else answered([]),
     )
     return dimension, cases or [], clocks or []
-
-
-async def _none() -> list[dict[str, Any]]:
-    return []
 
 
 @router.get("/reports")

@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from console import forms, operations, timeline
-from console.apis import ApiRefused
+from console.apis import ApiRefused, answered
 from console.oidc import FLOW_COOKIE
 from console.pages import PAGE_HEADERS, render
 from console.sessions import SIGNIN_COOKIE, Person, same
@@ -232,10 +232,12 @@ async def _case_page(
         apis.get("intake", f"{path}/history", tok),
         apis.optional("routing", f"{path}/assignment", tok),
         apis.optional("sla", f"{path}/sla", tok),
-        apis.optional("notify", "/v1/deliveries", tok, case_id=str(case_id)) if DELIVERIES_READ in may else _none(),
+        apis.optional("notify", "/v1/deliveries", tok, case_id=str(case_id))
+        if DELIVERIES_READ in may
+        else answered(None),
     )
     entries = timeline.merge(history, assignment, sla, deliveries)
-    zone = (sla or {}).get("clocks", [{}])[0].get("timezone") if sla and sla.get("clocks") else None
+    zone = next((c["timezone"] for c in (sla or {}).get("clocks", [])), None)  # the case's calendar's
     return render(
         "case.html",
         person,
@@ -282,17 +284,13 @@ async def act(request: Request, case_id: uuid.UUID, key: str, person: PersonDep)
     return RedirectResponse(f"/cases/{case_id}", status_code=303)
 
 
-async def _none() -> None:
-    return None
-
-
 SEARCH_TEXT = ("case_no", "phone", "id_number", "policy_no", "customer_name", "branch_code", "agent_code", "cursor")
 #: The choices a search offers, from the enumerations the API validates against.
 SEARCH_CHOICES = {
-    "status": [s.value for s in CaseStatus],
-    "kind": [k.value for k in CaseKind],
-    "category": [c.value for c in Category],
-    "channel": [c.value for c in Channel],
+    "status": forms.values(CaseStatus),
+    "kind": forms.values(CaseKind),
+    "category": forms.values(Category),
+    "channel": forms.values(Channel),
 }
 
 

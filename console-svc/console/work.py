@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from console.apis import Apis
+from console.apis import Apis, answered
 from console.pages import render
 from console.routes import PersonDep
 from console.sessions import Person
@@ -46,10 +46,6 @@ async def _teams(apis: Apis, person: Person) -> list[dict[str, Any]]:
     ]
 
 
-async def _empty() -> list[dict[str, Any]]:
-    return []
-
-
 @router.get("/work")
 async def my_work(request: Request, person: PersonDep) -> Response:
     state = state_of(request)
@@ -57,8 +53,8 @@ async def my_work(request: Request, person: PersonDep) -> Response:
     held, owned, approvals, teams = await apis.gather(
         _search(apis, person, assignee=person.sub, open=True),
         _search(apis, person, owner=person.sub, open=True),
-        _search(apis, person, status="pending_approval") if CASE_APPROVE in may else _empty(),
-        _teams(apis, person) if REPORTS_READ in may else _empty(),
+        _search(apis, person, status="pending_approval") if CASE_APPROVE in may else answered([]),
+        _teams(apis, person) if REPORTS_READ in may else answered([]),
     )
     return render(
         "work.html",

@@ -53,6 +53,15 @@ class Load:
                     time.sleep(0.2)  # Retry-After is 1-2 s; a channel retries sooner or later
                 time.sleep(max(CLIENTS / RATE - (time.monotonic() - started), 0))
 
+    def figures(self) -> dict[str, Any]:
+        """What every scenario reports of its load: the rate, the requests and their answers."""
+        return {
+            "rate_per_second": RATE,
+            "requests": sum(self.statuses.values()),
+            "answers": {str(k): v for k, v in sorted(self.statuses.items(), key=str)},
+            "cases_accepted": len(self.accepted),
+        }
+
     def start(self) -> Load:
         self.threads = [threading.Thread(target=self._client, daemon=True) for _ in range(CLIENTS)]
         for t in self.threads:

@@ -57,10 +57,7 @@ def test_the_broker_frozen_for_a_minute_loses_nothing(tmp_path: Path) -> None:
         created = events_seen(tap, Topics.case_created, accepted, seconds=60)
         figures: dict[str, Any] = {
             "scenario": f"the broker frozen (SIGSTOP) for {FROZEN_SECONDS} s under a steady load",
-            "rate_per_second": RATE,
-            "requests": sum(load.statuses.values()),
-            "answers": {str(k): v for k, v in sorted(load.statuses.items(), key=str)},
-            "cases_accepted": len(accepted),
+            **load.figures(),
             "accepted_while_frozen": accepted_while_frozen,
             "seconds_to_catch_up_after_thaw": round(caught_up_s, 1),
             "counts": counts,

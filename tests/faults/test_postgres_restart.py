@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,19 +28,11 @@ from conftest import FAST_ENV
 from services.dev.issuer import mint_user
 from services.dev.stack import Stack, dev_secrets
 from shared.events import Topics
-from tests.faults.load import RATE, Load, counts_of, events_seen, write_figures
+from tests.faults.load import Load, counts_of, events_seen, write_figures
 from tests.support.own_postgres import OwnPostgres
 from tests.support.tap import TopicTap
 
 pytestmark = pytest.mark.stack
-
-
-@pytest.fixture
-def own_postgres() -> Iterator[OwnPostgres]:
-    server = OwnPostgres().init()
-    server.start()
-    yield server
-    server.remove()
 
 
 def test_postgres_restarted_under_load_loses_nothing_and_doubles_nothing(
@@ -76,10 +67,7 @@ def test_postgres_restarted_under_load_loses_nothing_and_doubles_nothing(
         transferred = events_seen(tap, Topics.case_transferred, accepted)
         figures: dict[str, Any] = {
             "scenario": "postgres restarted (pg_ctl stop -m fast, 3 s down) under a steady load",
-            "rate_per_second": RATE,
-            "requests": sum(load.statuses.values()),
-            "answers": {str(k): v for k, v in sorted(load.statuses.items(), key=str)},
-            "cases_accepted": len(accepted),
+            **load.figures(),
             "database_down_seconds": round(up_at - down_at, 1),
             "seconds_to_first_2xx_after_restart": round(recovered_s, 2),
             "seconds_to_drain_after_load": round(drained_s, 1),

@@ -32,7 +32,7 @@ from conftest import FAST_ENV
 from services.dev.issuer import mint_user
 from services.dev.stack import Stack, dev_secrets
 from shared.events import Topics
-from tests.faults.load import RATE, Load, counts_of, events_seen, write_figures
+from tests.faults.load import Load, counts_of, events_seen, write_figures
 from tests.support.postgres import create_database, drop_database
 from tests.support.receiver import WebhookReceiver
 from tests.support.tap import TopicTap
@@ -93,10 +93,7 @@ def test_each_service_killed_in_turn_loses_nothing_and_doubles_nothing(tmp_path:
         deliveries = asyncio.run(_deliveries(dsn))
         figures: dict[str, Any] = {
             "scenario": "routing, sla, notify and intake each kill -9'd in turn under a steady load, restarted",
-            "rate_per_second": RATE,
-            "requests": sum(load.statuses.values()),
-            "answers": {str(k): v for k, v in sorted(load.statuses.items(), key=str)},
-            "cases_accepted": len(accepted),
+            **load.figures(),
             "seconds_to_ready_after_restart": recovered,
             "seconds_to_drain_after_load": round(drained_s, 1),
             "counts": counts,
