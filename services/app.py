@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from services import failpoints
 from services import logging as service_logging
 from services.audit import record_in_transaction, unrecord_on_rollback
 from services.audit import router as audit_router
@@ -87,7 +88,10 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service_logging.configure(spec.name, settings.log_level)
         db = Database(
-            resolve_url(settings.database_url, settings.var_dir, spec.name), spec.schema, settings.db_pool_size
+            resolve_url(settings.database_url, settings.var_dir, spec.name),
+            spec.schema,
+            settings.db_pool_size,
+            settings.db_lock_wait_seconds,
         )
         await db.wait_until_up(settings.db_wait_seconds)
         if settings.wakeup_notify:
@@ -115,6 +119,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
             log.info("service stopped")
 
     check_production_settings(settings)
+    failpoints.arm(settings.failpoints)  # a bad name stops the start-up, naming it
     app = FastAPI(title=spec.name, description=spec.description, lifespan=lifespan)
     if settings.cors_origins:
         app.add_middleware(

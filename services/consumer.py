@@ -31,6 +31,7 @@ from aiokafka.errors import KafkaError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services import failpoints
 from services.database import Database, insert_ignoring_conflicts, utcnow
 from services.dead_letters import DeadLetters, is_transient
 from services.kafka import BrokerStatus
@@ -184,6 +185,7 @@ class ConsumerRunner:
                     finally:
                         correlation_id.reset(token)
             await session.commit()
+        failpoints.reached("consumer.batch_committed")
         self.batches += 1
         return len(fresh)
 

@@ -64,7 +64,7 @@ def resolve_url(database_url: str | None, var_dir: Path, service: str) -> str:
 class Database:
     """One engine and session factory for one service's schema."""
 
-    def __init__(self, url: str, schema: str, pool_size: int = 10) -> None:
+    def __init__(self, url: str, schema: str, pool_size: int = 10, lock_wait_seconds: float = 10.0) -> None:
         self.url = url
         self.schema = schema
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
@@ -72,7 +72,9 @@ class Database:
         if self.is_sqlite:
             # One file per service; the schema name is mapped away (SQLite has none).
             kwargs["execution_options"] = {"schema_translate_map": {schema: None}}
-            kwargs["connect_args"] = {"timeout": 30}
+            # SQLite's busy timeout: a writer waits this long for another's lock, then
+            # "database is locked" (an OperationalError: 503 with Retry-After).
+            kwargs["connect_args"] = {"timeout": lock_wait_seconds}
         else:
             # No pre-ping: it cost a round trip (SELECT 1) on every checkout, a tenth of
             # intake's time. A connection that died with the server is invalidated on its

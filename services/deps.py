@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services import failpoints
 from services.errors import DomainError
 from services.runtime import Runtime
 
@@ -40,6 +41,7 @@ async def get_session(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Asyn
             await session.rollback()
             raise
         await session.commit()
+        failpoints.reached("request.committed")
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

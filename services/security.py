@@ -36,6 +36,8 @@ def check_production_settings(settings: ServiceSettings) -> None:
     if settings.is_development:
         return
     problems = []
+    if settings.failpoints:
+        problems.append("FAILPOINTS is set: failpoints crash the process on purpose, for fault tests only")
     if settings.dev_issuer_key:
         problems.append("DEV_ISSUER_KEY is set: the development token issuer is for development only")
     if not settings.jwt_issuer or not (settings.jwt_jwks_url or settings.jwt_jwks):

@@ -28,6 +28,10 @@ class ServiceSettings(BaseSettings):
     #: unset: twice the connections the pool can open.
     max_in_flight: int | None = Field(default=None, ge=1)
     db_wait_seconds: float = 30.0
+    #: SQLite (the embedded default): how long a statement waits for another writer's
+    #: lock before giving up; the request is then answered 503 with ``Retry-After``
+    #: (``services.errors``), a bounded wait instead of a hung client. Decision 0016.
+    db_lock_wait_seconds: float = Field(default=10.0, gt=0)
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_enable_idempotence: bool = Field(default=True, description="on for Apache Kafka; off for brokers without it")
@@ -76,6 +80,9 @@ class ServiceSettings(BaseSettings):
     #: Origins allowed to call from a browser; none by default (CORS closed).
     cors_origins: list[str] = Field(default_factory=list)
     log_level: str = "INFO"
+    #: Fault tests only: places where this process kills itself (``services.failpoints``);
+    #: refused in production.
+    failpoints: str = ""
 
     @property
     def is_development(self) -> bool:

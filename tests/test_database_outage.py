@@ -59,3 +59,34 @@ def test_a_consumer_waits_out_a_restarting_database_instead_of_dead_lettering() 
     assert database_unavailable(wrapped) and is_transient(wrapped)
     broken = DBAPIError("SELECT 1", {}, ValueError("invalid input syntax for type uuid"))
     assert not database_unavailable(broken) and not is_transient(broken)  # a real poison event stays one
+
+
+async def test_a_locked_sqlite_database_is_a_bounded_wait_then_503_and_nothing_stored(tmp_path: Path) -> None:
+    """The embedded default: another writer holds SQLite's lock (a long transaction, a
+    backup tool). A request waits ``DB_LOCK_WAIT_SECONDS`` for it, then is answered 503
+    with ``Retry-After``, having stored nothing; once the lock is released, the same
+    request (the same ``source_ref``) makes its case, once."""
+    import sqlite3
+    import time
+
+    async with running(INTAKE, tmp_path, None, db_lock_wait_seconds=1.0) as intake:
+        body = complaint(source_ref="locked-0001")
+        holder = sqlite3.connect(tmp_path / "intake-svc.db", isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")  # the write lock, as any other writer takes it
+            started = time.monotonic()
+            answer = await asyncio.wait_for(intake.client.post("/v1/cases", json=body), 20)
+            waited = time.monotonic() - started
+            assert answer.status_code == 503, answer.text
+            assert answer.headers["Retry-After"].isdigit()
+            assert "database" in answer.json()["detail"]
+            assert waited >= 1.0  # it did wait for the lock before giving up
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert (await intake.client.get("/v1/cases")).json()["items"] == []  # nothing half-stored
+        retried = await intake.client.post("/v1/cases", json=body)
+        assert retried.status_code == 201, retried.text
+        again = await intake.client.post("/v1/cases", json=body)
+        assert again.json()["id"] == retried.json()["id"]
+        assert len((await intake.client.get("/v1/cases")).json()["items"]) == 1

@@ -33,6 +33,7 @@ from notify.channels import Outcome, Outgoing
 from notify.deliveries import Claimed
 from notify.peers import PeerError
 from notify.state import state_of
+from services import failpoints
 from services.database import utcnow
 from services.runtime import Runtime
 
@@ -97,6 +98,8 @@ async def _deliver(runtime: Runtime, group: list[Claimed]) -> None:
     if outcome.skipped:
         await _settle(runtime, ids, Settle(deliveries.SKIPPED, outcome.error or "skipped"))
         return
+    if outcome.ok:
+        failpoints.reached("delivery.sent")
     breakers.record(key, outcome.ok)
     await _record(runtime, group, outcome)
 

@@ -134,12 +134,13 @@ class Stack:
             env.pop("DATABASE_URL", None)
         return env
 
-    def start_service(self, name: str, replica: str | None = None) -> None:
-        """Start a service; ``replica`` names a further process of it (e.g. ``sla-svc#2``) on its own port."""
+    def start_service(self, name: str, replica: str | None = None, env: dict[str, str] | None = None) -> None:
+        """Start a service; ``replica`` names a further process of it (e.g. ``sla-svc#2``) on
+        its own port; ``env``, settings of this start alone (e.g. a fault test's ``FAILPOINTS``)."""
         key = replica or name
         if replica:
             self.ports.setdefault(replica, free_port())
-        env = self.service_env(name)
+        env = {**self.service_env(name), **(env or {})}
         env["PORT"] = str(self.ports[key])
         self._spawn(key, ["-m", "services.serve", name], env)
 
@@ -177,6 +178,13 @@ class Stack:
         proc = self.processes[name]
         proc.kill()
         proc.wait(10)
+
+    def exited(self, name: str, timeout: float) -> int | None:
+        """The service's exit code once it has exited (within ``timeout``), else None."""
+        try:
+            return self.processes[name].wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
 
     def stop_service(self, name: str) -> None:
         proc = self.processes.get(name)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from datetime import timedelta
 
+from services import failpoints
 from services.database import utcnow
 from services.runtime import Runtime
 from sla.firing import fire_due_timers, next_due
@@ -32,6 +33,7 @@ async def timer_worker(runtime: Runtime) -> None:
                 fired = await fire_due_timers(session, utcnow(), s.timer_batch_size, tolerance, grace)
                 await session.commit()
                 if fired:
+                    failpoints.reached("timers.round_committed")
                     log.info("timers fired", extra={"count": fired})
                     if fired >= s.timer_batch_size:
                         continue

@@ -30,6 +30,9 @@ class Load:
         self.url, self.token, self.days_ago = url, token, days_ago
         self.statuses: Counter[int | str] = Counter()
         self.accepted: set[str] = set()  # case ids the clients were told about
+        #: Cases first answered by a retry with 200 (the case an earlier attempt made): an
+        #: attempt committed its case but its answer never reached the client.
+        self.replayed: set[str] = set()
         self.stop = threading.Event()
         self._lock = threading.Lock()
 
@@ -38,7 +41,9 @@ class Load:
             while not self.stop.is_set():
                 started = time.monotonic()
                 body = complaint(self.days_ago, source_ref=f"fault-{uuid.uuid4()}")
+                tries = 0
                 while not self.stop.is_set():
+                    tries += 1
                     try:
                         answer = http.post("/v1/cases", json=body)
                         status: int | str = answer.status_code
@@ -49,6 +54,8 @@ class Load:
                     if status in (200, 201):
                         with self._lock:
                             self.accepted.add(answer.json()["id"])
+                            if status == 200 and tries > 1:
+                                self.replayed.add(answer.json()["id"])
                         break
                     time.sleep(0.2)  # Retry-After is 1-2 s; a channel retries sooner or later
                 time.sleep(max(CLIENTS / RATE - (time.monotonic() - started), 0))
@@ -60,6 +67,7 @@ class Load:
             "requests": sum(self.statuses.values()),
             "answers": {str(k): v for k, v in sorted(self.statuses.items(), key=str)},
             "cases_accepted": len(self.accepted),
+            "cases_answered_only_on_retry": len(self.replayed),
         }
 
     def start(self) -> Load:

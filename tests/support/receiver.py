@@ -7,6 +7,7 @@ import email
 import email.policy
 import json
 import threading
+import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,12 +45,14 @@ class _Server(ThreadingHTTPServer):
 
 class WebhookReceiver:
     """Answers the first ``fail_first`` requests with 500 (all, with ``fail_first=-1``),
-    then 200 with ``reply`` as JSON body; records every request."""
+    then 200 with ``reply`` as JSON body; records every request. ``delay``: seconds each
+    answer takes (a slow integrator), the request being recorded when it arrives."""
 
-    def __init__(self, secret: str | None = None, fail_first: int = 0, reply: Any = None) -> None:
+    def __init__(self, secret: str | None = None, fail_first: int = 0, reply: Any = None, delay: float = 0) -> None:
         self.secret = secret
         self.fail_first = fail_first
         self.reply = reply
+        self.delay = delay
         self.requests: list[Received] = []
         receiver = self
 
@@ -61,6 +64,7 @@ class WebhookReceiver:
                 receiver.requests.append(Received(body, headers, ok, self.path))
                 failing = receiver.fail_first < 0 or len(receiver.requests) <= receiver.fail_first
                 payload = b"" if receiver.reply is None else json.dumps(receiver.reply).encode()
+                time.sleep(receiver.delay)
                 self.send_response(500 if failing else 200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
