@@ -76,26 +76,31 @@ def wait_until_bindable(port: int, timeout: float) -> None:
 
 
 class LocalBroker:
-    """One broker process on its own port (a fresh port each time: a restart loses all)."""
+    """One broker process on its own port (a fresh port each time: a restart loses all).
+    ``advertised_port``: the port it tells clients to connect to, when they reach it
+    through something in between (a fault test's TCP proxy); its own port by default."""
 
-    def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
+    def __init__(
+        self, port: int | None = None, log_path: Path | None = None, advertised_port: int | None = None
+    ) -> None:
         self.port = port or free_port()
+        self.advertised_port = advertised_port or self.port
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
         self.cluster_id = ""
 
     @property
     def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"127.0.0.1:{self.advertised_port}"
 
     def start(self) -> LocalBroker:
         wait_until_bindable(self.port, 15)  # a broker stopped a moment ago holds its port for ~5 s
-        url = f"tcp://127.0.0.1:{self.port}"
+        url, advertised = f"tcp://127.0.0.1:{self.port}", f"tcp://127.0.0.1:{self.advertised_port}"
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.cluster_id = f"local-{uuid.uuid4()}"
         command = [broker_binary(), "broker", "--cluster-id", self.cluster_id]
         self.process = subprocess.Popen(
-            [*command, "--listener-url", url, "--advertised-listener-url", url],
+            [*command, "--listener-url", url, "--advertised-listener-url", advertised],
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
