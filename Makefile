@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint bench install clean chromium axe faults
+.PHONY: run test test-fast lint bench install clean chromium axe faults gcc
 
 install: $(STAMP)
 
@@ -20,8 +20,12 @@ run: $(STAMP)
 
 ## Every test: unit, service and cross-service (real Postgres at 127.0.0.1:5432 and a real broker),
 ## and the console in a real headless Chromium (Debian's package, installed here if missing).
-test: $(STAMP) chromium axe
+test: $(STAMP) chromium axe gcc
 	$(PY) -m pytest -q
+
+## gcc, for the compiled open-loop load generator (bench/openloop.c) of the surge and the benchmarks.
+gcc:
+	@command -v gcc >/dev/null || apt-get install -y gcc >/dev/null || (apt-get update >/dev/null && apt-get install -y gcc >/dev/null)
 
 ## axe-core, the accessibility check the console's browser tests run in each page (npm registry).
 AXE_VERSION := 4.14.1
@@ -36,7 +40,7 @@ chromium:
 
 ## The fault scenarios alone (they are part of make test too): faults injected around the
 ## whole system under load, counted from outside; figures in bench/results/faults-*.json.
-faults: $(STAMP)
+faults: $(STAMP) gcc
 	$(PY) -m pytest -q tests/faults
 
 ## Tests that need no running system.
@@ -53,8 +57,7 @@ lint: $(STAMP)
 ## an open-loop load (100, 200, 500 cases/s), its sustained maximum, a burst, CPU per process,
 ## the bare-endpoint ceiling; due-date arithmetic; 1,000,000 open clocks firing on time; the
 ## console's board with 10,000 late cases and a case page of 200 timeline entries in Chromium.
-bench: $(STAMP)
-	@command -v gcc >/dev/null || apt-get install -y gcc
+bench: $(STAMP) gcc
 	$(PY) -m bench.system_bench
 	$(PY) -m bench.sla_bench
 	$(MAKE) chromium

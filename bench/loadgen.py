@@ -47,29 +47,42 @@ def raw_request(port: int, path: str, body: dict[str, Any], headers: dict[str, s
 
 @dataclass
 class OpenLoop:
-    """``run(rate, seconds)`` posts new cases at a constant arrival rate; returns its figures."""
+    """``run(rate, seconds)`` posts new cases at a constant arrival rate; returns its figures.
+    ``bodies``: the requests' bodies, taken in turn (3,000 generated ones by default)."""
 
     work_dir: Path
     port: int
     headers: dict[str, str]
     path: str = "/v1/cases"
     connections: int = 256
+    bodies: list[dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         self.binary = self.work_dir / "openloop"
         subprocess.run(["gcc", "-O2", "-o", str(self.binary), str(SOURCE)], check=True)
         self.requests = self.work_dir / "requests.bin"
         with self.requests.open("wb") as out:
-            for body in case_bodies(3000):
+            for body in case_bodies(3000) if self.bodies is None else self.bodies:
                 raw = raw_request(self.port, self.path, body, self.headers)
                 out.write(f"{len(raw)}\n".encode() + raw)
 
     def run(self, rate: float, seconds: float, name: str) -> tuple[dict[str, Any], Path]:
-        out, ids = self.work_dir / f"{name}.json", self.work_dir / f"{name}.ids"
+        figures, ids, _ = self._run(rate, seconds, name, each=False)
+        return figures, ids
+
+    def run_each(self, rate: float, seconds: float, name: str) -> tuple[dict[str, Any], list[int]]:
+        """As ``run``, and each scheduled request's answer, in order: its HTTP status,
+        -1 for a connection error, 0 for none (the caller retries those it must)."""
+        figures, _, each = self._run(rate, seconds, name, each=True)
+        return figures, each
+
+    def _run(self, rate: float, seconds: float, name: str, each: bool) -> tuple[dict[str, Any], Path, list[int]]:
+        out, ids, status = (self.work_dir / f"{name}.{ext}" for ext in ("json", "ids", "status"))
         argv = [str(self.binary), "127.0.0.1", str(self.port), str(self.requests)]
-        argv += [str(rate), str(seconds), str(self.connections), str(out), str(ids)]
+        argv += [str(rate), str(seconds), str(self.connections), str(out), str(ids)] + ([str(status)] if each else [])
         subprocess.run(argv, check=True)
-        return json.loads(out.read_text()), ids
+        answers = [int(line) for line in status.read_text().split()] if each else []
+        return json.loads(out.read_text()), ids, answers
 
 
 def ensure_wrk() -> None:

@@ -7,11 +7,14 @@
  * counts. Requests are taken round-robin from a file of prebuilt raw requests,
  * each preceded by a line with its length in bytes (bench/loadgen.py writes it).
  *
- *   openloop HOST PORT REQUESTS RATE SECONDS CONNECTIONS OUT.json [IDS.txt]
+ *   openloop HOST PORT REQUESTS RATE SECONDS CONNECTIONS OUT.json [IDS.txt [STATUS.txt]]
  *
  * OUT.json: sent, completed, statuses, latency percentiles (ms), completions per
  * second. IDS.txt (optional): for each 2xx response, the value of its first "id"
  * field and the wall-clock microsecond it was due, to follow cases downstream.
+ * STATUS.txt (optional): one line per scheduled request, in order: its HTTP status,
+ * -1 for a connection error, 0 if never answered; so that a caller can retry exactly
+ * the requests that were refused or lost, as a channel would.
  * Built by `make bench` with gcc; C, so the generator is not the bottleneck.
  */
 #define _GNU_SOURCE
@@ -113,7 +116,7 @@ static int cmp(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 8) { fprintf(stderr, "usage: openloop HOST PORT REQUESTS RATE SECONDS CONNECTIONS OUT.json [IDS.txt]\n"); return 2; }
+    if (argc < 8) { fprintf(stderr, "usage: openloop HOST PORT REQUESTS RATE SECONDS CONNECTIONS OUT.json [IDS.txt [STATUS.txt]]\n"); return 2; }
     host = argv[1]; port = atoi(argv[2]); load_requests(argv[3]);
     double rate = atof(argv[4]), seconds = atof(argv[5]);
     int nconn = atoi(argv[6]);
@@ -206,5 +209,10 @@ int main(int argc, char **argv) {
     fprintf(out, "]}\n");
     fclose(out);
     if (ids) fclose(ids);
+    if (argc > 9) {
+        FILE *st = fopen(argv[9], "w");
+        for (long long i = 0; i < total; i++) fprintf(st, "%d\n", i >= next ? 0 : status_of[i]);
+        fclose(st);
+    }
     return 0;
 }

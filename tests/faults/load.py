@@ -20,66 +20,90 @@ from tests.support.tap import TopicTap
 
 RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results"
 RATE = 20  # cases a second, steady
-CLIENTS = 4
+RETRY_SECONDS = 0.2  # Retry-After is 1-2 s; a channel retries sooner or later
 
 
 class Load:
-    """Clients posting new cases at a steady rate; each case retried until answered 2xx."""
+    """New cases arriving at ``rate`` a second, open loop: each arrival is its own client,
+    posting when it arrives whatever the answers to the others, and retrying (the same
+    body, so the same ``source_ref``) until answered 2xx. A slow or refusing service
+    therefore meets the demand as it is, not the demand slowed down to its pace (no
+    coordinated omission). ``rate`` may be changed while it runs (a surge)."""
 
-    def __init__(self, url: str, token: str, days_ago: float = 0) -> None:
-        self.url, self.token, self.days_ago = url, token, days_ago
+    def __init__(self, url: str, token: str, days_ago: float = 0, rate: float = RATE) -> None:
+        self.url, self.token, self.days_ago, self.rate = url, token, days_ago, rate
         self.statuses: Counter[int | str] = Counter()
         self.accepted: set[str] = set()  # case ids the clients were told about
         #: Cases first answered by a retry with 200 (the case an earlier attempt made): an
         #: attempt committed its case but its answer never reached the client.
         self.replayed: set[str] = set()
+        self.latencies: list[float] = []  # seconds, of every request answered 2xx
+        self.waiting = 0  # arrivals not yet answered 2xx
         self.stop = threading.Event()
-        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
 
-    def _client(self) -> None:
-        with httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=10) as http:
+    async def _run(self) -> None:
+        limits = httpx.Limits(max_connections=2000, max_keepalive_connections=200)  # no queue of our own
+        headers = {"Authorization": f"Bearer {self.token}"}
+        async with httpx.AsyncClient(base_url=self.url, headers=headers, timeout=10, limits=limits) as http:
+            arrivals: set[asyncio.Task[None]] = set()
+            next_at = time.monotonic()
             while not self.stop.is_set():
-                started = time.monotonic()
-                body = complaint(self.days_ago, source_ref=f"fault-{uuid.uuid4()}")
-                tries = 0
-                while not self.stop.is_set():
-                    tries += 1
-                    try:
-                        answer = http.post("/v1/cases", json=body)
-                        status: int | str = answer.status_code
-                    except httpx.HTTPError as exc:
-                        status = type(exc).__name__
-                    with self._lock:
-                        self.statuses[status] += 1
-                    if status in (200, 201):
-                        with self._lock:
-                            self.accepted.add(answer.json()["id"])
-                            if status == 200 and tries > 1:
-                                self.replayed.add(answer.json()["id"])
-                        break
-                    time.sleep(0.2)  # Retry-After is 1-2 s; a channel retries sooner or later
-                time.sleep(max(CLIENTS / RATE - (time.monotonic() - started), 0))
+                task = asyncio.create_task(self._arrival(http))
+                arrivals.add(task)
+                task.add_done_callback(arrivals.discard)
+                next_at += 1 / self.rate
+                await asyncio.sleep(max(next_at - time.monotonic(), 0))
+            await asyncio.wait_for(asyncio.gather(*arrivals, return_exceptions=True), 20)
+
+    async def _arrival(self, http: httpx.AsyncClient) -> None:
+        body = complaint(self.days_ago, source_ref=f"fault-{uuid.uuid4()}")
+        self.waiting += 1
+        tries = 0
+        while not self.stop.is_set():
+            tries += 1
+            sent = time.monotonic()
+            try:
+                answer = await http.post("/v1/cases", json=body)
+                status: int | str = answer.status_code
+                if status in (429, 503) and not answer.headers.get("Retry-After", "").isdigit():
+                    status = f"{status} without Retry-After"
+            except httpx.HTTPError as exc:
+                status = type(exc).__name__
+            self.statuses[status] += 1
+            if status in (200, 201):
+                self.accepted.add(answer.json()["id"])
+                self.latencies.append(time.monotonic() - sent)
+                if status == 200 and tries > 1:
+                    self.replayed.add(answer.json()["id"])
+                break
+            await asyncio.sleep(RETRY_SECONDS)
+        self.waiting -= 1
 
     def figures(self) -> dict[str, Any]:
         """What every scenario reports of its load: the rate, the requests and their answers."""
+        ordered = sorted(self.latencies)
+
+        def percentile(p: float) -> float | None:
+            return round(ordered[min(int(len(ordered) * p), len(ordered) - 1)] * 1000, 1) if ordered else None
+
         return {
-            "rate_per_second": RATE,
+            "rate_per_second": self.rate,
             "requests": sum(self.statuses.values()),
             "answers": {str(k): v for k, v in sorted(self.statuses.items(), key=str)},
             "cases_accepted": len(self.accepted),
             "cases_answered_only_on_retry": len(self.replayed),
+            "latency_ms_of_2xx": {"p50": percentile(0.5), "p99": percentile(0.99), "max": percentile(1.0)},
         }
 
     def start(self) -> Load:
-        self.threads = [threading.Thread(target=self._client, daemon=True) for _ in range(CLIENTS)]
-        for t in self.threads:
-            t.start()
+        self._thread.start()
         return self
 
     def finish(self) -> None:
+        """No new arrivals; those still waiting have their last try, then give up."""
         self.stop.set()
-        for t in self.threads:
-            t.join(20)
+        self._thread.join(30)
 
 
 async def _counts(dsn: str) -> dict[str, int]:
