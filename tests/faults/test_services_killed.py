@@ -3,8 +3,8 @@ load, and started again.
 
 The whole system on Postgres and the local broker; clients post cases at a steady rate
 and retry, with the same body (and ``source_ref``), one not answered 2xx, as a channel
-would; a slow webhook (half a second an answer) subscribed to ``case.created`` stands
-for an integrator. Before the load, a few thousand cases received a month ago are
+would; a slow webhook (0.3 s an answer) subscribed to ``case.created`` of the cases
+under load stands for an integrator. Before the load, a few thousand cases received a month ago are
 posted while sla fires nothing, so that 10,000 timers or more stand due at once. Then
 each service is restarted with a failpoint (``services.failpoints``) that kills it with
 SIGKILL at the narrow moment that tests its guarantee, and restarted once more as usual:
@@ -21,7 +21,7 @@ have landed where it was aimed, and:
 - no request was answered 500; every accepted case is in intake once, assigned,
   clocked, and once on ``case.created`` (distinct events);
 - every due timer fired, and no timer's alert is on ``case.overdue`` as two events;
-- the webhook received every accepted case's ``case.created``; a redelivery (the same
+- the webhook received the ``case.created`` of every case accepted under load; a redelivery (the same
   ``X-Event-Id`` again: delivery is at least once, and the receiver deduplicates on it)
   is counted, never a second event id for one case;
 - nothing was dead-lettered; figures go to ``bench/results/faults-services-killed.json``.
@@ -134,7 +134,7 @@ def test_each_service_killed_at_its_worst_moment_loses_nothing_and_doubles_nothi
     db_name, url = create_database()
     dsn = url.replace("postgresql+asyncpg://", "postgresql://")
     stack = Stack(var_dir=tmp_path, database_url=url, env=dict(ENV), ports={n: free_port() for n in SERVICES})
-    receiver = WebhookReceiver(secret=SECRET, delay=0.5).start()
+    receiver = WebhookReceiver(secret=SECRET, delay=0.3).start()
     dead_letter_topics = [Topics.dead_letter(g) for g in GROUPS]
     sla_quiet = {"TIMER_WORKER": "false"}
     try:
@@ -144,11 +144,11 @@ def test_each_service_killed_at_its_worst_moment_loses_nothing_and_doubles_nothi
         topics = [Topics.case_created, Topics.case_transferred, Topics.case_overdue, *dead_letter_topics]
         tap = TopicTap(stack.bootstrap or "", topics).start()
         key = dev_secrets(tmp_path)["DEV_ISSUER_KEY"]
+        agent = mint_user(key, "agent-ho")
+        seeded = seed_due_timers(stack, agent, dsn)
         admin = {"Authorization": f"Bearer {mint_user(key, 'admin')}"}
         body = {"channel": "webhook", "target": receiver.url, "events": ["case.created"], "secret": SECRET}
         assert httpx.post(f"{stack.url('notify-svc')}/v1/subscriptions", json=body, headers=admin).status_code == 201
-        agent = mint_user(key, "agent-ho")
-        seeded = seed_due_timers(stack, agent, dsn)
         due_at_start = scalar(dsn, "SELECT count(*) FROM sla.timers WHERE fired_at IS NULL AND due_at <= now()")
 
         load = Load(stack.url("intake-svc"), agent).start()
@@ -181,7 +181,7 @@ def test_each_service_killed_at_its_worst_moment_loses_nothing_and_doubles_nothi
         while time.monotonic() < deadline:
             told = {r.json()["case_id"] for r in receiver.requests}
             pending = scalar(dsn, "SELECT count(*) FROM sla.timers WHERE fired_at IS NULL AND due_at <= now()")
-            if told >= every_case and pending == 0:
+            if told >= accepted and pending == 0:
                 break
             time.sleep(0.5)
         drained_s = time.monotonic() - finished
@@ -225,7 +225,7 @@ def test_each_service_killed_at_its_worst_moment_loses_nothing_and_doubles_nothi
         assert set(created) == every_case and max(created.values()) == 1
         assert set(transferred) >= every_case
         assert pending == 0 and figures["overdue_alerts_doubled"] == 0
-        assert told >= every_case and all(r.signature_ok for r in receiver.requests)
+        assert told >= accepted and all(r.signature_ok for r in receiver.requests)
         assert max(event_ids_per_case.values()) == 1  # one event id per case, however often it came
         assert figures["dead_lettered"] == 0
     finally:
