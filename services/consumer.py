@@ -184,6 +184,7 @@ class ConsumerRunner:
                         await self.handlers[record.topic](session, envelope, payload, self.context)
                     finally:
                         correlation_id.reset(token)
+            failpoints.reached("consumer.batch_applied")
             await session.commit()
         failpoints.reached("consumer.batch_committed")
         self.batches += 1

@@ -17,6 +17,7 @@ the settings refuse ``FAILPOINTS`` there) ``reached`` is one dictionary lookup.
 The places, each named where it is called:
 
 - ``request.committed``: a request's transaction has committed; its answer has not left.
+- ``consumer.batch_applied``: a polled batch is applied in its transaction, not committed.
 - ``consumer.batch_committed``: a polled batch is applied and committed; its offsets are not.
 - ``timers.round_committed``: a firing round's timers and their ``case.overdue`` outbox
   rows are committed; nothing of the round is on the bus yet.
@@ -31,7 +32,9 @@ import signal
 
 log = logging.getLogger(__name__)
 
-PLACES = frozenset({"request.committed", "consumer.batch_committed", "timers.round_committed", "delivery.sent"})
+PLACES = frozenset(
+    {"request.committed", "consumer.batch_applied", "consumer.batch_committed", "timers.round_committed", "delivery.sent"}
+)
 
 #: Armed places: name -> how many more times it may be reached before the process dies.
 _armed: dict[str, int] = {}

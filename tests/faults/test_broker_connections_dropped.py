@@ -3,7 +3,7 @@
 The network between the services and the broker fails while the broker itself runs
 on: a proxy in front of it (the broker tells clients to connect to the proxy) cuts
 every open connection five times, two seconds apart, and then drops every connection
-for 20 s, under a steady load. Producers lose requests mid-flight (without an
+for 15 s, under a steady load. Producers lose requests mid-flight (without an
 idempotent producer, a batch the broker wrote may be sent again: the same event id
 twice on the bus), consumers lose fetches and offset commits.
 
@@ -36,7 +36,7 @@ from tests.support.tap import TopicTap
 pytestmark = pytest.mark.stack
 
 CUTS = 5
-BLOCKED_SECONDS = 20
+BLOCKED_SECONDS = 15
 GROUPS = ("intake-svc", "routing-svc", "sla-svc", "notify-svc")
 
 

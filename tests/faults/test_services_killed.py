@@ -10,7 +10,8 @@ each service is restarted with a failpoint (``services.failpoints``) that kills 
 SIGKILL at the narrow moment that tests its guarantee, and restarted once more as usual:
 
 - intake between a case's commit and its answer (the client sees a dropped connection);
-- routing after a batch of a backlog is committed and before its offsets are;
+- routing in the middle of a batch of a backlog (applied, not committed), and again
+  after such a batch is committed and before its offsets are;
 - notify after the slow webhook answered a delivery and before the attempt is recorded;
 - sla in a firing round of those 10,000 timers: the second round of 2,000 committed,
   its ``case.overdue`` events not yet on the bus.
@@ -159,6 +160,9 @@ def test_each_service_killed_at_its_worst_moment_loses_nothing_and_doubles_nothi
         time.sleep(2)
         stack.kill("routing-svc")
         time.sleep(4)  # a backlog, so that the first poll is a batch
+        kills["routing-svc mid-batch"] = crash_at(stack, "routing-svc", "consumer.batch_applied=1")
+        stack.kill("routing-svc")
+        time.sleep(4)
         kills["routing-svc"] = crash_at(stack, "routing-svc", "consumer.batch_committed=1")
         time.sleep(2)
         stack.kill("notify-svc")
