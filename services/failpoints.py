@@ -33,7 +33,13 @@ import signal
 log = logging.getLogger(__name__)
 
 PLACES = frozenset(
-    {"request.committed", "consumer.batch_applied", "consumer.batch_committed", "timers.round_committed", "delivery.sent"}
+    {
+        "request.committed",
+        "consumer.batch_applied",
+        "consumer.batch_committed",
+        "timers.round_committed",
+        "delivery.sent",
+    }
 )
 
 #: Armed places: name -> how many more times it may be reached before the process dies.
