@@ -117,7 +117,7 @@ class Authenticator:
         if authorization.lower().startswith("bearer "):
             principal = self._from_token(authorization[7:].strip())
         elif api_key:
-            principal = await self._from_key(api_key)
+            principal = await self.key_principal(api_key)
         else:
             raise DomainError(401, "authentication required: a bearer token or an X-API-Key")
         request.state.principal = principal
@@ -174,7 +174,8 @@ class Authenticator:
     def hash_secret(self, secret: str) -> str:
         return hmac.new(self.pepper, secret.encode(), hashlib.sha256).hexdigest()
 
-    async def _from_key(self, raw: str) -> Principal:
+    async def key_principal(self, raw: str) -> Principal:
+        """The client an API key (``<id>.<secret>``) stands for; 401 if none, 429 past its rate."""
         key_id, _, secret = raw.partition(".")
         table = self.runtime.tables.api_keys
         async with self.runtime.db.session() as session:
@@ -227,6 +228,29 @@ class Allow:
         case_id = request.path_params.get("case_id")
         if case_id is not None and runtime.spec.case_loader is not None:
             await _ensure_case_visible(runtime, session, case, principal, str(case_id))
+        case.checked = True
+        return principal
+
+
+@dataclass(frozen=True)
+class AllowKeyInPath(Allow):
+    """For a client that can only be given a URL (a PBX module written for Zammad's
+    generic CTI, which carries its credential as the URL's last segment): the API key is
+    the route's ``{token}`` path parameter, and it must be bound to ``channel``. The
+    token is a secret like any key: the edge logs the path with it masked
+    (``services.middleware``), the audit records the route's template, and a refusal
+    never repeats it."""
+
+    channel: str = ""
+
+    async def __call__(self, request: Request, session: SessionDep, case: CaseInPathDep) -> Principal | None:
+        runtime: Runtime = request.app.state.runtime
+        principal = await runtime.authenticator.key_principal(str(request.path_params.get("token", "")))
+        if self.channel and self.channel not in principal.channels:
+            raise DomainError(403, f"this API key is not bound to the {self.channel} channel")
+        if not principal.can(self.permission):
+            raise DomainError(403, f"your roles do not allow {self.permission}")
+        request.state.principal = principal
         case.checked = True
         return principal
 

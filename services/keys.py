@@ -105,6 +105,7 @@ async def _cli(args: argparse.Namespace) -> None:
                 roles=args.role or ["integration"],
                 channels=args.channel or [],
                 branches=args.branch or [],
+                rate_per_minute=args.rate,
             )
             out = await create_key(session, runtime, body)
             await session.commit()
@@ -137,6 +138,7 @@ def main() -> None:
     parser.add_argument("--role", action="append")
     parser.add_argument("--channel", action="append")
     parser.add_argument("--branch", action="append")
+    parser.add_argument("--rate", type=int, default=600, help="requests a minute this key may make (default 600)")
     asyncio.run(_cli(parser.parse_args()))
 
 

@@ -28,11 +28,24 @@ from services.logging import correlation_id, new_correlation_id
 from services.security import API_ONLY, HEADERS
 
 log = logging.getLogger("request")
+#: Path parameters that are credentials (a Zammad-style CTI URL carries its API key as
+#: its last segment, ``services.auth.AllowKeyInPath``): masked in every log line.
+SECRET_PATH_PARAMS = ("token",)
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
 
 class BodyTooLarge(Exception):
     pass
+
+
+def loggable_path(scope: Scope) -> str:
+    """The request's path with any credential in it masked."""
+    path: str = scope["path"]
+    params = scope.get("path_params") or {}
+    for name in SECRET_PATH_PARAMS:
+        if params.get(name):
+            path = path.replace(str(params[name]), "***")
+    return path
 
 
 class EdgeMiddleware:
@@ -93,7 +106,7 @@ class EdgeMiddleware:
                     "request",
                     extra={
                         "method": scope["method"],
-                        "path": scope["path"],
+                        "path": loggable_path(scope),
                         "status": status,
                         "ms": round((time.perf_counter() - started) * 1000, 2),
                     },

@@ -110,6 +110,8 @@ async def test_every_endpoint_by_every_role_in_own_and_other_branch(services: Se
         for route, permission in app_routes:
             if permission in (None, "public"):
                 continue
+            if "{token}" in route.path:
+                continue  # its credential is an API key in the path, whoever calls: test_intake_cti
             method = sorted(route.methods)[0]
             url = fill(route.path, services.case_id)
             case_scoped = "{case_id}" in route.path

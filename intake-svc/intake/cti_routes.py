@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -15,13 +15,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from intake import cti
 from intake import tables as t
 from intake.state import IntakeState, StateDep
-from services.auth import Allow
+from services.auth import Allow, AllowKeyInPath
 from services.deps import SessionDep
 from services.errors import field_error, field_errors
 from shared.auth import CASE_CREATE
 from shared.cti import CallEvent, CallOut
 
 router = APIRouter(prefix="/v1/cti", tags=["cti"], dependencies=[Depends(Allow(CASE_CREATE))])
+#: Zammad's own URL form, for PBX modules that can be given nothing but a URL: the API
+#: key (bound to the hotline channel) is the last segment, as in Zammad's ``/api/v1/cti/<token>``.
+key_in_path_router = APIRouter(prefix="/v1/cti", tags=["cti"])
 
 
 async def _apply(session: AsyncSession, state: IntakeState, event: CallEvent) -> CallOut:
@@ -49,7 +52,27 @@ async def call_event(event: CallEvent, session: SessionDep, state: StateDep) -> 
 
 @router.post("/zammad", response_model=dict[str, Any])
 async def zammad_push(request: Request, session: SessionDep, state: StateDep) -> dict[str, Any]:
-    """Zammad's generic CTI push (form-encoded or JSON), so existing integrations post here unchanged."""
+    """Zammad's generic CTI push (form-encoded or JSON), the caller signed in by header."""
+    return await _zammad(request, session, state)
+
+
+@key_in_path_router.post(
+    "/zammad/{token}",
+    response_model=dict[str, Any],
+    dependencies=[Depends(AllowKeyInPath(CASE_CREATE, channel="hotline"))],
+)
+async def zammad_push_key_in_path(
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    token: Annotated[str, Path(description="an API key bound to the hotline channel (`<id>.<secret>`)")],
+) -> dict[str, Any]:
+    """Zammad's generic CTI push with the credential in the URL, as Zammad itself takes
+    it: a PBX module written for Zammad posts here unchanged (docs/cti.md)."""
+    return await _zammad(request, session, state)
+
+
+async def _zammad(request: Request, session: AsyncSession, state: IntakeState) -> dict[str, Any]:
     raw = await request.body()
     try:
         if request.headers.get("content-type", "").startswith("application/json"):

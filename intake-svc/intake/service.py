@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 from intake import cases, tables
 from intake.casenumbers import CaseNumbers
 from intake.consumers import SUBSCRIPTIONS
+from intake.cti_routes import key_in_path_router as cti_key_in_path_router
 from intake.cti_routes import router as cti_router
 from intake.routes import actions_router, router
 from intake.settings import IntakeSettings
@@ -30,7 +31,7 @@ SPEC = ServiceSpec(
     settings_class=IntakeSettings,
     runtime_tables=tables.runtime,
     migrations_dir=Path(__file__).parent / "migrations",
-    routers=[router, actions_router, cti_router],
+    routers=[router, actions_router, cti_router, cti_key_in_path_router],
     produces=[Topics.case_created, Topics.case_updated],
     subscriptions=SUBSCRIPTIONS,
     on_startup=_start,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -203,3 +204,65 @@ async def test_zammad_generic_cti_push(intake: InProcess) -> None:
     assert bad.status_code == 422 and "callId" in [d["field"] for d in bad.json()["detail"]]
     unknown = await intake.client.post("/v1/cti/zammad", json={"event": "transfer", "callId": "z-1"})
     assert unknown.status_code == 422 and unknown.json()["detail"][0]["field"] == "event"
+
+
+async def test_a_pbx_given_only_a_url_drives_calls_with_the_real_zammad_client(
+    backend: tuple[Path, str | None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``py-zammad-cti``, as PBX modules written for Zammad use it: it can be given a URL
+    and nothing else, so its API key (bound to the hotline channel) is the URL's last
+    segment. New call, answer, hangup; the agent logs the call as a case; the next push
+    about the call answers with the case. The key is in no log line and no audit row."""
+    import requests
+    from zammad_cti import CTIClient
+
+    from intake.service import SPEC as INTAKE
+    from tests.support.inprocess import serving
+
+    var_dir, url = backend
+    async with serving(INTAKE, var_dir, url) as intake:
+
+        async def key_for(*channels: str) -> str:
+            made = await intake.client.post("/v1/api-keys", json={"client": "pbx-asterisk", "channels": channels})
+            assert made.status_code == 201, made.text
+            return str(made.json()["key"])
+
+        key = await key_for("hotline")
+        pbx = CTIClient(f"{intake.url}/v1/cti/zammad/{key}")
+        call = {"_from": "8613912345678", "to": "95519", "direction": "in", "call_id": "zp-0815"}
+        assert await asyncio.to_thread(pbx.new_call, **call, queue="hotline") == {}
+        assert await asyncio.to_thread(pbx.answer, **call, answering_number="8001", user="u-ho-cc-1") == {}
+        assert await asyncio.to_thread(pbx.hangup, **call, cause="normalClearing", answering_number="8001") == {}
+        ended = await post(intake, {"event": "hangup", "call_id": "zp-0815"})
+        assert (ended["state"], ended["agent_id"], ended["case_id"]) == ("ended", "8001", None)  # who answered
+        logged = {
+            "kind": "complaint",
+            "channel": "hotline",
+            "branch_code": "HO",
+            "line_of_business": "individual_life",
+            "subject": "退保到账慢",
+            "description": "客户来电称退保款两周未到账。",
+            "customer": {"name": "赵六", "phone": "8613912345678"},
+            "source_ref": "zp-0815",
+        }
+        case = (await intake.client.post("/v1/cases", json=logged)).json()
+        linked = await asyncio.to_thread(pbx.hangup, **call, cause="normalClearing")
+        assert linked == {"case_id": case["id"], "case_no": case["case_no"]}
+
+        key_id, _, secret = key.partition(".")
+        refusals = {
+            f"{key_id}.{'x' * len(secret)}": 401,  # a wrong secret
+            await key_for("counter"): 403,  # a key not bound to the hotline
+        }
+        for token, status in refusals.items():
+            with pytest.raises(requests.HTTPError) as refused:
+                await asyncio.to_thread(CTIClient(f"{intake.url}/v1/cti/zammad/{token}").new_call, **call)
+            assert refused.value.response.status_code == status
+            assert token not in refused.value.response.text
+        audit = (await intake.client.get("/v1/audit", params={"limit": 200})).text
+        assert "/v1/cti/zammad/{token}" in audit and secret not in audit
+    # The service's log lines (the PBX client, in this process too, logs its own URL).
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    ours = "\n".join(json.dumps(line) for line in lines if not str(line.get("logger")).startswith("zammad_cti"))
+    assert "/v1/cti/zammad/***" in ours  # the request lines are there, the key masked
+    assert secret not in ours

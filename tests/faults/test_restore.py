@@ -86,8 +86,11 @@ def test_a_backup_restored_mid_stream_resumes_and_sends_nothing_twice(tmp_path: 
         base = ADMIN_DSN.rsplit("/", 1)[0]
         subprocess.run(["pg_restore", "--no-owner", "-d", f"{base}/{second_db}", str(dump)], check=True, timeout=120)
         restored = asyncio.run(_snapshot(_plain(second_url)))
+        starting = time.monotonic()
         second.start()
+        ready_s = time.monotonic() - starting
         counts = asyncio.run(counts_of(_plain(second_url), restored["cases"]))
+        settled_s = time.monotonic() - starting
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             hooked = Counter(r.headers.get("x-event-id", "") for r in receiver.requests)
@@ -101,6 +104,8 @@ def test_a_backup_restored_mid_stream_resumes_and_sends_nothing_twice(tmp_path: 
             "cases_accepted_before_loss": len(load.accepted),
             "cases_in_the_dump": restored["cases"],
             "deliveries_in_the_dump": {"delivered": len(restored["delivered"]), "not": len(restored["not_delivered"])},
+            "seconds_to_ready_after_restore": round(ready_s, 1),
+            "seconds_to_settle_after_restore": round(settled_s, 1),  # every case assigned and clocked again
             "counts_after_restore": counts,
             "webhook": {"requests": len(receiver.requests), "distinct": len(hooked), "sent_twice": len(twice)},
         }
