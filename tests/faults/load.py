@@ -147,6 +147,19 @@ def events_seen(tap: TopicTap, topic: str, expected: set[str], seconds: float = 
         time.sleep(0.2)
 
 
+def plain_dsn(url: str) -> str:
+    """asyncpg's DSN for a services' ``DATABASE_URL``, to count from outside."""
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+def assert_every_case_once(counts: dict[str, int], created: Counter[str], accepted: set[str]) -> None:
+    """Nothing lost, nothing doubled: every case the clients were told of is in intake
+    once (and no other), assigned, clocked, and on ``case.created`` as one event."""
+    assert counts["intake_cases"] == len(accepted) == counts["routing_assignments"] == counts["sla_cases"], counts
+    assert counts["sla_cases_with_clocks"] == len(accepted), counts
+    assert set(created) == accepted and max(created.values()) == 1
+
+
 def write_figures(name: str, figures: dict[str, Any]) -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"faults-{name}.json").write_text(json.dumps(figures, indent=1) + "\n")

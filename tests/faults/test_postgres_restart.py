@@ -28,7 +28,7 @@ from conftest import FAST_ENV
 from services.dev.issuer import mint_user
 from services.dev.stack import Stack, dev_secrets
 from shared.events import Topics
-from tests.faults.load import Load, counts_of, events_seen, write_figures
+from tests.faults.load import Load, counts_of, events_seen, plain_dsn, write_figures
 from tests.support.own_postgres import OwnPostgres
 from tests.support.tap import TopicTap
 
@@ -43,7 +43,7 @@ def test_postgres_restarted_under_load_loses_nothing_and_doubles_nothing(
     groups = ("intake-svc", "routing-svc", "sla-svc", "notify-svc")
     dead_letter_topics = [Topics.dead_letter(g) for g in groups]
     tap = TopicTap(stack.bootstrap or "", [Topics.case_created, Topics.case_transferred, *dead_letter_topics]).start()
-    dsn = own_postgres.url.replace("postgresql+asyncpg://", "postgresql://")
+    dsn = plain_dsn(own_postgres.url)
     try:
         token = mint_user(dev_secrets(tmp_path)["DEV_ISSUER_KEY"], "agent-ho")
         load = Load(stack.url("intake-svc"), token).start()

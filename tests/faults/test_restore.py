@@ -33,7 +33,7 @@ import pytest
 from conftest import FAST_ENV
 from services.dev.issuer import mint_user
 from services.dev.stack import Stack, dev_secrets
-from tests.faults.load import Load, counts_of, write_figures
+from tests.faults.load import Load, counts_of, plain_dsn, write_figures
 from tests.support.postgres import ADMIN_DSN, create_database, drop_database
 from tests.support.receiver import WebhookReceiver
 
@@ -41,10 +41,6 @@ pytestmark = pytest.mark.stack
 
 SECRET = "restore-scenario-webhook-secret"
 SCHEMAS = ("intake", "routing", "sla", "notify")
-
-
-def _plain(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://")
 
 
 async def _snapshot(dsn: str) -> dict[str, Any]:
@@ -78,18 +74,18 @@ def test_a_backup_restored_mid_stream_resumes_and_sends_nothing_twice(tmp_path: 
         time.sleep(5)
         dump = tmp_path / "cases.dump"
         schemas = [arg for s in SCHEMAS for arg in ("-n", s)]
-        subprocess.run(["pg_dump", "-Fc", *schemas, "-f", str(dump), _plain(first_url)], check=True, timeout=120)
+        subprocess.run(["pg_dump", "-Fc", *schemas, "-f", str(dump), plain_dsn(first_url)], check=True, timeout=120)
         time.sleep(3)
         load.finish()
         first.stop()  # everything lost: processes and the memory-only broker
 
         base = ADMIN_DSN.rsplit("/", 1)[0]
         subprocess.run(["pg_restore", "--no-owner", "-d", f"{base}/{second_db}", str(dump)], check=True, timeout=120)
-        restored = asyncio.run(_snapshot(_plain(second_url)))
+        restored = asyncio.run(_snapshot(plain_dsn(second_url)))
         starting = time.monotonic()
         second.start()
         ready_s = time.monotonic() - starting
-        counts = asyncio.run(counts_of(_plain(second_url), restored["cases"]))
+        counts = asyncio.run(counts_of(plain_dsn(second_url), restored["cases"]))
         settled_s = time.monotonic() - starting
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
