@@ -1,4 +1,4 @@
-"""``/healthz`` (the process is up) and ``/readyz`` (CONTRACT.md).
+"""``/healthz`` (the process is up), ``/readyz`` and ``/asyncapi.json`` (CONTRACT.md).
 
 Ready means the database answers. The broker's state, the outbox backlog and the
 consumer lag are reported in the body but do not make the service unready: while
@@ -8,14 +8,17 @@ the broker is away the outbox holds the events.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from services.auth import Allow
 from services.deps import RuntimeDep
+from services.errors import DomainError
 from services.outbox import backlog
 from services.runtime import Runtime
+from shared import asyncapi
 from shared.auth import PUBLIC
 from shared.ops import OpsAlert
 
@@ -25,6 +28,14 @@ router = APIRouter(tags=["health"], dependencies=[Depends(Allow(PUBLIC))])
 @router.get("/healthz")
 async def healthz(runtime: RuntimeDep) -> dict[str, str]:
     return {"status": "ok", "service": runtime.name}
+
+
+@router.get("/asyncapi.json", include_in_schema=False)
+async def asyncapi_document(runtime: RuntimeDep) -> dict[str, Any]:
+    """The events this service publishes, as AsyncAPI 3 (CONTRACT.md; ``shared.asyncapi``)."""
+    if not runtime.spec.produces:
+        raise DomainError(404, f"{runtime.name} publishes no events")
+    return asyncapi.document(runtime.name)
 
 
 @router.get("/readyz")

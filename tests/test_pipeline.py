@@ -12,7 +12,7 @@ from datetime import datetime
 import pytest
 
 from conftest import System, start_system, stop_system
-from shared.events import Topics
+from shared.events import PAYLOADS, Topics
 from tests.support.cases import complaint
 from tests.support.receiver import WebhookReceiver
 from tests.support.wait import eventually
@@ -232,3 +232,18 @@ def test_no_raw_personal_data_in_databases_logs_or_topics(system: System) -> Non
     assert len(places) >= 5 and all(places.values())
     found = [(where, raw) for where, blob in places.items() for raw in RAW_PERSONAL if raw.encode() in blob]
     assert not found
+
+
+def test_every_event_on_the_bus_is_as_the_asyncapi_document_says(system: System) -> None:
+    """Runs after the tests above have sent cases through: each event of a contract topic
+    that the tap saw validates against its schema in ``docs/asyncapi.json``."""
+    from tests.test_asyncapi import validator
+
+    checked = {topic: 0 for topic in PAYLOADS}
+    for topic in PAYLOADS:
+        check = validator(topic)
+        for seen in system.tap.matching(lambda s, topic=topic: s.topic == topic):
+            event = seen.json()
+            assert check.is_valid(event), [e.message for e in check.iter_errors(event)]
+            checked[topic] += 1
+    assert all(checked[t] > 0 for t in (Topics.case_created, Topics.case_transferred, Topics.case_overdue)), checked
