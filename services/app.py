@@ -22,6 +22,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services import failpoints
 from services import logging as service_logging
@@ -34,6 +35,7 @@ from services.errors import install_error_handlers
 from services.health import router as health_router
 from services.kafka import ensure_topics, make_consumer, make_producer
 from services.keys import router as keys_router
+from services.metrics import Metrics
 from services.middleware import EdgeMiddleware
 from services.permissions import check_routes
 from services.relay import OutboxRelay
@@ -74,6 +76,8 @@ class ServiceSpec:
     case_loader: Callable[[Any, uuid.UUID], Awaitable[ScopedCase | None]] | None = None
     #: What this service has to tell ops about itself right now (``/readyz``, ``shared.ops``).
     ops_alerts: Callable[[Runtime], list[OpsAlert]] | None = None
+    #: Fills this service's scrape-time gauges (``services.metrics``), in the scrape's session.
+    on_scrape: Callable[[Runtime, AsyncSession], Awaitable[None]] | None = None
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -98,7 +102,8 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
             db.wakeups.start()
         db.before_commit(record_in_transaction)
         db.after_rollback(unrecord_on_rollback)
-        runtime = Runtime(spec=spec, settings=settings, db=db)
+        runtime = Runtime(spec=spec, settings=settings, db=db, metrics=metrics)
+        metrics.watch(runtime)
         runtime.auth = Authenticator(runtime)
         app.state.runtime = runtime
         if spec.on_startup:
@@ -120,6 +125,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
 
     check_production_settings(settings)
     failpoints.arm(settings.failpoints)  # a bad name stops the start-up, naming it
+    metrics = Metrics()
     app = FastAPI(title=spec.name, description=spec.description, lifespan=lifespan)
     if settings.cors_origins:
         app.add_middleware(
@@ -131,7 +137,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
     # Inside the edge (so a refusal still carries the security headers and is logged).
     app.state.shed = Shed(in_flight_limit(settings.db_pool_size, settings.max_in_flight))
     app.add_middleware(ShedMiddleware, shed=app.state.shed)
-    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, metrics=metrics)
     install_error_handlers(app)
     app.include_router(health_router)
     for router in [*spec.routers, audit_router, keys_router]:

@@ -102,6 +102,7 @@ class ConsumerRunner:
         self.duplicates = 0
         self.batches = 0  # polled batches applied in one transaction (the rest went one by one)
         self._positions: dict[TopicPartition, int] = {}
+        self.lag_by_partition: dict[tuple[str, int], int] = {}  # (topic, partition) -> records behind
         self._inbox_claim: Any = None
 
     async def run(self) -> None:
@@ -232,12 +233,15 @@ class ConsumerRunner:
     def _update_lag(self) -> None:
         """Lag per topic as the broker's high-water mark minus our position (an estimate)."""
         lag: dict[str, int] = {}
+        by_partition: dict[tuple[str, int], int] = {}
         for tp in self.consumer.assignment():
             high = self.consumer.highwater(tp)
             position = self._positions.get(tp)
             if high is not None and position is not None:
-                lag[tp.topic] = lag.get(tp.topic, 0) + max(high - position, 0)
+                by_partition[(tp.topic, tp.partition)] = max(high - position, 0)
+                lag[tp.topic] = lag.get(tp.topic, 0) + by_partition[(tp.topic, tp.partition)]
         self.status.consumer_lag = lag
+        self.lag_by_partition = by_partition
 
     async def _apply_with_retries(
         self, record: ConsumerRecord[bytes, bytes], envelope: Envelope, payload: object

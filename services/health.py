@@ -11,11 +11,12 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from services.auth import Allow
 from services.deps import RuntimeDep
 from services.errors import DomainError
+from services.metrics import CONTENT_TYPE, refresh
 from services.outbox import backlog
 from services.runtime import Runtime
 from shared import asyncapi
@@ -36,6 +37,13 @@ async def asyncapi_document(runtime: RuntimeDep) -> dict[str, Any]:
     if not runtime.spec.produces:
         raise DomainError(404, f"{runtime.name} publishes no events")
     return asyncapi.document(runtime.name)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(runtime: RuntimeDep) -> Response:
+    """Prometheus text format (``services.metrics``); no personal data, no case ids."""
+    await refresh(runtime)
+    return Response(runtime.metrics.exposition(), media_type=CONTENT_TYPE)
 
 
 @router.get("/readyz")

@@ -11,7 +11,8 @@ tenth of intake's time per request (issue 14's profile), so they are one now:
 - audit capture (``services.audit``): a write is recorded in its own transaction by
   the session's commit, anything else audited after the response;
 - one log line per request with method, path, status and duration (no query
-  string or body, so no personal data reaches the logs).
+  string or body, so no personal data reaches the logs), and the request's
+  count and duration in ``services.metrics``, by route template.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services import audit
 from services.logging import correlation_id, new_correlation_id
+from services.metrics import Metrics
 from services.security import API_ONLY, HEADERS
 
 log = logging.getLogger("request")
@@ -49,9 +51,10 @@ def loggable_path(scope: Scope) -> str:
 
 
 class EdgeMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, metrics: Metrics) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -101,6 +104,8 @@ class EdgeMiddleware:
             await self._too_large(send, cid)
         finally:
             await audit.end(scope, audited, status)
+            route = getattr(scope.get("route"), "path", "unmatched")  # the template: no ids, no keys
+            self.metrics.observe_request(scope["method"], route, status, time.perf_counter() - started)
             if scope["path"] not in ("/healthz", "/readyz"):
                 log.info(
                     "request",

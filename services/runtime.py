@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from services.database import Database
 from services.kafka import BrokerStatus
+from services.metrics import Metrics
 from services.settings import ServiceSettings
 from services.tables import RuntimeTables
 
@@ -33,6 +34,8 @@ class Runtime:
     settings: ServiceSettings
     db: Database
     status: BrokerStatus = field(default_factory=BrokerStatus)
+    #: This service's Prometheus registry and the metrics every service keeps (``GET /metrics``).
+    metrics: Metrics = field(default_factory=Metrics)
     relay: OutboxRelay | None = None
     consumer: ConsumerRunner | None = None
     #: Checks the callers of this service's API (built at start-up, ``services.app``).

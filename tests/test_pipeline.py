@@ -247,3 +247,31 @@ def test_every_event_on_the_bus_is_as_the_asyncapi_document_says(system: System)
             assert check.is_valid(event), [e.message for e in check.iter_errors(event)]
             checked[topic] += 1
     assert all(checked[t] > 0 for t in (Topics.case_created, Topics.case_transferred, Topics.case_overdue)), checked
+
+
+def test_each_service_reports_what_it_did_on_metrics(system: System) -> None:
+    """After the cases above: each consumer counts what it applied and its lag by
+    partition, sla its fired timers and breach alerts, notify its webhook deliveries."""
+    import httpx
+
+    from tests.test_metrics import samples
+
+    seen = {
+        name: samples(httpx.get(f"{system.stack.url(name)}/metrics", timeout=10).text)
+        for name in ("intake-svc", "routing-svc", "sla-svc", "notify-svc")
+    }
+    for name in ("routing-svc", "sla-svc", "notify-svc"):
+        assert seen[name][("consumer_events_total", (("outcome", "applied"),))] > 0, name
+        assert any(metric == "consumer_lag" for metric, _ in seen[name]), name
+        assert seen[name][("broker_up", ())] == 1
+    assert seen["sla-svc"][("timers_fired_total", ())] > 0
+    breaches = [
+        v for (m, labels), v in seen["sla-svc"].items() if m == "overdue_alerts_total" and ("level", "breach") in labels
+    ]
+    assert sum(breaches) > 0
+    delivered = seen["notify-svc"].get(("deliveries_total", (("channel", "webhook"), ("outcome", "delivered"))), 0)
+    assert delivered >= 1
+    assert (
+        seen["intake-svc"][("http_requests_total", (("method", "POST"), ("route", "/v1/cases"), ("status", "201")))]
+        >= 1
+    )

@@ -27,6 +27,7 @@ from console.state import ConsoleState
 from console.words import locale_of
 from services import logging as service_logging
 from services.dev.issuer import SAMPLE_USERS
+from services.metrics import Metrics
 from services.middleware import EdgeMiddleware
 
 
@@ -60,7 +61,8 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
     app.add_exception_handler(ApiRefused, _refused)  # type: ignore[arg-type]
     app.add_exception_handler(ApiUnavailable, _unavailable)  # type: ignore[arg-type]
     app.add_exception_handler(SignInFailed, _sign_in_failed)  # type: ignore[arg-type]
-    app.add_middleware(EdgeMiddleware, max_body_bytes=64 * 1024)
+    app.state.metrics = Metrics()  # GET /metrics: its requests by route (it keeps no outbox, no consumer)
+    app.add_middleware(EdgeMiddleware, max_body_bytes=64 * 1024, metrics=app.state.metrics)
     return app
 
 

@@ -28,6 +28,7 @@ from console.sessions import SIGNIN_COOKIE, Person, same
 from console.state import state_of
 from console.words import locale_of
 from services.dev.issuer import mint
+from services.metrics import CONTENT_TYPE
 from shared.auth import DELIVERIES_READ, PII_READ, REPORTS_READ, permissions_of
 from shared.enums import CaseKind, CaseStatus, Category, Channel
 
@@ -61,6 +62,12 @@ async def form_of(request: Request, person: Person | None) -> dict[str, str]:
 @router.get("/healthz")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    """Prometheus text format: the console's requests by route (``services.metrics``)."""
+    return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE)
 
 
 @router.get("/signin")

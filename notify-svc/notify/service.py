@@ -15,8 +15,8 @@ from notify.orgsync import directory_worker, load_directory
 from notify.peers import Peers
 from notify.routes import router
 from notify.settings import NotifySettings
-from notify.state import NotifyState
-from notify.worker import delivery_worker
+from notify.state import DeliveryMetrics, NotifyState
+from notify.worker import circuits_now, delivery_worker
 from services.app import ServiceSpec
 from services.crypto import cipher_from_settings
 from services.reference import Versioned
@@ -47,6 +47,7 @@ async def _start(runtime: Runtime) -> None:
         breakers=Breakers(s.breaker_failures, s.breaker_cooldown_seconds, s.breaker_max_cooldown_seconds),
         digest=DigestPlanner(peers, s.digest_times),
         subscriptions=Versioned(runtime.tables, subscriptions.SUBSCRIPTIONS, subscriptions.active),
+        metrics=DeliveryMetrics.of(runtime.metrics),
     )
     runtime.state = state
     async with runtime.db.session() as session:
@@ -66,6 +67,7 @@ SPEC = ServiceSpec(
     subscriptions=SUBSCRIPTIONS,
     workers=[delivery_worker, directory_worker, feed_pruner, gap_watch],
     on_startup=_start,
+    on_scrape=circuits_now,
     encrypted=[(tables.subscriptions, "id", ["secret_enc"])],
     description="Tells people: ops alerts, assignees, customers.",
 )

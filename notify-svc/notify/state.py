@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+from prometheus_client import Counter, Gauge
 from sqlalchemy import Row
 
 from notify.breaker import Breakers
@@ -16,8 +17,28 @@ from notify.peers import Peers
 from notify.settings import NotifySettings
 from services.crypto import FieldCipher
 from services.deps import state_dependency
+from services.metrics import Metrics
 from services.reference import Versioned
 from services.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class DeliveryMetrics:
+    """notify's own figures on ``/metrics``: attempts by channel and outcome, and the
+    circuits open now by channel (read when scraped; never a target's address, which
+    may hold a robot's access token)."""
+
+    outcomes: Counter
+    circuits_open: Gauge
+
+    @classmethod
+    def of(cls, metrics: Metrics) -> DeliveryMetrics:
+        return cls(
+            metrics.counter(
+                "deliveries", "Delivery attempts and settlements, by channel and outcome", ("channel", "outcome")
+            ),
+            metrics.gauge("circuits_open", "Delivery targets whose circuit is open now, by channel", ("channel",)),
+        )
 
 
 @dataclass
@@ -33,6 +54,7 @@ class NotifyState:
     #: The active subscriptions in memory, reloaded when their stamp moves (checked at
     #: most once a second by the fan-out), instead of read for every batch of events.
     subscriptions: Versioned[list[Row[Any]]]
+    metrics: DeliveryMetrics
     #: Who is who (routing's organisation), refreshed by ``peers.directory_worker``;
     #: None until routing has answered once.
     directory: Directory | None = None

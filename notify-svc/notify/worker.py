@@ -19,13 +19,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from jinja2 import TemplateError
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from notify import deliveries, templates
 from notify import tables as t
@@ -46,6 +47,15 @@ WAKE_COALESCE_SECONDS = 0.05
 class Settle:
     status: str
     reason: str
+
+
+async def circuits_now(runtime: Runtime, _session: AsyncSession) -> None:
+    """``ServiceSpec.on_scrape``: open circuits by channel (a circuit's key begins with its channel)."""
+    state = state_of(runtime)
+    open_now = Counter(key.split(":", 1)[0] for key in state.breakers.open_circuits())
+    state.metrics.circuits_open.clear()
+    for channel, n in open_now.items():
+        state.metrics.circuits_open.labels(channel).set(n)
 
 
 async def delivery_worker(runtime: Runtime) -> None:
@@ -86,7 +96,7 @@ async def _deliver(runtime: Runtime, group: list[Claimed]) -> None:
         await _record(runtime, group, Outcome(None, f"{type(exc).__name__}: {exc}", 0))
         return
     if isinstance(prepared, Settle):
-        await _settle(runtime, ids, prepared)
+        await _settle(runtime, group, prepared)
         return
     key = breakers.key(prepared.channel, prepared.address)
     if wait := breakers.acquire(key):
@@ -96,7 +106,7 @@ async def _deliver(runtime: Runtime, group: list[Claimed]) -> None:
         return
     outcome = await state.senders.send(prepared)
     if outcome.skipped:
-        await _settle(runtime, ids, Settle(deliveries.SKIPPED, outcome.error or "skipped"))
+        await _settle(runtime, group, Settle(deliveries.SKIPPED, outcome.error or "skipped"))
         return
     if outcome.ok:
         failpoints.reached("delivery.sent")
@@ -104,10 +114,11 @@ async def _deliver(runtime: Runtime, group: list[Claimed]) -> None:
     await _record(runtime, group, outcome)
 
 
-async def _settle(runtime: Runtime, ids: list[uuid.UUID], settle: Settle) -> None:
+async def _settle(runtime: Runtime, group: list[Claimed], settle: Settle) -> None:
     async with runtime.db.session() as session:
-        await deliveries.settle(session, ids, settle.status, settle.reason)
+        await deliveries.settle(session, [c.id for c in group], settle.status, settle.reason)
         await session.commit()
+    state_of(runtime).metrics.outcomes.labels(group[0].channel, settle.status).inc(len(group))
 
 
 async def _record(runtime: Runtime, group: list[Claimed], outcome: Outcome) -> None:
@@ -127,6 +138,7 @@ async def _record(runtime: Runtime, group: list[Claimed], outcome: Outcome) -> N
             )
         await session.commit()
     first = group[0]
+    state_of(runtime).metrics.outcomes.labels(first.channel, status).inc(len(group))
     log.info(
         "delivery attempt",
         extra={

@@ -11,6 +11,7 @@ not sent late: it is no longer true, and the breach says what is.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, exists, func, or_, select
@@ -25,7 +26,12 @@ from sla import tables as t
 
 
 async def fire_due_timers(
-    session: AsyncSession, now: datetime, batch: int, late_tolerance: timedelta, owner_grace: timedelta = timedelta(0)
+    session: AsyncSession,
+    now: datetime,
+    batch: int,
+    late_tolerance: timedelta,
+    owner_grace: timedelta = timedelta(0),
+    tally: Counter[tuple[str, str, bool]] | None = None,
 ) -> int:
     """One round: claim up to ``batch`` due timers, mark breached clocks, and stage one
     ``case.overdue`` per timer, each table in one statement. Long on purpose: the claim,
@@ -98,6 +104,8 @@ async def fire_due_timers(
             threshold=plan.threshold(ClockSpec.model_validate(clock.spec), f.key),
         )
         events.append(Outgoing(payload, clock.case_id, now))
+        if tally is not None:  # (clock, level, fired late), for /metrics once committed
+            tally[(clock.clock, str(f.level), payload.fired_late)] += 1
     await session.execute(
         t.clock_plans.update().where(t.clock_plans.c.clock_id == bindparam("cid")).values(last_level=bindparam("lvl")),
         [{"cid": cid, "lvl": level} for cid, level in last_level.items()],

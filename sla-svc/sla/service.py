@@ -12,7 +12,7 @@ from sla.consumers import SUBSCRIPTIONS
 from sla.routes import admin_router, router
 from sla.settings import SlaSettings
 from sla.state import SlaState, new_state, watch_reference
-from sla.timers import timer_worker
+from sla.timers import due_now, timer_worker
 
 
 def _ops_alerts(runtime: Runtime) -> list[OpsAlert]:
@@ -43,5 +43,6 @@ SPEC = ServiceSpec(
     subscriptions=SUBSCRIPTIONS,
     workers=[timer_worker, watch_reference],
     on_startup=_start,
+    on_scrape=due_now,
     description="Time limits: working-day calendars, policies of clocks, warnings, breaches and escalations.",
 )

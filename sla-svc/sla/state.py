@@ -8,9 +8,11 @@ import logging
 from dataclasses import dataclass
 from typing import Annotated
 
+from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.deps import state_dependency
+from services.metrics import Metrics
 from services.reference import Versioned
 from services.runtime import Runtime
 from sla import calendars, policies
@@ -24,12 +26,33 @@ CALENDARS_AND_POLICIES = "calendars and policies"
 CHECK_SECONDS = 2.0
 
 
+@dataclass(frozen=True)
+class TimerMetrics:
+    """sla's own figures on ``/metrics``: timers due now (read when scraped), fired, fired
+    late (after downtime or a slow round), and the alerts sent by clock and level."""
+
+    due: Gauge
+    fired: Counter
+    late: Counter
+    alerts: Counter
+
+    @classmethod
+    def of(cls, metrics: Metrics) -> TimerMetrics:
+        return cls(
+            metrics.gauge("timers_due", "Timers past their due time and not yet fired"),
+            metrics.counter("timers_fired", "Timers fired"),
+            metrics.counter("timers_fired_late", "Alerts sent later than LATE_TOLERANCE_SECONDS after their due time"),
+            metrics.counter("overdue_alerts", "case.overdue events staged, by clock and level", ("clock", "level")),
+        )
+
+
 @dataclass
 class SlaState:
     settings: SlaSettings
     #: Calendars and policies in memory, behind their stamp: replaced whole when an
     #: administrator changes either, here or in another replica (``watch_reference``).
     reference: Versioned[Context]
+    metrics: TimerMetrics
 
     @property
     def context(self) -> Context:
@@ -54,7 +77,7 @@ async def new_state(runtime: Runtime, session: AsyncSession) -> SlaState:
 
     reference = Versioned(runtime.tables, CALENDARS_AND_POLICIES, load, check_seconds=CHECK_SECONDS)
     await reference.get(session)
-    return SlaState(settings, reference)
+    return SlaState(settings, reference, TimerMetrics.of(runtime.metrics))
 
 
 async def reload(session: AsyncSession, state: SlaState) -> None:

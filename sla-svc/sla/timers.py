@@ -4,16 +4,38 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services import failpoints
 from services.database import utcnow
 from services.runtime import Runtime
+from sla import tables as t
 from sla.firing import fire_due_timers, next_due
-from sla.state import state_of
+from sla.state import TimerMetrics, state_of
 
 log = logging.getLogger(__name__)
 WAKE_COALESCE_SECONDS = 0.1
+
+
+def count(metrics: TimerMetrics, fired: int, tally: Counter[tuple[str, str, bool]]) -> None:
+    """A committed round on ``/metrics``."""
+    metrics.fired.inc(fired)
+    for (clock, level, late), n in tally.items():
+        metrics.alerts.labels(clock, level).inc(n)
+        if late:
+            metrics.late.inc(n)
+
+
+async def due_now(runtime: Runtime, session: AsyncSession) -> None:
+    """``ServiceSpec.on_scrape``: timers past due and not fired (one partial-index count)."""
+    due = await session.scalar(
+        select(func.count()).select_from(t.timers).where(t.timers.c.fired_at.is_(None), t.timers.c.due_at <= utcnow())
+    )
+    state_of(runtime).metrics.due.set(due or 0)
 
 
 async def timer_worker(runtime: Runtime) -> None:
@@ -30,10 +52,12 @@ async def timer_worker(runtime: Runtime) -> None:
         wait = s.timer_poll_seconds
         try:
             async with runtime.db.session() as session:
-                fired = await fire_due_timers(session, utcnow(), s.timer_batch_size, tolerance, grace)
+                tally: Counter[tuple[str, str, bool]] = Counter()
+                fired = await fire_due_timers(session, utcnow(), s.timer_batch_size, tolerance, grace, tally)
                 await session.commit()
                 if fired:
                     failpoints.reached("timers.round_committed")
+                    count(state.metrics, fired, tally)
                     log.info("timers fired", extra={"count": fired})
                     if fired >= s.timer_batch_size:
                         continue

@@ -1,0 +1,82 @@
+"""``GET /metrics`` (CONTRACT.md, ``services.metrics``): each service reports its requests
+by route template, its outbox, and (through the pipeline test) its consumer, timers
+and deliveries; no case id, personal number or credential is ever a label; and the
+shipped alert rules and dashboard name only metrics that exist."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from intake.service import SPEC as INTAKE
+from notify.state import DeliveryMetrics
+from services.metrics import Metrics
+from services.registry import ROOT
+from sla.state import TimerMetrics
+from tests.support.cases import complaint
+from tests.support.inprocess import running
+
+#: Families the runtime collector adds when a service consumes (``_RuntimeCollector``).
+CONSUMER_FAMILIES = {"broker_up", "consumer_events", "consumer_lag"}
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def exposed_names() -> set[str]:
+    """Every series name the services can expose (counters with ``_total``, histograms' parts)."""
+    metrics = Metrics()
+    TimerMetrics.of(metrics)
+    DeliveryMetrics.of(metrics)
+    names = {m.name for m in metrics.registry.collect()} | CONSUMER_FAMILIES
+    kinds = {m.name: m.type for m in metrics.registry.collect()} | {"consumer_events": "counter"}
+    series = set()
+    for name in names:
+        if kinds.get(name) == "counter":
+            series.add(f"{name}_total")
+        elif kinds.get(name) == "histogram":
+            series |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+        else:
+            series.add(name)
+    return series
+
+
+async def test_intake_reports_its_requests_by_route_and_its_outbox(tmp_path: Path) -> None:
+    async with running(INTAKE, tmp_path, None) as intake:
+        body = complaint(source_ref="metrics-1")
+        made = (await intake.client.post("/v1/cases", json=body)).json()
+        await intake.client.get(f"/v1/cases/{made['id']}")
+        await intake.client.post("/v1/cases", json={"kind": "complaint"})  # 422
+        answer = await intake.client.get("/metrics", headers={"Authorization": ""})
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
+        seen = samples(answer.text)
+    assert seen[("http_requests_total", (("method", "POST"), ("route", "/v1/cases"), ("status", "201")))] == 1
+    assert seen[("http_requests_total", (("method", "POST"), ("route", "/v1/cases"), ("status", "422")))] == 1
+    assert seen[("http_requests_total", (("method", "GET"), ("route", "/v1/cases/{case_id}"), ("status", "200")))] == 1
+    assert seen[("http_request_duration_seconds_count", (("method", "POST"), ("route", "/v1/cases")))] == 2
+    assert seen[("outbox_backlog", ())] == 1  # the broker is unreachable here: the event waits
+    assert seen[("outbox_oldest_age_seconds", ())] > 0
+    assert made["id"] not in answer.text and body["customer"]["phone"] not in answer.text
+
+
+def test_the_alert_rules_and_the_dashboard_name_only_metrics_that_exist() -> None:
+    exposed = exposed_names()
+    rules = yaml.safe_load((ROOT / "deploy" / "prometheus" / "alerts.yml").read_text())
+    exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "dashboard.json").read_text())
+    exprs += [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    promql = {"sum", "by", "rate", "increase", "deriv", "and", "or", "min_over_time", "histogram_quantile", "le"}
+    for expr in exprs:
+        names = set(re.findall(r"\b([a-z_]+)\b(?=\s*[{\[)]|\s*[<>=]|\s*$|\s*\))", expr)) - promql
+        metric_like = {n for n in names if "_" in n and n not in ("service", "topic", "channel", "outcome", "status")}
+        assert metric_like, expr
+        assert metric_like <= exposed, (expr, metric_like - exposed)
