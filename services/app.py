@@ -37,6 +37,7 @@ from services.kafka import ensure_topics, make_consumer, make_producer
 from services.keys import router as keys_router
 from services.metrics import Metrics
 from services.middleware import EdgeMiddleware
+from services.openapi import with_security
 from services.permissions import check_routes
 from services.relay import OutboxRelay
 from services.rotation import key_rotation_worker
@@ -143,6 +144,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
     for router in [*spec.routers, audit_router, keys_router]:
         app.include_router(router)
     check_routes(app.routes, spec.name)
+    app.openapi = with_security(app)  # type: ignore[method-assign]
     return app
 
 
