@@ -221,8 +221,7 @@ class Allow:
         if self.permission == PUBLIC:
             return None
         runtime: Runtime = request.app.state.runtime
-        auth = runtime.authenticator
-        principal = await auth.principal(request)
+        principal = await self.caller(request, runtime)
         if not principal.can(self.permission):
             raise DomainError(403, f"your roles do not allow {self.permission}")
         case_id = request.path_params.get("case_id")
@@ -230,6 +229,10 @@ class Allow:
             await _ensure_case_visible(runtime, session, case, principal, str(case_id))
         case.checked = True
         return principal
+
+    async def caller(self, request: Request, runtime: Runtime) -> Principal:
+        """Who is calling: a bearer token or an ``X-API-Key`` header."""
+        return await runtime.authenticator.principal(request)
 
 
 @dataclass(frozen=True)
@@ -243,15 +246,11 @@ class AllowKeyInPath(Allow):
 
     channel: str = ""
 
-    async def __call__(self, request: Request, session: SessionDep, case: CaseInPathDep) -> Principal | None:
-        runtime: Runtime = request.app.state.runtime
+    async def caller(self, request: Request, runtime: Runtime) -> Principal:
         principal = await runtime.authenticator.key_principal(str(request.path_params.get("token", "")))
         if self.channel and self.channel not in principal.channels:
             raise DomainError(403, f"this API key is not bound to the {self.channel} channel")
-        if not principal.can(self.permission):
-            raise DomainError(403, f"your roles do not allow {self.permission}")
         request.state.principal = principal
-        case.checked = True
         return principal
 
 

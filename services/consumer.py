@@ -232,14 +232,15 @@ class ConsumerRunner:
 
     def _update_lag(self) -> None:
         """Lag per topic as the broker's high-water mark minus our position (an estimate)."""
-        lag: dict[str, int] = {}
         by_partition: dict[tuple[str, int], int] = {}
         for tp in self.consumer.assignment():
             high = self.consumer.highwater(tp)
             position = self._positions.get(tp)
             if high is not None and position is not None:
                 by_partition[(tp.topic, tp.partition)] = max(high - position, 0)
-                lag[tp.topic] = lag.get(tp.topic, 0) + by_partition[(tp.topic, tp.partition)]
+        lag: dict[str, int] = {}
+        for (topic, _), behind in by_partition.items():
+            lag[topic] = lag.get(topic, 0) + behind
         self.status.consumer_lag = lag
         self.lag_by_partition = by_partition
 

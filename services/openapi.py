@@ -21,7 +21,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from services.permissions import routes_with_permissions
+from services.auth import AllowKeyInPath
+from services.permissions import routes_with_allow
 from shared.auth import PUBLIC
 
 SCHEMES = {
@@ -63,18 +64,18 @@ def with_security(app: FastAPI) -> Callable[[], dict[str, Any]]:
             return app.openapi_schema
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         schema.setdefault("components", {})["securitySchemes"] = SCHEMES
-        needs = {
-            (method.lower(), route.path): (permission, "{token}" in route.path)
-            for route, permission in routes_with_permissions(app.routes)
+        allows = {
+            (method.lower(), route.path): allow
+            for route, allow in routes_with_allow(app.routes)
             for method in route.methods or ()
         }
         for path, operations in schema.get("paths", {}).items():
             for method, operation in operations.items():
-                permission, key_in_path = needs.get((method, path), (None, False))
-                if permission in (None, PUBLIC):
+                allow = allows.get((method, path))
+                if allow is None or allow.permission == PUBLIC:
                     operation["security"] = []
                     continue
-                _protect(operation, path, str(permission), key_in_path)
+                _protect(operation, path, allow.permission, isinstance(allow, AllowKeyInPath))
         app.openapi_schema = schema
         return schema
 

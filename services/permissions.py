@@ -13,28 +13,33 @@ from fastapi.routing import APIRoute
 from services.auth import Allow
 
 
-def _allow_in(dependencies: list[Any]) -> str | None:
+def _allow_in(dependencies: list[Any]) -> Allow | None:
     stack = list(dependencies)
     while stack:
         dep = stack.pop()
         call = getattr(dep, "call", None) or getattr(dep, "dependency", None)
         if isinstance(call, Allow):
-            return call.permission
+            return call
         stack.extend(getattr(dep, "dependencies", []) or [])
     return None
 
 
-def routes_with_permissions(routes: list[Any], inherited: str | None = None) -> list[tuple[APIRoute, str | None]]:
-    """Every API route of an app with the permission it declared (its own ``Allow`` or
-    its router's), walking routers included into routers."""
-    found: list[tuple[APIRoute, str | None]] = []
+def routes_with_allow(routes: list[Any], inherited: Allow | None = None) -> list[tuple[APIRoute, Allow | None]]:
+    """Every API route of an app with the ``Allow`` it declared (its own or its
+    router's), walking routers included into routers."""
+    found: list[tuple[APIRoute, Allow | None]] = []
     for route in routes:
         original = getattr(route, "original_router", None)
         if original is not None:
-            found += routes_with_permissions(original.routes, _allow_in(original.dependencies) or inherited)
+            found += routes_with_allow(original.routes, _allow_in(original.dependencies) or inherited)
         elif isinstance(route, APIRoute):
             found.append((route, _allow_in(route.dependant.dependencies) or _allow_in(route.dependencies) or inherited))
     return found
+
+
+def routes_with_permissions(routes: list[Any]) -> list[tuple[APIRoute, str | None]]:
+    """Every API route of an app with the permission it declared."""
+    return [(route, allow.permission if allow else None) for route, allow in routes_with_allow(routes)]
 
 
 def check_routes(routes: list[Any], service: str) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from shared.events import Topics
 from tests.support.cases import complaint
 from tests.support.tap import TopicTap
 
@@ -150,6 +151,16 @@ def events_seen(tap: TopicTap, topic: str, expected: set[str], seconds: float = 
 def plain_dsn(url: str) -> str:
     """asyncpg's DSN for a services' ``DATABASE_URL``, to count from outside."""
     return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+def settled(
+    url: str, tap: TopicTap, accepted: set[str], since: float, seconds: float = 180
+) -> tuple[dict[str, int], Counter[str], float]:
+    """Once every accepted case is assigned and clocked (or after ``seconds``): the counts,
+    each case's distinct ``case.created`` events, and the seconds it took from ``since``."""
+    counts = asyncio.run(counts_of(plain_dsn(url), len(accepted), seconds))
+    took = time.monotonic() - since
+    return counts, events_seen(tap, Topics.case_created, accepted, seconds=60), took
 
 
 def assert_every_case_once(counts: dict[str, int], created: Counter[str], accepted: set[str]) -> None:

@@ -15,7 +15,6 @@ dead-lettered. Figures to ``bench/results/faults-broker-connections-dropped.json
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
 from pathlib import Path
@@ -28,7 +27,7 @@ from services.dev.broker import LocalBroker, free_port
 from services.dev.issuer import mint_user
 from services.dev.stack import Stack, dev_secrets
 from shared.events import Topics
-from tests.faults.load import Load, assert_every_case_once, counts_of, events_seen, plain_dsn, write_figures
+from tests.faults.load import Load, assert_every_case_once, settled, write_figures
 from tests.support.postgres import create_database, drop_database
 from tests.support.proxy import TcpProxy
 from tests.support.tap import TopicTap
@@ -65,10 +64,7 @@ def test_connections_to_the_broker_dropped_lose_nothing(tmp_path: Path) -> None:
         time.sleep(5)
         load.finish()
         accepted = set(load.accepted)
-        dsn = plain_dsn(url)
-        counts = asyncio.run(counts_of(dsn, len(accepted), seconds=180))
-        caught_up_s = time.monotonic() - restored
-        created = events_seen(tap, Topics.case_created, accepted, seconds=60)
+        counts, created, caught_up_s = settled(url, tap, accepted, restored)
         copies = Counter(s.json()["event_id"] for s in tap.matching(lambda s: s.topic == Topics.case_created))
         figures: dict[str, Any] = {
             "scenario": (

@@ -9,7 +9,6 @@ dead-lettered; figures to ``bench/results/faults-broker-frozen.json``.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import time
@@ -22,7 +21,7 @@ from conftest import FAST_ENV
 from services.dev.issuer import mint_user
 from services.dev.stack import Stack, dev_secrets
 from shared.events import Topics
-from tests.faults.load import RATE, Load, assert_every_case_once, counts_of, events_seen, plain_dsn, write_figures
+from tests.faults.load import RATE, Load, assert_every_case_once, settled, write_figures
 from tests.support.postgres import create_database, drop_database
 from tests.support.tap import TopicTap
 
@@ -51,10 +50,7 @@ def test_the_broker_frozen_for_a_minute_loses_nothing(tmp_path: Path) -> None:
         time.sleep(5)
         load.finish()
         accepted = set(load.accepted)
-        dsn = plain_dsn(url)
-        counts = asyncio.run(counts_of(dsn, len(accepted), seconds=180))
-        caught_up_s = time.monotonic() - thawed
-        created = events_seen(tap, Topics.case_created, accepted, seconds=60)
+        counts, created, caught_up_s = settled(url, tap, accepted, thawed)
         figures: dict[str, Any] = {
             "scenario": f"the broker frozen (SIGSTOP) for {FROZEN_SECONDS} s under a steady load",
             **load.figures(),

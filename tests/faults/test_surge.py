@@ -19,7 +19,6 @@ dead-lettered. Figures (answers, latency, the rate accepted, time to drain) to
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections import Counter
@@ -35,7 +34,7 @@ from conftest import FAST_ENV
 from services.dev.issuer import mint_user
 from services.dev.stack import Stack, dev_secrets
 from shared.events import Topics
-from tests.faults.load import RATE, Load, assert_every_case_once, counts_of, events_seen, plain_dsn, write_figures
+from tests.faults.load import RATE, Load, assert_every_case_once, settled, write_figures
 from tests.support.cases import complaint
 from tests.support.postgres import create_database, drop_database
 from tests.support.tap import TopicTap
@@ -95,10 +94,7 @@ def test_a_surge_at_ten_times_the_load_is_shed_and_drained_with_nothing_lost(tmp
         finished = time.monotonic()
         surge_ids = {line.split()[0] for line in (tmp_path / "surge.ids").read_text().splitlines()} | retried_ids
         accepted = set(load.accepted) | surge_ids
-        dsn = plain_dsn(url)
-        counts = asyncio.run(counts_of(dsn, len(accepted), seconds=240))
-        drained_s = time.monotonic() - finished
-        created = events_seen(tap, Topics.case_created, accepted, seconds=60)
+        counts, created, drained_s = settled(url, tap, accepted, finished, seconds=240)
         figures: dict[str, Any] = {
             "scenario": f"{SURGE} times the steady load ({RATE}/s) for {SURGE_SECONDS} s, open loop, then retries",
             "steady_load": load.figures(),
