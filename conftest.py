@@ -57,9 +57,11 @@ class System:
         return httpx.get(f"{self.stack.url(service)}/readyz", timeout=10).json()  # type: ignore[no-any-return]
 
 
-def start_system(tmp: Path, backend: str, *, console: bool = False) -> tuple[System, str | None]:
+def start_system(
+    tmp: Path, backend: str, *, console: bool = False, env: dict[str, str] | None = None
+) -> tuple[System, str | None]:
     db_name, url = create_database() if backend == "postgres" else (None, None)
-    stack = Stack(var_dir=tmp, database_url=url, env=dict(FAST_ENV))
+    stack = Stack(var_dir=tmp, database_url=url, env={**FAST_ENV, **(env or {})})
     try:
         stack.start(console=console)
         tap = TopicTap(stack.bootstrap or "", TAPPED).start()

@@ -24,7 +24,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services import failpoints
+from services import failpoints, tracing
 from services import logging as service_logging
 from services.audit import record_in_transaction, unrecord_on_rollback
 from services.audit import router as audit_router
@@ -92,6 +92,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service_logging.configure(spec.name, settings.log_level)
+        tracing.configure(spec.name)  # off unless OTEL_TRACES_EXPORTER names an exporter
         db = Database(
             resolve_url(settings.database_url, settings.var_dir, spec.name),
             spec.schema,
@@ -122,6 +123,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
             for close in runtime.closers:
                 await close()
             await db.dispose()
+            tracing.shutdown()
             log.info("service stopped")
 
     check_production_settings(settings)

@@ -203,11 +203,7 @@ class Authenticator:
         if tokens < 1.0:
             self._buckets[key_id] = (tokens, now)
             wait = int((1.0 - tokens) * 60.0 / per_minute) + 1
-            raise DomainError(
-                429,
-                {"msg": "rate limit of this API key exceeded", "retry_after_seconds": wait},
-                headers={"Retry-After": str(wait)},
-            )
+            raise DomainError(429, "rate limit of this API key exceeded", retry_after_seconds=wait)
         self._buckets[key_id] = (tokens - 1.0, now)
 
 

@@ -13,6 +13,9 @@ applied event by event with the rules below. Failures:
   takes, without moving the offset;
 - any other handler error is retried ``consumer_max_attempts`` times, then dead-lettered.
 
+Each message gets a process span when traces are on (``services.tracing``); what a
+batch stages joins the trace of its case's message.
+
 Each event's producer and publish sequence (message headers) go into the inbox with
 it, and records of ``platform.watermarks`` say how far each producer has published:
 ``services.streams`` turns both into a check that no event went missing.
@@ -28,10 +31,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services import failpoints
+from services import failpoints, tracing
 from services.database import Database, insert_ignoring_conflicts, utcnow
 from services.dead_letters import DeadLetters, is_transient
 from services.kafka import BrokerStatus
@@ -150,23 +154,34 @@ class ConsumerRunner:
                 valid.append((record, envelope, decoded))
             except InvalidEvent as exc:
                 await self.dead_letters.send(record, f"invalid event: {exc}")
+        spans = [_process_span(record, envelope) for record, envelope, _ in valid] if tracing.enabled() else []
+        try:
+            await self._apply_valid(valid, spans)
+        finally:
+            for span in spans:
+                span.end()
+        last = records[-1]
+        self._positions[TopicPartition(last.topic, last.partition)] = last.offset + 1
+
+    async def _apply_valid(self, valid: list[Item], spans: list[Span]) -> None:
         if len(valid) > 1:
             try:
-                applied = await self._apply_all(valid)
+                with tracing.for_cases({e.case_id: s for (_, e, _), s in zip(valid, spans, strict=True)}):
+                    applied = await self._apply_all(valid)
             except Exception as exc:  # noqa: BLE001 - retried below, event by event
                 log.info("batch failed; applying one by one", extra={"error": type(exc).__name__, "size": len(valid)})
             else:
                 self.processed += applied
                 self.duplicates += len(valid) - applied
-                valid = []
-        for record, envelope, payload in valid:
+                return
+        for i, (record, envelope, payload) in enumerate(valid):
             token = correlation_id.set(envelope.correlation_id)
+            span = spans[i] if spans else INVALID_SPAN
             try:
-                await self._apply_with_retries(record, envelope, payload)
+                with tracing.current(span), tracing.for_cases({envelope.case_id: span}):
+                    await self._apply_with_retries(record, envelope, payload)
             finally:
                 correlation_id.reset(token)
-        last = records[-1]
-        self._positions[TopicPartition(last.topic, last.partition)] = last.offset + 1
 
     async def _apply_all(self, items: list[Item]) -> int:
         """One transaction: one inbox statement claims the new events, then the topic's
@@ -311,3 +326,14 @@ class ConsumerRunner:
 def _streams(records: Iterable[ConsumerRecord[bytes, bytes]]) -> set[tuple[str, str]]:
     """The (producer, topic) streams that ``records`` belong to."""
     return {(s[0], r.topic) for r in records if (s := stream_of(r.headers)) is not None}
+
+
+def _process_span(record: ConsumerRecord[bytes, bytes], envelope: Envelope) -> Span:
+    """One message's process span, continuing its ``traceparent`` header (``services.tracing``)."""
+    attributes = {
+        "messaging.destination.name": record.topic,
+        "messaging.message.id": str(envelope.event_id),
+        "messaging.kafka.offset": record.offset,
+    }
+    parent = tracing.from_headers(record.headers)
+    return tracing.start(f"{record.topic} process", SpanKind.CONSUMER, parent, attributes)

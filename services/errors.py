@@ -1,4 +1,5 @@
-"""Error responses: clear 4xx naming what is wrong, never a stack trace.
+"""Error responses: clear 4xx naming what is wrong, never a stack trace; every one a
+problem (RFC 9457, ``services.problems``).
 
 Validation errors list each bad field by its location and message but do not
 echo the input back (it may be oversized or hold personal data).
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from http import HTTPStatus
 from typing import Literal
 
 from fastapi import FastAPI, Request
@@ -15,8 +17,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.logging import correlation_id
+from services.logging import correlation_id, loggable_path
+from services.problems import PROBLEM_JSON, FieldProblem, Problem, fields_summary, headers, problem
 
 log = logging.getLogger(__name__)
 #: What a client is told to wait before retrying while the database is away.
@@ -72,13 +76,35 @@ def database_unavailable(exc: BaseException) -> bool:
 
 
 class DomainError(Exception):
-    """A request the domain refuses; the route's caller gets ``status`` and ``detail``."""
+    """A request the domain refuses: the caller gets a problem (``services.problems``)
+    with ``status``, ``detail`` and, where they apply, the typed extension members."""
 
-    def __init__(self, status: int, detail: object, headers: dict[str, str] | None = None) -> None:
-        super().__init__(str(detail))
-        self.status = status
-        self.detail = detail
-        self.headers = headers  # e.g. Retry-After on a 429
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        errors: list[FieldProblem] | None = None,
+        retry_after_seconds: int | None = None,
+        case_status: str | None = None,
+        allowed_actions: list[str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.errors = status, detail, errors
+        self.retry_after_seconds = retry_after_seconds
+        self.case_status, self.allowed_actions = case_status, allowed_actions
+
+    def problem(self, instance: str, correlation_id: str | None) -> Problem:
+        return problem(
+            self.status,
+            self.detail,
+            instance=instance,
+            correlation_id=correlation_id,
+            errors=self.errors,
+            retry_after_seconds=self.retry_after_seconds,
+            case_status=self.case_status,
+            allowed_actions=self.allowed_actions,
+        )
 
 
 Where = Literal["body", "query", "path"]
@@ -88,50 +114,67 @@ def field_errors(problems: Iterable[tuple[str | None, str]], where: Where = "bod
     """A 422 naming each bad field and why, shaped as FastAPI's own validation errors
     (``loc``, ``field``, ``msg``, ``type``): the one way a route or domain function refuses
     a field. A field of ``None`` is the whole body (a file that is not one, say)."""
-    return DomainError(
-        422,
-        [
-            {
-                "loc": [where, *field.split(".")] if field else [where],
-                "field": field or where,
-                "msg": msg,
-                "type": "value_error",
-            }
-            for field, msg in problems
-        ],
-    )
+    errors = [
+        FieldProblem(
+            loc=[where, *field.split(".")] if field else [where], field=field or where, msg=msg, type="value_error"
+        )
+        for field, msg in problems
+    ]
+    return DomainError(422, fields_summary(errors), errors=errors)
 
 
 def field_error(field: str | None, msg: str, where: Where = "body") -> DomainError:
     return field_errors([(field, msg)], where)
 
 
+def _answer(request: Request, status: int, detail: str, **members: object) -> JSONResponse:
+    body = problem(status, detail, instance=loggable_path(request.scope), **members)
+    return _problem_response(body)
+
+
+def _problem_response(body: Problem) -> JSONResponse:
+    return JSONResponse(
+        body.model_dump(mode="json", exclude_none=True),
+        status_code=body.status,
+        headers=headers(body.retry_after_seconds),
+        media_type=PROBLEM_JSON,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {
-                "loc": list(err.get("loc", ())),
-                "field": ".".join(str(p) for p in err.get("loc", ())[1:]) or str(err.get("loc", ("body",))[0]),
-                "msg": err.get("msg", ""),
-                "type": err.get("type", ""),
-            }
+            FieldProblem(
+                loc=list(err.get("loc", ())),
+                field=".".join(str(p) for p in err.get("loc", ())[1:]) or str(err.get("loc", ("body",))[0]),
+                msg=err.get("msg", ""),
+                type=err.get("type", ""),
+            )
             for err in exc.errors()
         ]
-        return JSONResponse({"detail": errors}, status_code=422)
+        return _answer(request, 422, fields_summary(errors), errors=errors, correlation_id=correlation_id.get())
 
     @app.exception_handler(DomainError)
-    async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=exc.headers)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        return _problem_response(exc.problem(loggable_path(request.scope), correlation_id.get()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """Starlette's own refusals (no such route, a method not allowed) in the one shape."""
+        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        answer = _answer(request, exc.status_code, detail, correlation_id=correlation_id.get())
+        answer.headers.update(exc.headers or {})
+        return answer
 
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         cid = getattr(request.state, "correlation_id", None) or correlation_id.get()
         if database_unavailable(exc):
             log.warning("database unavailable", extra={"error": type(exc).__name__, "error_correlation_id": cid})
-            body = {"detail": "the database is unavailable; retry shortly", "correlation_id": cid}
-            return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+            detail = "the database is unavailable; retry shortly"
+            return _answer(request, 503, detail, correlation_id=cid, retry_after_seconds=RETRY_AFTER_SECONDS)
         log.error("unhandled error", exc_info=exc, extra={"error_correlation_id": cid})
-        return JSONResponse({"detail": "internal error", "correlation_id": cid}, status_code=500)
+        return _answer(request, 500, "internal error", correlation_id=cid)
 
     # The database's errors (and a connection refused while it restarts) are answered
     # here, by the exception middleware; ``Exception`` is the server-error middleware's,

@@ -11,10 +11,28 @@ import json
 import logging
 import sys
 import uuid
+from collections.abc import MutableMapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import Any
+
+from services import tracing
 
 correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+#: Path parameters that are credentials (a Zammad-style CTI URL carries its API key as
+#: its last segment, ``services.auth.AllowKeyInPath``): masked in every log line.
+SECRET_PATH_PARAMS = ("token",)
+
+
+def loggable_path(scope: MutableMapping[str, Any]) -> str:
+    """The request's path with any credential in it masked."""
+    path: str = scope["path"]
+    params = scope.get("path_params") or {}
+    for name in SECRET_PATH_PARAMS:
+        if params.get(name):
+            path = path.replace(str(params[name]), "***")
+    return path
+
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
@@ -33,6 +51,8 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
             "correlation_id": correlation_id.get(),
         }
+        if ids := tracing.log_ids():
+            entry["trace_id"], entry["span_id"] = ids
         entry.update({k: v for k, v in record.__dict__.items() if k not in _RESERVED})
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)

@@ -12,42 +12,33 @@ tenth of intake's time per request (issue 14's profile), so they are one now:
   the session's commit, anything else audited after the response;
 - one log line per request with method, path, status and duration (no query
   string or body, so no personal data reaches the logs), and the request's
-  count and duration in ``services.metrics``, by route template.
+  count and duration in ``services.metrics``, by route template;
+- the request's server span (``services.tracing``), when traces are on.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
 
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services import audit
-from services.logging import correlation_id, new_correlation_id
+from services import audit, tracing
+from services.logging import correlation_id, loggable_path, new_correlation_id
 from services.metrics import Metrics
+from services.problems import PROBLEM_JSON, problem_bytes
 from services.security import API_ONLY, HEADERS
 
 log = logging.getLogger("request")
-#: Path parameters that are credentials (a Zammad-style CTI URL carries its API key as
-#: its last segment, ``services.auth.AllowKeyInPath``): masked in every log line.
-SECRET_PATH_PARAMS = ("token",)
+#: Probes and scrapes make no spans: they would drown the traces that matter.
+NOT_TRACED = ("/healthz", "/readyz", "/metrics")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
 
 class BodyTooLarge(Exception):
     pass
-
-
-def loggable_path(scope: Scope) -> str:
-    """The request's path with any credential in it masked."""
-    path: str = scope["path"]
-    params = scope.get("path_params") or {}
-    for name in SECRET_PATH_PARAMS:
-        if params.get(name):
-            path = path.replace(str(params[name]), "***")
-    return path
 
 
 class EdgeMiddleware:
@@ -97,34 +88,59 @@ class EdgeMiddleware:
             await send(message)
 
         audited = audit.begin(scope)
-        try:
-            await self.app(scope, limited_receive, edge_send)
-        except BodyTooLarge:
-            status = 413
-            await self._too_large(send, cid)
-        finally:
-            await audit.end(scope, audited, status)
-            route = getattr(scope.get("route"), "path", "unmatched")  # the template: no ids, no keys
-            self.metrics.observe_request(scope["method"], route, status, time.perf_counter() - started)
-            if scope["path"] not in ("/healthz", "/readyz"):
-                log.info(
-                    "request",
-                    extra={
-                        "method": scope["method"],
-                        "path": loggable_path(scope),
-                        "status": status,
-                        "ms": round((time.perf_counter() - started) * 1000, 2),
-                    },
-                )
-            correlation_id.reset(token)
+        span = self._server_span(scope, headers)
+        with tracing.current(span):
+            try:
+                await self.app(scope, limited_receive, edge_send)
+            except BodyTooLarge:
+                status = 413
+                await self._too_large(send, cid)
+            finally:
+                await audit.end(scope, audited, status)
+                route = getattr(scope.get("route"), "path", "unmatched")  # the template: no ids, no keys
+                self.metrics.observe_request(scope["method"], route, status, time.perf_counter() - started)
+                if scope["path"] not in ("/healthz", "/readyz"):
+                    log.info(
+                        "request",
+                        extra={
+                            "method": scope["method"],
+                            "path": loggable_path(scope),
+                            "status": status,
+                            "ms": round((time.perf_counter() - started) * 1000, 2),
+                        },
+                    )
+                _end_server_span(span, scope, route, status)
+                correlation_id.reset(token)
+
+    @staticmethod
+    def _server_span(scope: Scope, headers: dict[bytes, bytes]) -> Span:
+        """The request's span, continuing the caller's ``traceparent`` (``services.tracing``)."""
+        if not tracing.enabled() or scope["path"] in NOT_TRACED:
+            return INVALID_SPAN
+        given = headers.get(b"traceparent")
+        parent = tracing.extract({tracing.TRACEPARENT: given.decode("latin-1")}) if given else None
+        return tracing.start(scope["method"], SpanKind.SERVER, parent, {"http.request.method": scope["method"]})
 
     async def _too_large(self, send: Send, cid: str) -> None:
-        body = json.dumps({"detail": f"request body larger than {self.max_body_bytes} bytes"}).encode()
+        # No ``instance``: before routing, a credential in the path cannot be told apart.
+        body = problem_bytes(413, f"request body larger than {self.max_body_bytes} bytes", correlation_id=cid)
         await send(
             {
                 "type": "http.response.start",
                 "status": 413,
-                "headers": [(b"content-type", b"application/json"), *HEADERS, (b"x-correlation-id", cid.encode())],
+                "headers": [(b"content-type", PROBLEM_JSON.encode()), *HEADERS, (b"x-correlation-id", cid.encode())],
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _end_server_span(span: Span, scope: Scope, route: str, status: int) -> None:
+    if not span.is_recording():
+        return
+    span.update_name(f"{scope['method']} {route}")
+    span.set_attribute("http.route", route)
+    span.set_attribute("url.path", loggable_path(scope))  # a credential in it masked, as in the logs
+    span.set_attribute("http.response.status_code", status)
+    if status >= 500:
+        span.set_status(StatusCode.ERROR)
+    span.end()

@@ -8,13 +8,17 @@ FastAPI derives paths and bodies from the routes; what it cannot know is kept he
   ``X-API-Key``). Each protected operation names both and the permission it needs
   (from its ``Allow``, ``services.permissions``); a public one names none, and one
   whose key is in its path (``AllowKeyInPath``) says so instead;
-- the refusals every protected operation can give, with the one body shape of
-  ``services.errors`` and ``Retry-After`` where the client should wait: 401, 403,
-  404 for a case out of scope, 429, 503.
+- the refusals every protected operation can give, in the one shape
+  (``services.problems``, ``application/problem+json``) and with ``Retry-After`` where
+  the client should wait: 401, 403, 404 for a case out of scope, 429, 503; and by
+  what an operation is: 409 where it changes something, 413 and 422 where it takes
+  a body, 404 where its path names something;
+- a worked example for every request body (``shared.examples``).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +27,9 @@ from fastapi.openapi.utils import get_openapi
 
 from services.auth import AllowKeyInPath
 from services.permissions import routes_with_allow
+from services.problems import PROBLEM_JSON, Problem
 from shared.auth import PUBLIC
+from shared.examples import by_schema_name
 
 SCHEMES = {
     "bearer": {
@@ -40,12 +46,12 @@ SCHEMES = {
         "description": "Machine clients (CTI, counter apps): `<id>.<secret>`, made with `python -m services.keys`.",
     },
 }
-ERROR = {
-    "type": "object",
-    "properties": {
-        "detail": {"description": "what is wrong: a sentence, or for 422 a list naming each bad field"},
-        "correlation_id": {"type": "string", "description": "with 5xx: quote it when reporting"},
-    },
+ERROR = {"$ref": "#/components/schemas/Problem"}
+#: The one error shape (RFC 9457) and what it holds, as JSON Schema components.
+PROBLEM_SCHEMAS = Problem.model_json_schema(ref_template="#/components/schemas/{model}").pop("$defs", {}) | {
+    "Problem": {
+        k: v for k, v in Problem.model_json_schema(ref_template="#/components/schemas/{model}").items() if k != "$defs"
+    }
 }
 RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again", "schema": {"type": "integer"}}}
 REFUSALS: dict[str, tuple[str, bool]] = {
@@ -54,6 +60,18 @@ REFUSALS: dict[str, tuple[str, bool]] = {
     "429": ("The API key's rate limit is used up.", True),
     "503": ("The database is unavailable, or the service is at its limit of requests in flight.", True),
 }
+#: Refusals by what an operation is: one that changes something can conflict with the
+#: state it finds; one with a body can be sent too much or the wrong thing; one with an
+#: id in its path can name something that is not there.
+CONFLICT = (
+    "The request conflicts with the current state: a lifecycle action the case's status does not "
+    "allow (the problem lists `allowed_actions`), an Idempotency-Key reused with another body, "
+    "or a change the resource refuses (`detail` says which)."
+)
+TOO_LARGE = "The body is larger than MAX_BODY_BYTES; nothing was read or stored."
+INVALID = "The body, query or path is invalid; `errors` names each bad field. Nothing was stored."
+NOT_FOUND = "Nothing with this id, or one outside the caller's scope (the same answer: ids cannot be probed)."
+CHANGES = ("post", "put", "patch", "delete")
 
 
 def with_security(app: FastAPI) -> Callable[[], dict[str, Any]]:
@@ -63,7 +81,10 @@ def with_security(app: FastAPI) -> Callable[[], dict[str, Any]]:
         if app.openapi_schema:
             return app.openapi_schema
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-        schema.setdefault("components", {})["securitySchemes"] = SCHEMES
+        components = schema.setdefault("components", {})
+        components["securitySchemes"] = SCHEMES
+        components.setdefault("schemas", {}).update(PROBLEM_SCHEMAS)
+        examples = by_schema_name()
         allows = {
             (method.lower(), route.path): allow
             for route, allow in routes_with_allow(app.routes)
@@ -71,11 +92,16 @@ def with_security(app: FastAPI) -> Callable[[], dict[str, Any]]:
         }
         for path, operations in schema.get("paths", {}).items():
             for method, operation in operations.items():
+                _refusals_by_kind(operation, path, method)
+                _example(operation, examples)
                 allow = allows.get((method, path))
                 if allow is None or allow.permission == PUBLIC:
                     operation["security"] = []
                     continue
                 _protect(operation, path, allow.permission, isinstance(allow, AllowKeyInPath))
+        if "HTTPValidationError" not in json.dumps(schema["paths"]):  # replaced by Problem everywhere
+            for name in ("HTTPValidationError", "ValidationError"):
+                components["schemas"].pop(name, None)
         app.openapi_schema = schema
         return schema
 
@@ -92,15 +118,38 @@ def _protect(operation: dict[str, Any], path: str, permission: str, key_in_path:
     operation["description"] = f"{operation.get('description', '')}\n\n{needed}".strip()
     responses = operation.setdefault("responses", {})
     for status, (text, retry) in REFUSALS.items():
-        answer: dict[str, Any] = {"description": text, "content": {"application/json": {"schema": ERROR}}}
-        if retry:
-            answer["headers"] = RETRY_AFTER
-        responses.setdefault(status, answer)
+        responses.setdefault(status, _refusal(text, retry))
     if "{case_id}" in path:
-        responses.setdefault(
-            "404",
-            {
-                "description": "No such case, or one outside the caller's branches (the same answer: ids cannot be probed).",
-                "content": {"application/json": {"schema": ERROR}},
-            },
+        responses["404"] = _refusal(
+            "No such case, or one outside the caller's branches (the same answer: ids cannot be probed).", False
         )
+
+
+def _refusal(text: str, retry: bool) -> dict[str, Any]:
+    answer: dict[str, Any] = {"description": text, "content": {PROBLEM_JSON: {"schema": ERROR}}}
+    if retry:
+        answer["headers"] = RETRY_AFTER
+    return answer
+
+
+def _refusals_by_kind(operation: dict[str, Any], path: str, method: str) -> None:
+    responses = operation.setdefault("responses", {})
+    if "422" in responses or "requestBody" in operation:
+        responses["422"] = _refusal(INVALID, False)  # in place of FastAPI's own shape
+    if "requestBody" in operation:
+        responses.setdefault("413", _refusal(TOO_LARGE, False))
+    if method in CHANGES:
+        responses.setdefault("409", _refusal(CONFLICT, False))
+    if "{" in path:
+        responses.setdefault("404", _refusal(NOT_FOUND, False))
+    for status, answer in responses.items():
+        if status >= "400":  # a route's own (a lifecycle 409, say) says why; the shape is the one
+            answer["content"] = {PROBLEM_JSON: {"schema": ERROR}}
+
+
+def _example(operation: dict[str, Any], examples: dict[str, dict[str, Any]]) -> None:
+    """The body's worked example (``shared.examples``) beside its schema."""
+    for media in operation.get("requestBody", {}).get("content", {}).values():
+        name = media.get("schema", {}).get("$ref", "").rsplit("/", 1)[-1]
+        if name in examples:
+            media["example"] = examples[name]

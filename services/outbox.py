@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services import deferred, wakeup
+from services import deferred, tracing, wakeup
 from services.database import Database, utcnow
 from services.logging import correlation_id
 from services.tables import RuntimeTables
@@ -76,6 +76,7 @@ def _stage(session: AsyncSession, tables: RuntimeTables, envelopes: list[Envelop
             "key": str(e.case_id),
             "value": encode(e).decode(),
             "created_at": now,
+            "traceparent": tracing.current_for(e.case_id),
         }
         for e in envelopes
     ]

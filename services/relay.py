@@ -31,10 +31,12 @@ from datetime import timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from opentelemetry.trace import Span, SpanKind
 from sqlalchemy import bindparam, delete, select, text, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services import tracing
 from services.database import Database, changed_rows, upsert, utcnow
 from services.kafka import BrokerStatus, cluster_id
 from services.streams import stream_headers
@@ -201,7 +203,9 @@ class OutboxRelay:
                     return 0
             rows = (
                 await session.execute(
-                    select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.value, outbox.c.seq)
+                    select(
+                        outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.value, outbox.c.seq, outbox.c.traceparent
+                    )
                     .where(outbox.c.published_at.is_(None))
                     .order_by(outbox.c.id)
                     .limit(self.batch_size)
@@ -259,19 +263,38 @@ class OutboxRelay:
         return seqs, last
 
     async def _send(self, rows: Sequence[Row[*tuple[Any, ...]]], seqs: dict[int, int]) -> None:
+        spans = [_publish_span(r.topic, r.traceparent) for r in rows]
         futures = [
             await self.producer.send(
                 r.topic,
                 value=r.value.encode(),
                 key=r.key.encode(),
-                headers=stream_headers(self.producer_name, seqs[r.id]),
+                headers=stream_headers(self.producer_name, seqs[r.id]) + _trace_header(span),
             )
-            for r in rows
+            for r, span in zip(rows, spans, strict=True)
         ]
-        await asyncio.gather(*futures)
+        try:
+            await asyncio.gather(*futures)
+        finally:
+            for span in spans:
+                span.end()
 
     async def purge(self) -> None:
         outbox = self.tables.outbox
         async with self.db.session() as session:
             await session.execute(delete(outbox).where(outbox.c.published_at < utcnow() - self.retention))
             await session.commit()
+
+
+def _publish_span(topic: str, traceparent: str | None) -> Span:
+    """The publish span of one outbox row, a child of the work that staged it."""
+    parent = tracing.extract({tracing.TRACEPARENT: traceparent}) if traceparent else None
+    return tracing.start(f"{topic} publish", SpanKind.PRODUCER, parent, {"messaging.destination.name": topic})
+
+
+def _trace_header(span: Span) -> list[tuple[str, bytes]]:
+    """The message's ``traceparent`` header: the publish span, which the consumer continues."""
+    if not span.is_recording():
+        return []
+    value = tracing.traceparent_of(span)
+    return [(tracing.TRACEPARENT, value.encode())] if value else []

@@ -15,9 +15,9 @@ feed) are not counted: they hold no connection while they wait.
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from services.problems import PROBLEM_JSON, problem_bytes
 
 #: Paths never refused and never counted.
 NOT_COUNTED = ("/healthz", "/readyz", "/v1/feed")
@@ -40,11 +40,13 @@ class Shed:
 
     async def refuse(self, send: Send) -> None:
         self.refused += 1
-        body = json.dumps(
-            {"detail": f"the service is at its limit of {self.limit} requests at once; retry shortly"}
-        ).encode()
+        body = problem_bytes(
+            503,
+            f"the service is at its limit of {self.limit} requests at once; retry shortly",
+            retry_after_seconds=RETRY_AFTER_SECONDS,
+        )
         headers = [
-            (b"content-type", b"application/json"),
+            (b"content-type", PROBLEM_JSON.encode()),
             (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
         ]
         await send({"type": "http.response.start", "status": 503, "headers": headers})

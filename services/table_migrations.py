@@ -204,3 +204,17 @@ def create_runtime_tables_v4(op: Any, schema: str | None) -> None:
 
 def drop_runtime_tables_v4(op: Any, schema: str | None) -> None:
     op.drop_table("reference_versions", schema=schema)
+
+
+def create_runtime_tables_v5(op: Any, schema: str | None) -> None:
+    """Migration step for traces (``services.tracing``): the outbox row keeps the
+    ``traceparent`` of the work that staged it; frozen, like any migration."""
+    with op.batch_alter_table("outbox", schema=schema) as batch:
+        batch.add_column(
+            sa.Column("traceparent", sa.String(length=55), nullable=True, comment="W3C trace context, when traced")
+        )
+
+
+def drop_runtime_tables_v5(op: Any, schema: str | None) -> None:
+    with op.batch_alter_table("outbox", schema=schema) as batch:
+        batch.drop_column("traceparent")

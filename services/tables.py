@@ -51,6 +51,7 @@ def runtime_tables(metadata: MetaData, producer: str) -> RuntimeTables:
         Column("published_at", UTCDateTime()),
         Column("attempts", Integer, nullable=False, server_default="0"),
         Column("seq", BigInteger, comment="the topic's publish sequence, given when first published"),
+        Column("traceparent", String(55), comment="W3C trace context, when traced (services.tracing)"),
     )
     Index(
         "ix_outbox_unpublished",

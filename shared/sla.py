@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from shared.enums import CaseKind, CaseTier, Category, Channel, ClockState
 from shared.types import Ref, Strict, Text200
@@ -122,19 +122,6 @@ class YearSchedule(Strict):
     substitute days and the bridging days) in ``off``, every make-up working weekend
     day in ``work``. The year is then official, and every clock it touches is re-planned.
     """
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "off": {"2027-01-01": "元旦", "2027-02-05": "春节", "2027-02-11": "春节 (调休)"},
-                    "work": {"2027-02-20": "春节 补班"},
-                    "source": "国务院办公厅关于2027年部分节假日安排的通知",
-                }
-            ]
-        },
-    )
 
     off: dict[date, str] = Field(default_factory=dict, description="public holidays (weekdays or weekends) off")
     work: dict[date, str] = Field(default_factory=dict, description="make-up working days (调休)")

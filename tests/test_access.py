@@ -209,7 +209,7 @@ async def test_api_keys_bound_to_channels_revoked_at_once_and_rate_limited(servi
 
     limited = await intake.client.post("/v1/cases", json=hotline | {"source_ref": "x-2"}, headers=as_client)
     assert limited.status_code == 429 and "rate limit" in limited.text  # 3 a minute, 3 used
-    assert int(limited.headers["Retry-After"]) == limited.json()["detail"]["retry_after_seconds"] >= 1
+    assert int(limited.headers["Retry-After"]) == limited.json()["retry_after_seconds"] >= 1
 
     assert (await intake.client.delete(f"/v1/api-keys/{made.json()['id']}", headers=admin)).status_code == 204
     revoked = await intake.client.get("/v1/cases", headers=as_client)
@@ -345,4 +345,12 @@ async def test_an_unexpected_error_shows_no_trace_but_the_correlation_id(tmp_pat
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             response = await client.get("/v1/boom", headers={"X-Correlation-Id": "corr-boom-1"})
     assert response.status_code == 500
-    assert response.json() == {"detail": "internal error", "correlation_id": "corr-boom-1"}
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == {
+        "type": "about:blank",
+        "title": "Internal Server Error",
+        "status": 500,
+        "detail": "internal error",
+        "instance": "/v1/boom",
+        "correlation_id": "corr-boom-1",
+    }

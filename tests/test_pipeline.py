@@ -1,9 +1,11 @@
 """A case from intake to an ops alert, across the four services as real processes,
-over the real broker, on Postgres and on the embedded SQLite default."""
+over the real broker, on Postgres and on the embedded SQLite default; traces on, as
+one trace per case from the request to the delivery."""
 
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -14,6 +16,7 @@ import pytest
 from conftest import System, start_system, stop_system
 from shared.events import PAYLOADS, Topics
 from tests.support.cases import complaint
+from tests.support.otlp import CollectedSpan, TraceCollector
 from tests.support.receiver import WebhookReceiver
 from tests.support.wait import eventually
 
@@ -22,9 +25,20 @@ pytestmark = pytest.mark.stack
 RAW_PERSONAL = ("13812345678", "110101199003071234")
 
 
+@pytest.fixture(scope="module")
+def collector() -> Iterator[TraceCollector]:
+    """Where the services export their spans (traces on, by the standard OTEL_* variables)."""
+    collector = TraceCollector().start()
+    yield collector
+    collector.stop()
+
+
 @pytest.fixture(scope="module", params=["postgres", "sqlite"])
-def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    system, db_name = start_system(tmp_path_factory.mktemp(f"pipeline-{request.param}"), request.param)
+def system(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, collector: TraceCollector
+) -> Iterator[System]:
+    var_dir = tmp_path_factory.mktemp(f"pipeline-{request.param}")
+    system, db_name = start_system(var_dir, request.param, env=collector.env)
     yield system
     stop_system(system, db_name)
 
@@ -275,3 +289,76 @@ def test_each_service_reports_what_it_did_on_metrics(system: System) -> None:
         seen["intake-svc"][("http_requests_total", (("method", "POST"), ("route", "/v1/cases"), ("status", "201")))]
         >= 1
     )
+
+
+def test_one_case_is_one_trace_across_the_four_services(system: System, collector: TraceCollector) -> None:
+    """The caller's trace continues through intake's request and outbox, the bus, each
+    consumer, and notify's delivery, whose webhook carries it on; the JSON logs name it."""
+    receiver = WebhookReceiver().start()
+    try:
+        with system.client("notify-svc") as notify:
+            sub = notify.post(
+                "/v1/subscriptions", json={"channel": "webhook", "target": receiver.url, "events": ["case.transferred"]}
+            )
+            assert sub.status_code == 201, sub.text
+        trace_id, caller_span = secrets.token_hex(16), secrets.token_hex(8)
+        with system.client("intake-svc") as intake:
+            created = intake.post(
+                "/v1/cases", json=complaint(days_ago=0), headers={"traceparent": f"00-{trace_id}-{caller_span}-01"}
+            )
+            assert created.status_code == 201, created.text
+        [hit] = eventually(
+            lambda: [r for r in receiver.requests if r.json()["case_id"] == created.json()["id"]],
+            what="the delivery of case.transferred",
+        )
+        assert hit.headers["traceparent"].split("-")[1] == trace_id  # the receiver can join the trace
+
+        wanted = {
+            ("intake-svc", "POST /v1/cases"),
+            ("intake-svc", "case.created publish"),
+            ("routing-svc", "case.created process"),
+            ("sla-svc", "case.created process"),
+            ("notify-svc", "case.created process"),
+            ("routing-svc", "case.transferred publish"),
+            ("sla-svc", "case.transferred process"),
+            ("notify-svc", "case.transferred process"),
+            ("notify-svc", "case.transferred deliver"),
+        }
+
+        def whole_trace() -> list[CollectedSpan] | None:
+            spans = collector.trace(trace_id)
+            return spans if wanted <= {(s.service, s.name) for s in spans} else None
+
+        spans = eventually(whole_trace, what=f"spans {sorted(wanted)}")
+    finally:
+        receiver.stop()
+    by_id = {s.span_id: s for s in spans}
+    server = next(s for s in spans if s.name == "POST /v1/cases")
+    assert server.parent_span_id == caller_span and server.attributes["http.response.status_code"] == 201
+
+    def parent(service: str, name: str) -> tuple[str, str]:
+        span = next(s for s in spans if (s.service, s.name) == (service, name))
+        above = by_id[span.parent_span_id]
+        return above.service, above.name
+
+    def ancestors(service: str, name: str) -> list[tuple[str, str]]:
+        span, found = next(s for s in spans if (s.service, s.name) == (service, name)), []
+        while span.parent_span_id in by_id:
+            span = by_id[span.parent_span_id]
+            found.append((span.service, span.name))
+        return found
+
+    # FastAPI's own endpoint span sits between the request's span and what the route stages.
+    assert ("intake-svc", "POST /v1/cases") in ancestors("intake-svc", "case.created publish")
+    assert parent("routing-svc", "case.created process") == ("intake-svc", "case.created publish")
+    assert parent("routing-svc", "case.transferred publish") == ("routing-svc", "case.created process")
+    assert parent("notify-svc", "case.transferred process") == ("routing-svc", "case.transferred publish")
+    assert parent("notify-svc", "case.transferred deliver") == ("notify-svc", "case.transferred process")
+    assert hit.headers["traceparent"].split("-")[2] == next(s.span_id for s in spans if s.name.endswith("deliver"))
+
+    logged = [
+        json.loads(line)
+        for line in (system.stack.var_dir / "intake-svc.log").read_text().splitlines()
+        if line.startswith("{") and trace_id in line
+    ]
+    assert any(entry["msg"] == "request" and entry["trace_id"] == trace_id for entry in logged)

@@ -26,6 +26,20 @@ async def answered(value: T) -> T:
     return value
 
 
+def _what_is_wrong(answer: httpx.Response) -> Any:
+    """From an API's problem (``services.problems``), what a page shows: the bad fields of
+    a 422, or the sentence with the actions allowed now of a lifecycle 409, or the sentence."""
+    try:
+        problem = answer.json()
+    except ValueError:
+        return answer.text[:200]
+    if problem.get("errors"):
+        return problem["errors"]
+    if problem.get("allowed_actions") is not None:
+        return {"message": problem.get("detail"), "allowed_actions": problem["allowed_actions"]}
+    return problem.get("detail")
+
+
 class ApiRefused(Exception):
     def __init__(self, service: str, status: int, detail: Any) -> None:
         super().__init__(f"{service} answered {status}")
@@ -67,11 +81,7 @@ class Apis:
         if answer.status_code >= 500:
             raise ApiUnavailable(service, str(answer.status_code))
         if answer.status_code >= 400:
-            try:
-                detail = answer.json().get("detail")
-            except ValueError:
-                detail = answer.text[:200]
-            raise ApiRefused(service, answer.status_code, detail)
+            raise ApiRefused(service, answer.status_code, _what_is_wrong(answer))
         return answer.json() if answer.content else None
 
     async def get(self, service: str, path: str, token: str, **params: Any) -> Any:

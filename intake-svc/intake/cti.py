@@ -91,9 +91,7 @@ async def apply_event(
     accepted = None
     if event.event == "hangup" and event.wrap_up is not None:
         if call.state == "missed":
-            raise DomainError(
-                409, {"message": "a missed call is not a case; it was never answered and left no IVR message"}
-            )
+            raise DomainError(409, "a missed call is not a case; it was never answered and left no IVR message")
         accepted = await cases.accept_case(session, _case_from_call(call, event, cipher), None, cipher, tz, numbers)
         call = (await session.execute(select(t.cti_calls).where(t.cti_calls.c.call_id == event.call_id))).one()
     return Applied(call, accepted)

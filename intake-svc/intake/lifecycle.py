@@ -50,7 +50,7 @@ class Action:
 
 
 def _conflict(row: Row[Any], message: str, reopen_window: timedelta) -> DomainError:
-    return DomainError(409, {"message": message, "status": row.status, "allowed_actions": allowed(row, reopen_window)})
+    return DomainError(409, message, case_status=row.status, allowed_actions=allowed(row, reopen_window))
 
 
 NOT_ANSWERED = frozenset({CaseKind.inquiry, CaseKind.grievance})

@@ -152,10 +152,8 @@ async def reply(session: AsyncSession, row: Row[Any], body: a.Reply, now: dateti
         if review is None:
             raise DomainError(
                 409,
-                {
-                    "message": "a written reply must be reviewed first: request-approval with type written_reply",
-                    "status": row.status,
-                },
+                "a written reply must be reviewed first: request-approval with type written_reply",
+                case_status=row.status,
             )
         await session.execute(t.approvals.update().where(t.approvals.c.id == review).values(status="used"))
     return Outcome(S.replied, details={"written": body.written})
@@ -166,7 +164,7 @@ async def close(session: AsyncSession, row: Row[Any], body: a.Close, now: dateti
         select(t.approvals.c.id).where(t.approvals.c.case_id == row.id, t.approvals.c.status == "pending")
     )
     if pending is not None:
-        raise DomainError(409, {"message": "an approval is pending", "status": row.status})
+        raise DomainError(409, "an approval is pending", case_status=row.status)
     if is_agent_complaint(row) and body.finding is None:
         raise field_error(
             "finding", "closing an agent complaint requires the finding (misconduct_found | no_misconduct)"

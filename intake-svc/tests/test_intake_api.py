@@ -62,7 +62,7 @@ async def test_bad_input_names_the_field_and_stores_nothing(
 ) -> None:
     response = await intake.client.post("/v1/cases", json=body)
     assert response.status_code == 422, (label, response.text)
-    fields = [e["field"] for e in response.json()["detail"]]
+    fields = [e["field"] for e in response.json()["errors"]]
     assert any(f == field or f.startswith(field) for f in fields), (label, fields)
     assert "13812345678" not in response.text  # inputs are not echoed back
     assert await intake.count(tables.cases) == 0
@@ -74,7 +74,7 @@ async def test_invalid_json_and_oversized_body(intake: InProcess) -> None:
         "/v1/cases", content=b'{"kind": "complaint",', headers={"content-type": "application/json"}
     )
     assert response.status_code == 422
-    assert response.json()["detail"][0]["type"] == "json_invalid"
+    assert response.json()["errors"][0]["type"] == "json_invalid"
     huge = complaint(description="x" * 300_000)
     response = await intake.client.post("/v1/cases", json=huge)
     assert response.status_code == 413

@@ -118,7 +118,7 @@ async def test_notes_attachments_and_subject_search(intake: InProcess) -> None:
     assert detail["attachments"][0]["added_by"] == "u-sz-cs-1"
     assert [n["text"] for n in detail["notes"]] == ["已电话联系客户，客户同意等待"]
     bad = await intake.client.post(f"/v1/cases/{cid}/attachments", json=dict(attachment, sha256="xyz"))
-    assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "sha256"
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "sha256"
     history = (await intake.client.get(f"/v1/cases/{cid}/history")).json()
     assert [h["action"] for h in history] == ["accept", "add-note", "add-attachment"]
     found = (await intake.client.get("/v1/cases", params={"q": "理赔款"})).json()["items"]

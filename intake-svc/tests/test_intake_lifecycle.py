@@ -30,12 +30,12 @@ async def test_a_complaint_from_registration_to_follow_up(intake: InProcess) -> 
     assert pending["status"] == "pending_approval" and "close" not in pending["allowed_actions"]
     assert (await act(intake, cid, "approve", actor="u-head-1", decision_note="同意"))["status"] == "in_progress"
     refused = await act(intake, cid, "reply", expect=409, written=True)
-    assert "reviewed" in refused["detail"]["message"]
+    assert "reviewed" in refused["detail"]
     await act(intake, cid, "request-approval", type="written_reply", reason="书面回复审核")
     await act(intake, cid, "approve", actor="u-head-1")
     assert (await act(intake, cid, "reply", written=True, note="已书面回复客户"))["status"] == "replied"
     missing = await act(intake, cid, "close", expect=422, customer_accepted=True)
-    assert missing["detail"][0]["field"] == "finding"
+    assert missing["errors"][0]["field"] == "finding"
     closed = await act(intake, cid, "close", customer_accepted=True, finding="misconduct_found")
     assert (closed["status"], closed["agent_finding"], closed["closed_at"] is not None) == (
         "closed",
@@ -95,11 +95,11 @@ async def test_reclassify_keeps_tiers_consistent(intake: InProcess) -> None:
     major = await act(intake, case["id"], "reclassify", tier="major", reason="客户称将联系媒体")
     assert major["tier"] == "major"
     bad = await act(intake, case["id"], "reclassify", expect=422, tier="specialist", reason="x")
-    assert bad["detail"][0]["field"] == "tier"
+    assert bad["errors"][0]["field"] == "tier"
     to_grievance = await act(intake, case["id"], "reclassify", kind="grievance", reason="仅为抱怨")
     assert (to_grievance["kind"], to_grievance["tier"]) == ("grievance", None)
     nothing = await act(intake, case["id"], "reclassify", expect=422, reason="nothing to change")
-    assert "at least one" in nothing["detail"][0]["msg"]
+    assert "at least one" in nothing["errors"][0]["msg"]
 
 
 ILLEGAL = [
@@ -135,8 +135,8 @@ async def test_illegal_transitions_are_409_with_the_allowed_ones(
     count = len(await intake.emitted("case.updated"))
     refused = await act(intake, case["id"], action, expect=409, **args)
     current = (await intake.client.get(f"/v1/cases/{case['id']}")).json()
-    assert refused["detail"]["status"] == current["status"]
-    assert refused["detail"]["allowed_actions"] == current["allowed_actions"]
+    assert refused["case_status"] == current["status"]
+    assert refused["allowed_actions"] == current["allowed_actions"]
     assert action not in current["allowed_actions"]
     assert len(await intake.emitted("case.updated")) == count  # nothing published
 
@@ -147,7 +147,7 @@ async def test_reopen_only_within_the_window(backend: tuple[Path, str | None]) -
         case = await new_case(intake, inquiry())
         await act(intake, case["id"], "answer-on-the-spot")
         refused = await act(intake, case["id"], "reopen", expect=409, reason="x")
-        assert "within 0 days" in refused["detail"]["message"]
+        assert "within 0 days" in refused["detail"]
 
 
 async def test_concurrent_actions_apply_once(intake: InProcess) -> None:
@@ -167,7 +167,7 @@ async def test_unknown_case_and_bad_bodies(intake: InProcess) -> None:
     ).status_code == 404
     case = await new_case(intake, complaint())
     no_actor = await intake.client.post(f"/v1/cases/{case['id']}/actions/register", json={})
-    assert no_actor.status_code == 422 and no_actor.json()["detail"][0]["field"] == "actor"
+    assert no_actor.status_code == 422 and no_actor.json()["errors"][0]["field"] == "actor"
     bad_score = await intake.client.post(
         f"/v1/cases/{case['id']}/actions/record-satisfaction", json={"actor": "u", "score": 9, "result": "x"}
     )

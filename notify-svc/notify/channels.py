@@ -31,6 +31,7 @@ import httpx
 
 from notify.settings import NotifySettings
 from notify.signing import sign
+from services import tracing
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Outgoing:
     raw: bytes
     event_id: str
     secret: str | None = None
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,8 @@ class Senders:
             "X-Event-Id": out.event_id,
             "User-Agent": "notify-svc",
         }
+        if out.traceparent:  # the receiver can join the case's trace (services.tracing)
+            headers[tracing.TRACEPARENT] = out.traceparent
         response = await self.client.post(out.address, content=out.raw, headers=headers)
         return response.status_code, None if response.is_success else f"HTTP {response.status_code}"
 

@@ -43,6 +43,7 @@ class Claimed:
     target: str | None
     secret_enc: str | None
     locale: str
+    traceparent: str | None = None
 
 
 async def next_due(session: AsyncSession) -> datetime | None:
@@ -71,6 +72,7 @@ async def claim_due(session: AsyncSession, now: datetime, batch: int, lease: tim
                 t.subscriptions.c.target,
                 t.subscriptions.c.secret_enc,
                 t.subscriptions.c.locale,
+                d.traceparent,
             )
             .join(t.subscriptions, t.subscriptions.c.id == d.subscription_id)
             .where(d.status == PENDING, d.next_attempt_at <= now)
@@ -99,6 +101,7 @@ async def claim_due(session: AsyncSession, now: datetime, batch: int, lease: tim
             r.target,
             r.secret_enc,
             r.locale,
+            r.traceparent,
         )
         for r in rows
     ]

@@ -26,7 +26,7 @@ from notify import subscriptions
 from notify import tables as t
 from notify.directory import CaseFacts, Directory
 from notify.state import state_of
-from services import wakeup
+from services import tracing, wakeup
 from services.database import insert_ignoring_conflicts, prebuilt, upsert, utcnow
 from services.runtime import Runtime
 from shared.enums import OverdueLevel
@@ -83,6 +83,7 @@ async def handle_batch(session: AsyncSession, items: list[tuple[Envelope, Any]],
             digest = sub.mode == "digest" and not (after.major and name in URGENT)
             due: datetime = await planner.next_slot(after.branch_code, now) if digest else now
             body = body or envelope.model_dump_json()
+            traceparent = tracing.current_for(envelope.case_id)
             facts = {**after.as_dict(), "level": level if isinstance(level, str) else None, "notification": name}
             deliveries.extend(
                 {
@@ -102,6 +103,7 @@ async def handle_batch(session: AsyncSession, items: list[tuple[Envelope, Any]],
                     "next_attempt_at": due,
                     "created_at": now,
                     "updated_at": now,
+                    "traceparent": traceparent,
                 }
                 for recipient in recipients
             )

@@ -68,6 +68,7 @@ deliveries = Table(
     Column("next_attempt_at", UTCDateTime()),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    Column("traceparent", String(55), comment="W3C trace context, when traced (services.tracing)"),
     UniqueConstraint("event_id", "recipient", "channel", name="uq_deliveries_event_recipient_channel"),
 )
 Index("ix_deliveries_due", deliveries.c.status, deliveries.c.next_attempt_at)

@@ -20,11 +20,12 @@ import asyncio
 import json
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
 from jinja2 import TemplateError
+from opentelemetry.trace import Span, SpanKind, StatusCode
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,7 +35,7 @@ from notify.channels import Outcome, Outgoing
 from notify.deliveries import Claimed
 from notify.peers import PeerError
 from notify.state import state_of
-from services import failpoints
+from services import failpoints, tracing
 from services.database import utcnow
 from services.runtime import Runtime
 
@@ -104,7 +105,10 @@ async def _deliver(runtime: Runtime, group: list[Claimed]) -> None:
             await deliveries.defer(session, ids, utcnow() + timedelta(seconds=wait))
             await session.commit()
         return
-    outcome = await state.senders.send(prepared)
+    span = _delivery_span(group[0], prepared.channel)
+    with tracing.current(span):
+        outcome = await state.senders.send(replace(prepared, traceparent=tracing.traceparent_of(span) or None))
+    _end_delivery_span(span, outcome)
     if outcome.skipped:
         await _settle(runtime, group, Settle(deliveries.SKIPPED, outcome.error or "skipped"))
         return
@@ -112,6 +116,27 @@ async def _deliver(runtime: Runtime, group: list[Claimed]) -> None:
         failpoints.reached("delivery.sent")
     breakers.record(key, outcome.ok)
     await _record(runtime, group, outcome)
+
+
+def _delivery_span(first: Claimed, channel: str) -> Span:
+    """The delivery's span, a child of the process span that planned it (``services.tracing``)."""
+    parent = tracing.extract({tracing.TRACEPARENT: first.traceparent}) if first.traceparent else None
+    attributes: dict[str, str | int] = {
+        "notify.channel": channel,
+        "notify.notification": first.event_type,
+        "notify.attempt": first.attempt_no,
+    }
+    return tracing.start(f"{first.event_type} deliver", SpanKind.CLIENT, parent, attributes)
+
+
+def _end_delivery_span(span: Span, outcome: Outcome) -> None:
+    if not span.is_recording():
+        return
+    if outcome.status_code is not None:
+        span.set_attribute("http.response.status_code", outcome.status_code)
+    if not outcome.ok and not outcome.skipped:
+        span.set_status(StatusCode.ERROR, (outcome.error or "")[:100])
+    span.end()
 
 
 async def _settle(runtime: Runtime, group: list[Claimed], settle: Settle) -> None:

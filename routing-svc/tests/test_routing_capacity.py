@@ -119,11 +119,11 @@ async def test_transfer_refusals(routing: InProcess) -> None:
     case_id = await deliver(routing, created("inquiry"))
     url = f"/v1/cases/{case_id}/transfers"
     bad_unit = await routing.client.post(url, json={"to_unit": "NOPE.cs", "reason": "x"})
-    assert bad_unit.status_code == 422 and bad_unit.json()["detail"][0]["field"] == "to_unit"
+    assert bad_unit.status_code == 422 and bad_unit.json()["errors"][0]["field"] == "to_unit"
     stranger = await routing.client.post(
         url, json={"to_unit": "GD-SZ.claims", "to_assignee": "u-bj-cs-1", "reason": "x"}
     )
-    assert stranger.status_code == 422 and stranger.json()["detail"][0]["field"] == "to_assignee"
+    assert stranger.status_code == 422 and stranger.json()["errors"][0]["field"] == "to_assignee"
     nothing_to_return = await routing.client.post(url, json={"kind": "return", "reason": "x"})
     assert nothing_to_return.status_code == 409
     assert (await routing.client.post(url, json={"reason": "x"})).status_code == 422

@@ -174,7 +174,7 @@ async def test_pause_for_appraisal_and_extensions(sla: InProcess) -> None:
     refused = await sla.client.post(
         f"{url}/extend", json={"approved_by": "u-ho", "reason": "特别复杂", "complainant_informed": False}
     )
-    assert refused.status_code == 422 and refused.json()["detail"][0]["field"] == "complainant_informed"
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "complainant_informed"
     second = (
         await sla.client.post(
             f"{url}/extend", json={"approved_by": "u-ho", "reason": "特别复杂", "complainant_informed": True}

@@ -1,0 +1,27 @@
+"""traces: the outbox row keeps the traceparent of the work that staged it
+
+Revision ID: f2a3b4c5d6e7
+Revises: 219554290449
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+from services.migrate import schema_of
+from services.table_migrations import create_runtime_tables_v5, drop_runtime_tables_v5
+
+SCHEMA = "routing"
+
+revision: str = "f2a3b4c5d6e7"
+down_revision: str | None = "219554290449"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    create_runtime_tables_v5(op, schema_of(SCHEMA))
+
+
+def downgrade() -> None:
+    drop_runtime_tables_v5(op, schema_of(SCHEMA))
