@@ -51,6 +51,10 @@ async def _run_async(url: str, schema: str, target_metadata: MetaData) -> None:
     engine = create_async_engine(url, poolclass=pool.NullPool)
     async with engine.connect() as conn:
         if not is_sqlite:
+            # Replicas starting together (Kubernetes runs each pod's migration step) take
+            # turns: the first migrates, the others find the schema current. The lock is
+            # the session's and goes with the connection.
+            await conn.execute(text("SELECT pg_advisory_lock(hashtext(:name))"), {"name": f"migrate:{schema}"})
             await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
             await conn.commit()
         else:
