@@ -2,7 +2,8 @@
 topic, with why in its headers (``dead-letter-reason``, the original topic, partition
 and offset, the group), so that ops can read it and replay it once fixed; the runner
 then moves on. Sending is retried until the broker takes it: a message is never
-dropped, only parked.
+dropped, only parked. ``python -m services.operate replay`` puts parked messages
+back on their topics once the cause is fixed.
 """
 
 from __future__ import annotations
@@ -30,6 +31,27 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, KafkaError | OSError) or database_unavailable(exc)
 
 
+#: What the dead-letter topic adds to a message's own headers.
+DEAD_LETTER_HEADERS = (
+    "dead-letter-reason",
+    "original-topic",
+    "original-partition",
+    "original-offset",
+    "consumer-group",
+)
+
+
+def dead_letter_headers(record: ConsumerRecord[bytes, bytes], reason: str, group: str) -> list[tuple[str, bytes]]:
+    """Why and from where, then the message's own headers (its producer and publish
+    sequence, its trace): a replay (``python -m services.operate replay``) puts the
+    message back on its topic as it was."""
+    why = [reason.encode(), record.topic.encode(), str(record.partition).encode(), str(record.offset).encode()]
+    return [
+        *zip(DEAD_LETTER_HEADERS, [*why, group.encode()], strict=True),
+        *[(k, v) for k, v in record.headers or () if k not in DEAD_LETTER_HEADERS],
+    ]
+
+
 class DeadLetters:
     """One consumer group's dead-letter topic, and how many it has parked there."""
 
@@ -49,13 +71,7 @@ class DeadLetters:
     async def send(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
         """To the dead-letter topic (retried until the broker takes it), then recorded as
         arrived, so the stream check does not count it missing."""
-        headers = [
-            ("dead-letter-reason", reason.encode()),
-            ("original-topic", record.topic.encode()),
-            ("original-partition", str(record.partition).encode()),
-            ("original-offset", str(record.offset).encode()),
-            ("consumer-group", self.group.encode()),
-        ]
+        headers = dead_letter_headers(record, reason, self.group)
         delay = self.retry_base
         while True:
             try:

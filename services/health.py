@@ -52,7 +52,10 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     try:
         await asyncio.wait_for(runtime.db.ping(), timeout=3)
         body["database"] = {"up": True}
-        body["outbox_backlog"] = await backlog(runtime.db, runtime.tables)
+        async with runtime.db.session() as session:
+            waiting = await backlog(session, runtime.tables)
+        body["outbox_backlog"] = waiting.events
+        body["outbox_oldest_age_seconds"] = round(waiting.oldest_age_seconds, 3)
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         body["database"] = {"up": False, "error": type(exc).__name__}
         body["status"] = "unready"

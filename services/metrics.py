@@ -26,9 +26,8 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 
-from services.database import utcnow
+from services.outbox import backlog
 
 if TYPE_CHECKING:
     from services.runtime import Runtime
@@ -75,17 +74,12 @@ class Metrics:
 
 async def refresh(runtime: Runtime) -> None:
     """The figures read from the database, just before a scrape answers."""
-    outbox = runtime.tables.outbox
     async with runtime.db.session() as session:
-        row = (
-            await session.execute(
-                select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.published_at.is_(None))
-            )
-        ).one()
+        waiting = await backlog(session, runtime.tables)
         if runtime.spec.on_scrape is not None:
             await runtime.spec.on_scrape(runtime, session)
-    runtime.metrics.outbox_backlog.set(row[0] or 0)
-    runtime.metrics.outbox_oldest_age.set((utcnow() - row[1]).total_seconds() if row[1] is not None else 0)
+    runtime.metrics.outbox_backlog.set(waiting.events)
+    runtime.metrics.outbox_oldest_age.set(waiting.oldest_age_seconds)
 
 
 class _RuntimeCollector(Collector):

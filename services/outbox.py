@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services import deferred, tracing, wakeup
-from services.database import Database, utcnow
+from services.database import utcnow
 from services.logging import correlation_id
 from services.tables import RuntimeTables
 from shared.events import Envelope, Payload, encode, new_event
@@ -83,9 +83,21 @@ def _stage(session: AsyncSession, tables: RuntimeTables, envelopes: list[Envelop
     deferred.defer(session, tables.outbox, rows)  # written at commit (services.deferred)
 
 
-async def backlog(db: Database, tables: RuntimeTables) -> int:
-    """Events committed but not yet on the bus (reported by ``/readyz``)."""
+@dataclass(frozen=True)
+class Backlog:
+    """Events committed but not yet on the bus, and how long the oldest has waited."""
+
+    events: int
+    oldest_age_seconds: float
+
+
+async def backlog(session: AsyncSession, tables: RuntimeTables) -> Backlog:
+    """The outbox's backlog (``/readyz``, ``/metrics``, ``python -m services.ops health``):
+    one index range over the unpublished rows."""
     outbox = tables.outbox
-    async with db.session() as session:
-        count = await session.scalar(select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None)))
-        return int(count or 0)
+    count, oldest = (
+        await session.execute(
+            select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.published_at.is_(None))
+        )
+    ).one()
+    return Backlog(int(count or 0), (utcnow() - oldest).total_seconds() if oldest is not None else 0.0)

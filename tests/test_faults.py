@@ -5,15 +5,21 @@ Postgres, real broker."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from conftest import System
+from services.dead_letters import dead_letter_headers
+from services.registry import SERVICES
 from shared.events import Topics
 from tests.support.cases import complaint, inquiry
 from tests.support.receiver import WebhookReceiver
@@ -56,12 +62,14 @@ def assert_assigned_once(system: System, case_ids: list[str], timeout: float = 6
     assert all(assigns[c] == 1 for c in case_ids), assigns
 
 
-def produce(bootstrap: str, topic: str, key: bytes, value: bytes) -> None:
+def produce(
+    bootstrap: str, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]] | None = None
+) -> None:
     async def _send() -> None:
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
         await producer.start()
         try:
-            await producer.send_and_wait(topic, key=key, value=value)
+            await producer.send_and_wait(topic, key=key, value=value, headers=headers)
         finally:
             await producer.stop()
 
@@ -235,3 +243,63 @@ def test_two_sla_replicas_fire_each_timer_once(pg_system: System) -> None:
             assert fired[("closure", "breach")] == fired[("regulatory", "breach")] == 1
     finally:
         system.stack.stop_service("sla-svc#2")
+
+
+def operate(system: System, *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m services.operate`` as an operator runs it, pointed at this system."""
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": system.stack.bootstrap or "", "KAFKA_ENABLE_IDEMPOTENCE": "false"}
+    env.update({f"{s.removesuffix('-svc').upper()}_URL": system.stack.url(s) for s in SERVICES})
+    if token:
+        env["OPS_TOKEN"] = token
+    return subprocess.run(
+        [sys.executable, "-m", "services.operate", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_an_operator_replays_what_was_parked_and_sees_the_case_everywhere(pg_system: System) -> None:
+    """A case.created that routing parked (its handler failed: the bug is fixed since)
+    is listed, replayed onto case.created as it was first sent, and applied once; the
+    position moves past it; the case is then seen by every service; health reports."""
+    system = pg_system
+    first = post_case(system, complaint())
+    system.tap.wait_for(lambda s: s.topic == Topics.case_created and s.key == first.encode())
+    template = system.tap.events(Topics.case_created, first)[0]
+    case_id = str(uuid.uuid4())
+    lost = {**template, "event_id": str(uuid.uuid4()), "case_id": case_id}
+    lost["payload"] = {**template["payload"], "case_no": f"TEST-{case_id[:8]}"}
+    record = ConsumerRecord(
+        Topics.case_created, 0, 41, 0, 0, case_id.encode(), b"", None, 0, 0, [("producer", b"intake-svc")]
+    )
+    headers = dead_letter_headers(record, "handler failed: KeyError (fixed in 1.4.2)", "routing-svc")
+    produce(
+        system.stack.bootstrap or "",
+        Topics.dead_letter("routing-svc"),
+        case_id.encode(),
+        json.dumps(lost).encode(),
+        headers,
+    )
+
+    listed = operate(system, "dead-letters", "routing-svc")
+    assert listed.returncode == 0 and lost["event_id"] in listed.stdout and "fixed in 1.4.2" in listed.stdout
+    dry = operate(system, "replay", "routing-svc", "--dry-run")
+    assert "would replay" in dry.stdout and assignment(system, case_id) is None
+    done = operate(system, "replay", "routing-svc")
+    assert done.returncode == 0 and lost["event_id"] in done.stdout, done.stderr
+    found = eventually(lambda: assignment(system, case_id), what="the replayed case assigned")
+    assert len(found["history"]) == 1
+    [again] = system.tap.wait_for(lambda s: s.topic == Topics.case_created and s.key == case_id.encode())
+    assert again.headers["producer"] == b"intake-svc" and again.headers["replayed-from"].startswith(b"routing-svc.")
+    assert "0 parked" in operate(system, "dead-letters", "routing-svc").stdout  # the position moved on
+
+    shown = operate(system, "case", case_id, "--json", token=system.headers()["Authorization"].split()[1])
+    seen = json.loads(shown.stdout)
+    assert seen[f"routing-svc /v1/cases/{case_id}/assignment"]["unit"] == found["unit"]
+    assert "clocks" in seen[f"sla-svc /v1/cases/{case_id}/sla"]
+    assert seen[f"intake-svc /v1/cases/{case_id}"]["refused"] == 404  # intake never had it: the event was made here
+
+    readable = operate(system, "case", case_id, token=system.headers()["Authorization"].split()[1]).stdout
+    assert f"unit={found['unit']}" in readable and "closure" in readable
+    well = operate(system, "health")
+    parked = [s for s in SERVICES if (system.readyz(s).get("consumer") or {}).get("dead_lettered")]
+    assert well.returncode == (1 if parked else 0), well.stdout
+    assert all(s in well.stdout for s in SERVICES)
