@@ -41,13 +41,15 @@ async def test_a_policy_changed_in_one_sla_replica_reaches_the_other(backend: tu
         body.pop("id", None)
         assert (await first.client.put("/v1/policies/letters-only", json=body)).status_code == 200
 
-        async def arrived() -> bool:
-            return "letters-only" in {p.id for p in sla_state(second.runtime).context.policies}
+        async def in_use() -> bool:  # as a batch, a timer round or a request takes them
+            async with second.runtime.db.session() as session:
+                ctx = await sla_state(second.runtime).context_in(session)
+            return "letters-only" in {p.id for p in ctx.policies}
 
-        await _until(arrived)
+        await _until(in_use)
         before = sla_state(second.runtime).reference.reloads
-        await asyncio.sleep(2.5)  # nothing changed since: no reload, only the stamp read
-        assert sla_state(second.runtime).reference.reloads == before
+        await asyncio.sleep(2.5)  # nothing changed since: the stamp is read again, nothing reloaded
+        assert await in_use() and sla_state(second.runtime).reference.reloads == before
 
 
 async def test_a_rule_changed_in_one_routing_replica_reaches_the_other(backend: tuple[Path, str | None]) -> None:

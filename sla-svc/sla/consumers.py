@@ -12,11 +12,13 @@ from sla.state import state_of
 
 
 async def on_case_created(session: AsyncSession, envelope: Envelope, payload: CaseCreated, runtime: Runtime) -> None:
-    await engine.on_created(session, state_of(runtime).context, envelope.case_id, payload)
+    await engine.on_created(session, await state_of(runtime).context_in(session), envelope.case_id, payload)
 
 
 async def on_cases_created(session: AsyncSession, items: list[tuple[Envelope, CaseCreated]], runtime: Runtime) -> None:
-    await arrivals.on_created_batch(session, state_of(runtime).context, [(e.case_id, p) for e, p in items])
+    await arrivals.on_created_batch(
+        session, await state_of(runtime).context_in(session), [(e.case_id, p) for e, p in items]
+    )
 
 
 async def on_case_transferred(
@@ -29,12 +31,14 @@ async def on_cases_transferred(
     session: AsyncSession, items: list[tuple[Envelope, CaseTransferred]], runtime: Runtime
 ) -> None:
     await transfers.on_transferred_batch(
-        session, state_of(runtime).context, [(e.case_id, p, e.occurred_at) for e, p in items]
+        session, await state_of(runtime).context_in(session), [(e.case_id, p, e.occurred_at) for e, p in items]
     )
 
 
 async def on_case_updated(session: AsyncSession, envelope: Envelope, payload: CaseUpdated, runtime: Runtime) -> None:
-    await engine.on_updated(session, state_of(runtime).context, envelope.case_id, payload, envelope.occurred_at)
+    await engine.on_updated(
+        session, await state_of(runtime).context_in(session), envelope.case_id, payload, envelope.occurred_at
+    )
 
 
 SUBSCRIPTIONS = [

@@ -35,7 +35,7 @@ from shared.sla import (
 from sla import actions, calendars, clocks, corrections, policies, reports
 from sla.calendar import FIRST, LAST
 from sla.clocks import Context
-from sla.state import SlaState, StateDep, reload
+from sla.state import StateDep, reload
 
 router = APIRouter(prefix="/v1", tags=["sla"])
 Reporter = Annotated[Principal, Depends(Allow(REPORTS_READ))]
@@ -45,13 +45,17 @@ Team = Annotated[str | None, Query(max_length=100, description="the unit holding
 Level = Annotated[str | None, Query(max_length=32, description="last level fired: warning, breach, escalation-N")]
 
 
-def ctx(state: SlaState) -> Context:
-    return state.context
+async def current_context(state: StateDep, session: SessionDep) -> Context:
+    """The calendars and policies, another replica's change brought in (``context_in``)."""
+    return await state.context_in(session)
+
+
+ContextDep = Annotated[Context, Depends(current_context)]
 
 
 @router.get("/cases/{case_id}/sla", response_model=CaseSla, dependencies=[Depends(Allow(CASE_READ))])
-async def get_case_sla(case_id: uuid.UUID, session: SessionDep, state: StateDep) -> CaseSla:
-    found = await reports.case_sla(session, ctx(state), case_id)
+async def get_case_sla(case_id: uuid.UUID, session: SessionDep, ctx: ContextDep) -> CaseSla:
+    found = await reports.case_sla(session, ctx, case_id)
     if found is None:
         raise DomainError(404, "no clocks for this case (unknown case, or not yet seen)")
     return found
@@ -104,8 +108,9 @@ ClockAction = Callable[[AsyncSession, clocks.Context, uuid.UUID, str, B], Awaita
 async def _clock_action(
     session: SessionDep, state: StateDep, case_id: uuid.UUID, action: ClockAction[B], clock: str, body: B
 ) -> CaseSla:
-    await action(session, ctx(state), case_id, clock, body)
-    found = await reports.case_sla(session, ctx(state), case_id)
+    ctx = await state.context_in(session)
+    await action(session, ctx, case_id, clock, body)
+    found = await reports.case_sla(session, ctx, case_id)
     assert found is not None
     return found
 
@@ -146,18 +151,18 @@ async def put_calendar(name: str, body: CalendarIn, session: SessionDep, state: 
 
 
 @admin_router.delete("/calendars/{name}", status_code=204, dependencies=[Depends(Allow(SLA_MANAGE))])
-async def delete_calendar(name: str, session: SessionDep, state: StateDep) -> Response:
-    await calendars.delete_calendar(session, name, ctx(state).default_calendar)
+async def delete_calendar(name: str, session: SessionDep, state: StateDep, ctx: ContextDep) -> Response:
+    await calendars.delete_calendar(session, name, ctx.default_calendar)
     await reload(session, state)
     return Response(status_code=204)
 
 
 @admin_router.get("/calendars/{name}/due", dependencies=[Depends(Allow(ORG_READ))])
 async def compute_due(
-    name: str, start: AwareDatetime, unit: Unit, amount: Annotated[float, Query(ge=0, le=10000)], state: StateDep
+    name: str, start: AwareDatetime, unit: Unit, amount: Annotated[float, Query(ge=0, le=10000)], ctx: ContextDep
 ) -> dict[str, str]:
     """When a limit counted from ``start`` ends on this calendar, and how that was counted."""
-    cal = ctx(state).calendars.get(name)
+    cal = ctx.calendars.get(name)
     if cal is None:
         raise DomainError(404, "no such calendar")
     if (msg := whole_days_error(unit, amount)) is not None:
@@ -190,11 +195,10 @@ async def compute_due(
 async def working_days(
     branch_code: Annotated[str, Query(min_length=1, max_length=32)],
     start: date,
-    state: StateDep,
+    c: ContextDep,
     days: Annotated[int, Query(ge=1, le=370)] = 31,
 ) -> WorkingDays:
     """The working days among ``days`` days from ``start``, on the calendar that covers the branch."""
-    c = ctx(state)
     cal = calendars.for_branch(c.calendars, branch_code, c.default_calendar)
     span = (start + timedelta(days=i) for i in range(days))
     return WorkingDays(
@@ -207,7 +211,7 @@ async def working_days(
 
 async def _year_changed(session: SessionDep, state: StateDep, name: str) -> dict[str, int]:
     await reload(session, state)
-    replanned = await corrections.replan_calendar(session, ctx(state), name)
+    replanned = await corrections.replan_calendar(session, await state.context_in(session), name)
     return {"replanned_clocks": replanned}
 
 

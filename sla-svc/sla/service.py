@@ -11,7 +11,7 @@ from sla import calendars, policies, reports, tables
 from sla.consumers import SUBSCRIPTIONS
 from sla.routes import admin_router, router
 from sla.settings import SlaSettings
-from sla.state import SlaState, new_state, watch_reference
+from sla.state import SlaState, new_state
 from sla.timers import due_now, timer_worker
 
 
@@ -41,7 +41,7 @@ SPEC = ServiceSpec(
     routers=[router, admin_router],
     produces=[Topics.case_overdue],
     subscriptions=SUBSCRIPTIONS,
-    workers=[timer_worker, watch_reference],
+    workers=[timer_worker],
     on_startup=_start,
     on_scrape=due_now,
     description="Time limits: working-day calendars, policies of clocks, warnings, breaches and escalations.",

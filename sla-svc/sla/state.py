@@ -3,7 +3,6 @@ consumers and workers through ``state_of(runtime)`` (no string-keyed bag)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Annotated
@@ -50,14 +49,21 @@ class TimerMetrics:
 class SlaState:
     settings: SlaSettings
     #: Calendars and policies in memory, behind their stamp: replaced whole when an
-    #: administrator changes either, here or in another replica (``watch_reference``).
+    #: administrator changes either, here or in another replica (``context_in``).
     reference: Versioned[Context]
     metrics: TimerMetrics
 
     @property
     def context(self) -> Context:
-        """The calendars and policies now; a round keeps the one it started with."""
+        """The calendars and policies as last loaded (the API's reads; a round keeps the
+        one it started with)."""
         return self.reference.value
+
+    async def context_in(self, session: AsyncSession) -> Context:
+        """The calendars and policies, another replica's change brought in first: the
+        stamp is read at most every ``CHECK_SECONDS``, when a batch or a timer round
+        needs them. Nothing reads it while nothing happens (issue 14: at rest)."""
+        return await self.reference.get(session)
 
 
 async def load_context(session: AsyncSession, settings: SlaSettings) -> Context:
@@ -84,21 +90,6 @@ async def reload(session: AsyncSession, state: SlaState) -> None:
     """After an administrator's change (in this transaction): stamped, so that every
     other replica reloads too, and a fresh context here for what comes next."""
     await state.reference.changed(session)
-
-
-async def watch_reference(runtime: Runtime) -> None:
-    """The worker that brings in another replica's change of calendars or policies:
-    one stamp read every ``CHECK_SECONDS``, a reload only when it moved."""
-    state = state_of(runtime)
-    while True:
-        await asyncio.sleep(state.reference.check_seconds)
-        try:
-            async with runtime.db.session() as session:
-                await state.reference.fresh(session)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - database away: next round
-            log.warning("reference check failed", exc_info=True)
 
 
 def state_of(runtime: Runtime) -> SlaState:

@@ -47,11 +47,11 @@ async def timer_worker(runtime: Runtime) -> None:
     planned = runtime.db.wakeups.signal("timers")  # set by commits that plan timers due sooner
     while True:
         planned.clear()  # before looking: timers planned during this round wake the next
-        ctx = state.context  # replaced when policies or calendars change
-        ctx.timers_sleep_until = None  # during the round, any new timer wakes the next one
         wait = s.timer_poll_seconds
         try:
             async with runtime.db.session() as session:
+                ctx = await state.context_in(session)  # replaced when policies or calendars change
+                ctx.timers_sleep_until = None  # during the round, any new timer wakes the next one
                 tally: Counter[tuple[str, str, bool]] = Counter()
                 fired = await fire_due_timers(session, utcnow(), s.timer_batch_size, tolerance, grace, tally)
                 await session.commit()
