@@ -129,7 +129,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
     check_production_settings(settings)
     failpoints.arm(settings.failpoints)  # a bad name stops the start-up, naming it
     metrics = Metrics()
-    app = FastAPI(title=spec.name, description=spec.description, lifespan=lifespan)
+    app = FastAPI(title=spec.name, description=spec.description, lifespan=lifespan, telemetry=tracing.FASTAPI_TELEMETRY)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -37,6 +37,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from fastapi.telemetry import TelemetryConfig
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -44,6 +45,11 @@ from opentelemetry.trace import Span, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 TRACEPARENT = "traceparent"
+#: FastAPI's own telemetry (0.165+), off: once a tracer provider is set it would record
+#: each request's raw path and query (a CTI URL's token, a searched phone number) and
+#: validation failures with their messages. The request's span is ours
+#: (``services.middleware``), with the path masked as in the logs.
+FASTAPI_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 _propagator = TraceContextTextMapPropagator()
 _tracer = trace.get_tracer("insurer-cases")
 _by_case: ContextVar[Mapping[uuid.UUID, Span] | None] = ContextVar("spans_by_case", default=None)

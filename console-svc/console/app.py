@@ -26,6 +26,7 @@ from console.settings import ConsoleSettings, check
 from console.state import ConsoleState
 from console.words import locale_of
 from services import logging as service_logging
+from services import tracing
 from services.dev.issuer import SAMPLE_USERS
 from services.metrics import Metrics
 from services.middleware import EdgeMiddleware
@@ -51,7 +52,14 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
         finally:
             await apis.close()
 
-    app = FastAPI(title="console-svc", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="console-svc",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        telemetry=tracing.FASTAPI_TELEMETRY,
+    )
     app.include_router(router)
     app.include_router(newcase.router)
     app.include_router(work.router)
