@@ -165,8 +165,9 @@ class ConsumerRunner:
 
     async def _apply_valid(self, valid: list[Item], spans: list[Span]) -> None:
         if len(valid) > 1:
+            by_case = {e.case_id: s for (_, e, _), s in zip(valid, spans, strict=True)} if spans else {}
             try:
-                with tracing.for_cases({e.case_id: s for (_, e, _), s in zip(valid, spans, strict=True)}):
+                with tracing.for_cases(by_case):
                     applied = await self._apply_all(valid)
             except Exception as exc:  # noqa: BLE001 - retried below, event by event
                 log.info("batch failed; applying one by one", extra={"error": type(exc).__name__, "size": len(valid)})
