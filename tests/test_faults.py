@@ -281,15 +281,26 @@ def test_an_operator_replays_what_was_parked_and_sees_the_case_everywhere(pg_sys
 
     listed = operate(system, "dead-letters", "routing-svc")
     assert listed.returncode == 0 and lost["event_id"] in listed.stdout and "fixed in 1.4.2" in listed.stdout
-    dry = operate(system, "replay", "routing-svc", "--dry-run")
+    dry = operate(system, "replay", "routing-svc", "--dry-run", "--event-id", lost["event_id"])
     assert "would replay" in dry.stdout and assignment(system, case_id) is None
-    done = operate(system, "replay", "routing-svc")
-    assert done.returncode == 0 and lost["event_id"] in done.stdout, done.stderr
+    done = operate(system, "replay", "routing-svc", "--event-id", lost["event_id"])
+    assert done.returncode == 0 and "1 replayed" in done.stdout, done.stdout + done.stderr
     found = eventually(lambda: assignment(system, case_id), what="the replayed case assigned")
-    assert len(found["history"]) == 1
     [again] = system.tap.wait_for(lambda s: s.topic == Topics.case_created and s.key == case_id.encode())
     assert again.headers["producer"] == b"intake-svc" and again.headers["replayed-from"].startswith(b"routing-svc.")
-    assert "0 parked" in operate(system, "dead-letters", "routing-svc").stdout  # the position moved on
+    assert lost["event_id"] in operate(system, "dead-letters", "routing-svc").stdout  # one by id: still listed
+
+    # Everything parked (other tests' poison messages too, which are parked again), then
+    # the position moves past them; the event sent a second time is skipped by its id.
+    skipped = system.readyz("routing-svc")["consumer"]["duplicates"]
+    everything = operate(system, "replay", "routing-svc")
+    assert everything.returncode == 0 and lost["event_id"] in everything.stdout, everything.stderr
+    assert lost["event_id"] not in operate(system, "dead-letters", "routing-svc").stdout
+    eventually(
+        lambda: system.readyz("routing-svc")["consumer"]["duplicates"] > skipped or None, what="the second one skipped"
+    )
+    assert len(system.tap.matching(lambda s: s.topic == Topics.case_created and s.key == case_id.encode())) == 2
+    assert len(assignment(system, case_id)["history"]) == 1  # type: ignore[index]
 
     shown = operate(system, "case", case_id, "--json", token=system.headers()["Authorization"].split()[1])
     seen = json.loads(shown.stdout)

@@ -1,0 +1,57 @@
+"""Each process's share of a core while nothing happens (issue 14: under 0.5% per
+service), on Postgres with the local broker, as ``make run`` would be at night.
+
+    python -m bench.at_rest --seconds 60 --settle 40
+
+Start-up work (migrations, seeding, first relays and announcements) is left to
+settle first; then the CPU each process used over ``--seconds`` is read from
+``/proc/<pid>/stat``. Figures go to ``bench/results/rest-<time>.json``. For a
+before/after pair, run it from a worktree of each commit, interleaved: a 2-core
+machine drifts by more than the differences measured here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.pipeline import CpuMeter
+from services.dev.stack import Stack
+from tests.support.postgres import create_database, drop_database
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.at_rest", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--settle", type=float, default=40)
+    args = parser.parse_args()
+    db_name, url = create_database()
+    work = Path(tempfile.mkdtemp(prefix="bench-rest-"))
+    stack = Stack(var_dir=work / "var", database_url=url, env={"ENVIRONMENT": "test"})
+    try:
+        stack.start()
+        cpu = CpuMeter.of(stack)
+        time.sleep(args.settle)
+        before = cpu.ticks()
+        time.sleep(args.seconds)
+        figures = cpu.report(before, 0, args.seconds)["percent_of_a_core"]
+    finally:
+        stack.stop()
+        drop_database(db_name)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    result = {"commit": commit, "seconds": args.seconds, "settle": args.settle, "percent_of_a_core": figures}
+    print(json.dumps(result), flush=True)
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    (RESULTS / f"rest-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
