@@ -44,12 +44,13 @@ import httpx
 from services import dead_letter_replay as parked
 from services.registry import SERVICES, load_spec
 
-URLS = {name: f"http://127.0.0.1:{port}" for name, port in zip(SERVICES, (8001, 8002, 8003, 8004), strict=True)}
 OLDEST_OK_SECONDS = 60.0
 
 
 def url(service: str) -> str:
-    return os.environ.get(f"{service.removesuffix('-svc').upper()}_URL", URLS[service]).rstrip("/")
+    """``<SERVICE>_URL``, or the service's own port (CONTRACT.md) on this machine."""
+    port = load_spec(service).settings_class.model_fields["port"].default
+    return os.environ.get(f"{service.removesuffix('-svc').upper()}_URL", f"http://127.0.0.1:{port}").rstrip("/")
 
 
 # ── health ────────────────────────────────────────────────────────────────────────
