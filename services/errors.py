@@ -128,6 +128,7 @@ def field_error(field: str | None, msg: str, where: Where = "body") -> DomainErr
 
 
 def _answer(request: Request, status: int, detail: str, **members: object) -> JSONResponse:
+    members.setdefault("correlation_id", correlation_id.get())
     body = problem(status, detail, instance=loggable_path(request.scope), **members)
     return _problem_response(body)
 
@@ -153,7 +154,7 @@ def install_error_handlers(app: FastAPI) -> None:
             )
             for err in exc.errors()
         ]
-        return _answer(request, 422, fields_summary(errors), errors=errors, correlation_id=correlation_id.get())
+        return _answer(request, 422, fields_summary(errors), errors=errors)
 
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
@@ -163,7 +164,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         """Starlette's own refusals (no such route, a method not allowed) in the one shape."""
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-        answer = _answer(request, exc.status_code, detail, correlation_id=correlation_id.get())
+        answer = _answer(request, exc.status_code, detail)
         answer.headers.update(exc.headers or {})
         return answer
 

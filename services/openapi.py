@@ -48,11 +48,8 @@ SCHEMES = {
 }
 ERROR = {"$ref": "#/components/schemas/Problem"}
 #: The one error shape (RFC 9457) and what it holds, as JSON Schema components.
-PROBLEM_SCHEMAS = Problem.model_json_schema(ref_template="#/components/schemas/{model}").pop("$defs", {}) | {
-    "Problem": {
-        k: v for k, v in Problem.model_json_schema(ref_template="#/components/schemas/{model}").items() if k != "$defs"
-    }
-}
+_PROBLEM = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+PROBLEM_SCHEMAS = {**_PROBLEM.pop("$defs", {}), "Problem": _PROBLEM}
 RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again", "schema": {"type": "integer"}}}
 REFUSALS: dict[str, tuple[str, bool]] = {
     "401": ("No credentials, or a token or API key that is invalid, expired or revoked.", False),

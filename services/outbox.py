@@ -92,7 +92,7 @@ class Backlog:
 
 
 async def backlog(session: AsyncSession, tables: RuntimeTables) -> Backlog:
-    """The outbox's backlog (``/readyz``, ``/metrics``, ``python -m services.ops health``):
+    """The outbox's backlog (``/readyz``, ``/metrics``, ``python -m services.operate health``):
     one index range over the unpublished rows."""
     outbox = tables.outbox
     count, oldest = (

@@ -36,6 +36,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import TYPE_CHECKING
 
 from fastapi.telemetry import TelemetryConfig
 from opentelemetry import context as otel_context
@@ -43,6 +44,9 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 
 TRACEPARENT = "traceparent"
 #: FastAPI's own telemetry (0.165+), off: once a tracer provider is set it would record
@@ -57,7 +61,7 @@ _by_case: ContextVar[Mapping[uuid.UUID, Span] | None] = ContextVar("spans_by_cas
 
 class _State:
     enabled = False
-    provider: object | None = None
+    provider: SdkTracerProvider | None = None
 
 
 def exporters_named() -> list[str]:
@@ -100,7 +104,7 @@ def shutdown() -> None:
     """At shutdown: what is still buffered is exported."""
     provider = _State.provider
     if provider is not None:
-        provider.shutdown()  # type: ignore[attr-defined]
+        provider.shutdown()
 
 
 def enabled() -> bool:
@@ -125,6 +129,9 @@ def from_headers(headers: Sequence[tuple[str, bytes]] | None) -> Context | None:
 
 
 def traceparent_of(span: Span) -> str | None:
+    """``span``'s context as a ``traceparent`` value (None when traces are off)."""
+    if not _State.enabled:
+        return None
     carrier: dict[str, str] = {}
     _propagator.inject(carrier, trace.set_span_in_context(span))
     return carrier.get(TRACEPARENT)

@@ -107,7 +107,8 @@ async def _deliver(runtime: Runtime, group: list[Claimed]) -> None:
         return
     span = _delivery_span(group[0], prepared.channel)
     with tracing.current(span):
-        outcome = await state.senders.send(replace(prepared, traceparent=tracing.traceparent_of(span) or None))
+        traceparent = tracing.traceparent_of(span)
+        outcome = await state.senders.send(replace(prepared, traceparent=traceparent) if traceparent else prepared)
     _end_delivery_span(span, outcome)
     if outcome.skipped:
         await _settle(runtime, group, Settle(deliveries.SKIPPED, outcome.error or "skipped"))
