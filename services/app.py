@@ -137,10 +137,10 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Correlation-Id", "Last-Event-ID"],
         )
-    # Inside the edge (so a refusal still carries the security headers and is logged).
-    app.state.shed = Shed(in_flight_limit(settings.db_pool_size, settings.max_in_flight))
-    app.add_middleware(ShedMiddleware, shed=app.state.shed)
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, metrics=metrics)
+    # Outside the edge: a refusal costs no edge work, no audit row (services.shedding).
+    app.state.shed = Shed(in_flight_limit(settings.db_pool_size, settings.max_in_flight), metrics.shed.inc)
+    app.add_middleware(ShedMiddleware, shed=app.state.shed)
     install_error_handlers(app)
     app.include_router(health_router)
     for router in [*spec.routers, audit_router, keys_router]:

@@ -9,7 +9,9 @@ inserts the row just before it commits, with the status the route declares (or
 ``answering`` sets). Anything else audited, refused attempts (401, 403, 404, 422)
 and reads of personal data in clear, is written by ``end`` (``services.middleware``) after the
 response, in a statement of its own. A route that shows personal data in clear
-marks the request (``mark_pii_read``), which makes a GET audited.
+marks the request (``mark_pii_read``), which makes a GET audited. A request refused
+at the in-flight limit (``services.shedding``) never reaches the edge and is not
+audited: no caller was identified and nothing was attempted (decision 0018).
 """
 
 from __future__ import annotations

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import uuid
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -74,3 +75,16 @@ def configure(service: str, level: str = "INFO") -> None:
 
 def new_correlation_id() -> str:
     return uuid.uuid4().hex
+
+
+_VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+
+
+def correlation_id_from(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """A request's correlation id: the caller's ``X-Correlation-Id`` when it is a plain
+    token (anything else could forge log lines), or a new one."""
+    for name, value in headers:
+        if name == b"x-correlation-id":
+            given = value.decode("latin-1")
+            return given if _VALID_ID.match(given) else new_correlation_id()
+    return new_correlation_id()

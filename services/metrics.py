@@ -7,6 +7,8 @@ every service reports:
 - ``http_requests_total{method,route,status}`` and ``http_request_duration_seconds
   {method,route}``, observed by the edge middleware by the route's *template*
   (``/v1/cases/{case_id}``): ids and credentials in paths never become labels;
+- ``http_requests_shed_total``: requests refused 503 at the in-flight limit, before
+  routing (so not in ``http_requests_total``);
 - ``outbox_backlog`` and ``outbox_oldest_age_seconds``: events committed and not yet
   on the bus, read from the database when scraped;
 - ``consumer_lag{topic,partition}``, ``consumer_events_total{outcome}`` (applied,
@@ -48,6 +50,9 @@ class Metrics:
             ("method", "route"),
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
+        )
+        self.shed = self.counter(
+            "http_requests_shed", "Requests refused 503 at the in-flight limit (services.shedding)"
         )
         self.outbox_backlog = self.gauge("outbox_backlog", "Events committed and not yet on the bus")
         self.outbox_oldest_age = self.gauge(

@@ -11,17 +11,40 @@ connection, and the pool has ``DB_POOL_SIZE`` plus as many overflow connections;
 that many are admitted, so a short queue absorbs a burst without a refusal
 (``MAX_IN_FLIGHT`` overrides it). Health checks and long-lived streams (notify's live
 feed) are not counted: they hold no connection while they wait.
+
+A refusal must cost next to nothing, or refusing is what overload is spent on. It
+used to pass through the edge middleware, which logged it and audited it (a POST is
+a write) in a database transaction of its own, after the in-flight count had let it
+go: at 1,500 requests/s against intake, each refusal cost ~0.5 ms of CPU and an
+audit insert queued for the pool, and the requests admitted starved behind them
+(66 cases accepted in 10 s; issue 14's burst, 2026-12-03). So the shedder is the
+outermost middleware and answers on its own (decision 0018):
+
+- the security headers and a correlation id (the caller's, or a new one) as the edge
+  would add them; ``Retry-After``; the problem body;
+- no audit row: nothing was attempted, no caller was even identified, and an
+  availability refusal is not an access decision (the audit log records those);
+- no log line each: ``http_requests_shed_total`` counts them, and one warning at
+  most every ``LOG_EVERY_SECONDS`` says how many were refused since the last.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
+
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from services.logging import correlation_id_from
 from services.problems import PROBLEM_JSON, problem_bytes
+from services.security import API_ONLY, HEADERS
 
+log = logging.getLogger(__name__)
 #: Paths never refused and never counted.
 NOT_COUNTED = ("/healthz", "/readyz", "/v1/feed")
 RETRY_AFTER_SECONDS = 1
+LOG_EVERY_SECONDS = 10.0
 
 
 def in_flight_limit(pool_size: int, configured: int | None) -> int:
@@ -30,32 +53,50 @@ def in_flight_limit(pool_size: int, configured: int | None) -> int:
 
 
 class Shed:
-    """Counts the requests in flight; one over the bound is answered 503 at once."""
+    """Counts the requests in flight; one over the bound is answered 503 at once.
+    ``on_refuse`` is called for each refusal (the service's metrics counter)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, on_refuse: Callable[[], None] | None = None) -> None:
         self.limit, self.in_flight, self.refused = limit, 0, 0
+        self.on_refuse = on_refuse
+        self._logged_at, self._logged_count = 0.0, 0
+        self._detail = f"the service is at its limit of {limit} requests at once; retry shortly"
+        self._headers = [
+            (b"content-type", PROBLEM_JSON.encode()),
+            (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
+            *HEADERS,
+        ]
 
     def counted(self, scope: Scope) -> bool:
         return scope["type"] == "http" and not scope["path"].startswith(NOT_COUNTED)
 
-    async def refuse(self, send: Send) -> None:
+    async def refuse(self, scope: Scope, send: Send) -> None:
         self.refused += 1
-        body = problem_bytes(
-            503,
-            f"the service is at its limit of {self.limit} requests at once; retry shortly",
-            retry_after_seconds=RETRY_AFTER_SECONDS,
+        if self.on_refuse is not None:
+            self.on_refuse()
+        self._summarise()
+        cid = correlation_id_from(scope["headers"])
+        body = problem_bytes(503, self._detail, retry_after_seconds=RETRY_AFTER_SECONDS, correlation_id=cid)
+        headers = self._headers + (API_ONLY if scope["path"].startswith("/v1/") else [])
+        await send(
+            {"type": "http.response.start", "status": 503, "headers": [*headers, (b"x-correlation-id", cid.encode())]}
         )
-        headers = [
-            (b"content-type", PROBLEM_JSON.encode()),
-            (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
-        ]
-        await send({"type": "http.response.start", "status": 503, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+    def _summarise(self) -> None:
+        now = time.monotonic()
+        if now - self._logged_at < LOG_EVERY_SECONDS:
+            return
+        log.warning(
+            "shedding load: requests refused at the in-flight limit",
+            extra={"refused": self.refused - self._logged_count, "limit": self.limit},
+        )
+        self._logged_at, self._logged_count = now, self.refused
 
 
 class ShedMiddleware:
-    """Plain ASGI, outermost but for the edge: a refused request costs no routing,
-    no body read and no database."""
+    """Plain ASGI, the outermost of the service's middlewares: a refused request costs
+    no edge work, no routing, no body read, no audit row and no database."""
 
     def __init__(self, app: ASGIApp, shed: Shed) -> None:
         self.app, self.shed = app, shed
@@ -65,7 +106,7 @@ class ShedMiddleware:
             await self.app(scope, receive, send)
             return
         if self.shed.in_flight >= self.shed.limit:
-            await self.shed.refuse(send)
+            await self.shed.refuse(scope, send)
             return
         self.shed.in_flight += 1
         try:
