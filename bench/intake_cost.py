@@ -6,6 +6,11 @@ called through ASGI by one client, so the figure is intake's own work per reques
     python -m bench.intake_cost --cases 3000            # ms of CPU per case, and round trips
     py-spy record -r 200 -f speedscope -o intake.json -- python -m bench.intake_cost
 
+The machine's speed drifts by a quarter from one minute to the next (a shared host),
+so each run also times a fixed piece of Python work just before and after it
+(``calibrate``: the same case bodies validated and serialised) and reports the
+cost in those units too (``relative``): compare that between interleaved runs.
+
 It prints CPU milliseconds per request (process time: this process is the service
 and the client) and the statements per case, counted by SQLAlchemy's
 ``before_cursor_execute`` event; the system benchmark (``bench.system_bench``) is
@@ -30,6 +35,19 @@ from tests.support.postgres import create_database, drop_database
 from .loadgen import case_bodies
 
 
+def calibrate(bodies: list[dict[str, Any]], rounds: int = 50) -> float:
+    """CPU ms for a fixed workload (validating and serialising 200 case bodies, fifty
+    times over): a yardstick for the machine's speed at this moment."""
+    from shared.intake import CaseCreate
+
+    sample = bodies[:200]
+    cpu = time.process_time()
+    for _ in range(rounds):
+        for body in sample:
+            CaseCreate.model_validate(body).model_dump_json()
+    return (time.process_time() - cpu) * 1000
+
+
 async def measure(url: str, cases: int, warmup: int) -> dict[str, Any]:
     bodies = case_bodies(cases + warmup, seed=int(time.time()))
     with tempfile.TemporaryDirectory() as tmp:
@@ -43,16 +61,20 @@ async def measure(url: str, cases: int, warmup: int) -> dict[str, Any]:
             event.listen(intake.runtime.db.engine.sync_engine, "before_cursor_execute", count)
             for body in bodies[:warmup]:
                 assert (await intake.client.post("/v1/cases", json=body)).status_code == 201
+            yardstick = calibrate(bodies)
             statements, cpu, wall = 0, time.process_time(), time.perf_counter()
             for body in bodies[warmup:]:
                 answer = await intake.client.post("/v1/cases", json=body)
                 assert answer.status_code == 201, answer.text
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            yardstick = (yardstick + calibrate(bodies)) / 2
     return {
         "cases": cases,
         "cpu_ms_per_case": round(cpu / cases * 1000, 3),
         "wall_ms_per_case": round(wall / cases * 1000, 3),
         "statements_per_case": round(statements / cases, 2),
+        "yardstick_ms": round(yardstick, 1),
+        "relative": round(cpu / cases * 1000 / yardstick * 100, 3),
     }
 
 
