@@ -10,7 +10,7 @@
  *   openloop HOST PORT REQUESTS RATE SECONDS CONNECTIONS OUT.json [IDS.txt [STATUS.txt]]
  *
  * OUT.json: sent, completed, statuses, latency percentiles (ms), completions per
- * second. IDS.txt (optional): for each 2xx response, the value of its first "id"
+ * second (any status) and 2xx answers per second (accepted, not refused). IDS.txt (optional): for each 2xx response, the value of its first "id"
  * field and the wall-clock microsecond it was due, to follow cases downstream.
  * STATUS.txt (optional): one line per scheduled request, in order: its HTTP status,
  * -1 for a connection error, 0 if never answered; so that a caller can retry exactly
@@ -186,13 +186,14 @@ int main(int argc, char **argv) {
     }
     /* Figures. Unanswered requests count as errors with the longest latency seen. */
     long long *ok = malloc(total * sizeof *ok), nok = 0, statuses[600] = {0}, unanswered = 0, failed = 0;
-    int secs = (int)seconds + 31, *per_sec = calloc(secs, sizeof *per_sec);
+    int secs = (int)seconds + 31, *per_sec = calloc(secs, sizeof *per_sec), *acc_sec = calloc(secs, sizeof *acc_sec);
     for (long long i = 0; i < total; i++) {
         if (i >= next || (status_of[i] == 0)) { unanswered++; continue; }
         if (status_of[i] < 0) { failed++; continue; }
         if (status_of[i] < 600) statuses[status_of[i]]++;
         ok[nok++] = lat_us[i];
-        int s = (int)(done_at[i] / 1000000); if (s >= 0 && s < secs) per_sec[s]++;
+        int s = (int)(done_at[i] / 1000000);
+        if (s >= 0 && s < secs) { per_sec[s]++; if (status_of[i] >= 200 && status_of[i] < 300) acc_sec[s]++; }
     }
     qsort(ok, nok, sizeof *ok, cmp);
 #define P(q) (nok ? ok[(long long)((q) * (nok - 1))] / 1000.0 : -1.0)
@@ -206,6 +207,8 @@ int main(int argc, char **argv) {
             P(0.50), P(0.90), P(0.99), P(0.999), nok ? ok[nok - 1] / 1000.0 : -1.0);
     fprintf(out, " \"answered_per_second\": [");
     for (int s = 0; s < secs; s++) fprintf(out, "%s%d", s ? ", " : "", per_sec[s]);
+    fprintf(out, "],\n \"accepted_per_second\": [");
+    for (int s = 0; s < secs; s++) fprintf(out, "%s%d", s ? ", " : "", acc_sec[s]);
     fprintf(out, "]}\n");
     fclose(out);
     if (ids) fclose(ids);

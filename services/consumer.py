@@ -2,10 +2,12 @@
 
 For each message: decode and validate the envelope; in one transaction insert the
 event id into the inbox (a duplicate inserts nothing and is skipped) and run the
-handler; commit; only then commit the offset. A polled batch is first tried in a
-single transaction (one commit for many events, which is what keeps a consumer
-ahead of a busy intake); if anything in it fails, the batch is rolled back and
-applied event by event with the rules below. Failures:
+handler; commit; only then commit the offset. The records of one poll are taken
+topic by topic, each topic's records from every partition tried in a single
+transaction (one commit for many events, which is what keeps a consumer ahead of a
+busy intake), then every partition's offset in one commit; if anything in a
+transaction fails, it is rolled back and its events applied one by one with the
+rules below. Failures:
 
 - a message that can never be processed (not JSON, not the contract, or a handler
   raising ``PoisonEvent``) is parked on a dead-letter topic (``services.dead_letters``);
@@ -117,12 +119,9 @@ class ConsumerRunner:
                 self.status.failed(exc)
                 await asyncio.sleep(1)
                 continue
-            for tp, records in batches.items():
-                if tp.topic == Topics.watermarks:
-                    await self._take_watermarks(records)
-                else:
-                    await self.process(records)
-                await self._commit_offset(tp, records[-1].offset + 1)
+            if batches:
+                await self.apply_poll(batches)
+                await self._commit_offsets({tp: records[-1].offset + 1 for tp, records in batches.items()})
             self._update_lag()
             loop = asyncio.get_running_loop()
             if loop.time() - self._last_check > self.check_seconds:
@@ -132,6 +131,24 @@ class ConsumerRunner:
                 except (OperationalError, DBAPIError) as exc:  # database away: next time
                     log.warning("stream check failed", extra={"error": type(exc).__name__})
 
+    async def apply_poll(self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+        """One poll: each topic's records from every partition applied together (one
+        transaction per topic, not one per partition), topics in the order of the
+        subscriptions (``case.created`` first, so that a case's transfer polled with its
+        creation finds the case instead of waiting to be replayed), then the watermarks.
+        A case's events of one topic stay in order: they share a partition. The caller
+        then commits every offset at once."""
+        for topic in self.handlers:
+            records = [r for tp, rs in batches.items() if tp.topic == topic for r in rs]
+            if records:
+                await self.process(records)
+        others = [r for tp, rs in batches.items() if tp.topic not in self.handlers for r in rs]
+        watermarks = [r for r in others if r.topic == Topics.watermarks]
+        if watermarks:
+            await self._take_watermarks(watermarks)
+        if len(watermarks) < len(others):  # a topic this group does not handle: dead-lettered
+            await self.process([r for r in others if r.topic != Topics.watermarks])
+
     async def _take_watermarks(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         messages = []
         for record in records:
@@ -140,8 +157,7 @@ class ConsumerRunner:
             except ValueError:
                 log.warning("unreadable watermark skipped", extra={"offset": record.offset})
         await self.watch.announced(messages)
-        last = records[-1]
-        self._positions[TopicPartition(last.topic, last.partition)] = last.offset + 1
+        self._moved_past(records)
 
     async def process(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         """Apply a polled batch in one transaction (fast); on any failure, one by one (exact)."""
@@ -160,8 +176,11 @@ class ConsumerRunner:
         finally:
             for span in spans:
                 span.end()
-        last = records[-1]
-        self._positions[TopicPartition(last.topic, last.partition)] = last.offset + 1
+        self._moved_past(records)
+
+    def _moved_past(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        for record in records:  # in each partition's order: its last one wins
+            self._positions[TopicPartition(record.topic, record.partition)] = record.offset + 1
 
     async def _apply_valid(self, valid: list[Item], spans: list[Span]) -> None:
         if len(valid) > 1:
@@ -232,17 +251,20 @@ class ConsumerRunner:
                 log.info("duplicate event skipped", extra={"event_id": event_id, "topic": item[0].topic})
         return fresh
 
-    async def _commit_offset(self, tp: TopicPartition, offset: int) -> None:
+    async def _commit_offsets(self, offsets: dict[TopicPartition, int]) -> None:
+        """One commit for the whole poll (it was one per partition: a broker round trip each)."""
         delay = self.retry_base
         while True:
             try:
-                await self.consumer.commit({tp: offset})
+                await self.consumer.commit(offsets)
                 return
             except KafkaError as exc:  # broker away or rebalance; the inbox makes redelivery harmless
                 self.status.failed(exc)
                 log.warning("offset commit failed; retrying", extra={"error": str(exc)[:200]})
-                if not self.consumer.assignment() or tp not in self.consumer.assignment():
-                    return  # partition moved to another member; it resumes from the last commit
+                # A partition moved to another member resumes there from its last commit.
+                offsets = {tp: o for tp, o in offsets.items() if tp in self.consumer.assignment()}
+                if not offsets:
+                    return
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 

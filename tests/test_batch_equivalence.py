@@ -14,6 +14,7 @@ topic is a real broker's.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import json
 import threading
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Table, select
@@ -398,3 +399,58 @@ def test_case_transferred_batch_matches_one_by_one(sla_pair: tuple[Pair, bool], 
     first, batch, case_ids, seqs = data.draw(transfer_batches(poison=on_postgres))
     state = apply_and_compare(copies, first, batch, case_ids, seqs, POISON_ASSIGNEE)
     assert state["events"], "nothing applied: the comparison would prove nothing"
+
+
+def test_a_poll_is_applied_topic_by_topic_across_partitions(sla_pair: tuple[Pair, bool]) -> None:
+    """A poll spanning several partitions of two topics is two transactions, one per
+    topic (it was one per partition), ``case.created`` first even when the fetcher
+    handed the transfers over first; and leaves what the records one by one leave."""
+    copies, _ = sla_pair
+    whole, single = copies.copies
+    fields = {"kind": "complaint", "tier": None, "category": None, "channel": "hotline", "agent_code": None}
+    created = created_events([{**fields, "branch_code": "GD-SZ", "hours_ago": h} for h in (1, 2, 3)])
+    moved = CaseTransferred(
+        transfer_kind="transfer",
+        branch_code="GD-SZ",
+        from_unit="GD-SZ.claims",
+        to_unit="GD.complaints",
+        from_assignee=None,
+        to_assignee="u-sz-cl-1",
+        owner="u-sz-cs-2",
+        reason="routed",
+    )
+    transfers = [new_event(moved, case_id=c.case_id, producer="routing-svc", occurred_at=NOW) for c in created]
+
+    def on(partition: int, envelope: Envelope) -> ConsumerRecord[bytes, bytes]:
+        return dataclasses.replace(record(envelope, next(SEQ)), partition=partition)
+
+    t0, t1, t2 = (on(p, e) for p, e in zip((0, 1, 1), transfers, strict=True))
+    c0, c1, c2 = (on(p, e) for p, e in enumerate(created))
+    poll = {  # as a fetcher may hand it over: the transfers' partitions first
+        TopicPartition(t0.topic, 0): [t0],
+        TopicPartition(t1.topic, 1): [t1, t2],
+        **{TopicPartition(c.topic, c.partition): [c] for c in (c0, c1, c2)},
+    }
+    order: list[str] = []
+    handlers = whole.runner.batch_handlers
+    for topic, handler in list(handlers.items()):
+
+        async def noted(session: Any, items: Any, context: Any, topic: str = topic, handler: Any = handler) -> None:
+            order.append(topic)
+            await handler(session, items, context)
+
+        handlers[topic] = noted
+    batches_before = whole.runner.batches
+
+    async def apply() -> None:
+        await whole.runner.apply_poll(poll)
+        for r in (c0, c1, c2, t0, t1, t2):
+            await single.runner.process([r])
+
+    copies.call(apply())
+    assert order == ["case.created", "case.transferred"]
+    assert whole.runner.batches - batches_before == 2
+    case_ids, seqs = {c.case_id for c in created}, {r.offset for r in (c0, c1, c2, t0, t1, t2)}
+    state = copies.call(whole.state(case_ids, seqs))
+    assert state == copies.call(single.state(case_ids, seqs))
+    assert state["clocks"] and state["events"]
