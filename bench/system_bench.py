@@ -21,6 +21,7 @@ machine's cores, with the load generator beside them, then:
 Writes ``bench/results/system-*.json``.
 
     python -m bench.system_bench --seconds 60          # the issue's 60 s runs
+    python -m bench.system_bench --processes intake-svc=2   # intake on two processes, one port
 """
 
 from __future__ import annotations
@@ -90,12 +91,16 @@ def main() -> None:
     parser.add_argument("--rates", default="100,200,500")
     parser.add_argument("--bisect", type=int, default=2, help="extra runs refining the sustained maximum")
     parser.add_argument("--env", action="append", default=[], help="NAME=value for every service (to compare settings)")
+    parser.add_argument(
+        "--processes", action="append", default=[], help="SERVICE=N: N processes of it on its one port (REUSE_PORT)"
+    )
     args = parser.parse_args()
     ensure_wrk()
     db_name, url = create_database()
     work = Path(tempfile.mkdtemp(prefix="bench-system-"))
     env = {"ENVIRONMENT": "test", **dict(kv.split("=", 1) for kv in args.env)}
-    stack = Stack(var_dir=work / "var", database_url=url, env=env)
+    processes = {name: int(n) for name, n in (kv.split("=", 1) for kv in args.processes)}
+    stack = Stack(var_dir=work / "var", database_url=url, env=env, processes_of=processes)
     bare = None
     counter = None
     try:
@@ -150,7 +155,8 @@ def main() -> None:
         figures = {
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": {"cores": os.cpu_count()},
-            "setup": "4 services x 1 process on Postgres 15 + local broker; generator on the same cores",
+            "setup": "4 services on Postgres 15 + local broker; generator on the same cores",
+            "processes": {name: processes.get(name, 1) for name in stack.ports if "#" not in name},
             "at_rest_percent_of_a_core": at_rest,
             "open_loop": [{k: v for k, v in r.items() if k not in ("ids", "accepted_per_second")} for r in runs],
             "sustained_max_cases_per_second": max((r["rate"] for r in runs if r["kept_up"]), default=0),

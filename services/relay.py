@@ -51,9 +51,17 @@ PROBE_AFTER_IDLE_SECONDS = 3.0
 RETRY_SECONDS = 0.5
 #: How long a woken relay waits for more events before publishing.
 COALESCE_SECONDS = 0.01
+#: Another replica's relay holds the publish lock: look again this soon (it may be
+#: publishing its own rows only, and this replica's commits wake only this relay).
+LOCK_RETRY_SECONDS = 0.02
 #: The broker's cluster id is asked again at least this often, even under steady load
 #: (a broker replaced without a failed send would otherwise go unnoticed).
 CLUSTER_CHECK_SECONDS = 30.0
+
+
+def publish_lock_key(schema: str) -> int:
+    """The advisory lock one relay of a service holds while it publishes (replicas)."""
+    return int.from_bytes(hashlib.sha256(f"outbox:{schema}".encode()).digest()[:7], "big")
 
 
 class OutboxRelay:
@@ -81,7 +89,8 @@ class OutboxRelay:
         self._announced: dict[str, int] = {}
         self._announced_at = 0.0
         self._wake = db.wakeups.signal("outbox")  # set by commits that staged events (services.wakeup)
-        self._lock_key = int.from_bytes(hashlib.sha256(f"outbox:{db.schema}".encode()).digest()[:7], "big")
+        self._locked_out = False  # the last round found another replica publishing
+        self._lock_key = publish_lock_key(db.schema)
 
     async def run(self) -> None:
         """Publish, then wait to be woken by a commit (``poll_seconds`` is only a safety net)."""
@@ -98,6 +107,8 @@ class OutboxRelay:
                 sent = await self.publish_batch()
                 await self.announce()
                 backoff = RETRY_SECONDS
+                if self._locked_out:
+                    wait = LOCK_RETRY_SECONDS
                 if loop.time() - last_purge > 60:
                     await self.purge()
                     last_purge = loop.time()
@@ -199,6 +210,7 @@ class OutboxRelay:
         async with self.db.session() as session:
             if not self.db.is_sqlite:
                 got = await session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": self._lock_key})
+                self._locked_out = not got
                 if not got:
                     return 0
             rows = (

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import sys
 from types import FrameType
 
@@ -34,7 +35,18 @@ def main(name: str) -> None:
         access_log=False,
         timeout_graceful_shutdown=10,
     )
-    QuietServer(config).run()
+    QuietServer(config).run(sockets=[shared_socket(settings.host, settings.port)] if settings.reuse_port else None)
+
+
+def shared_socket(host: str, port: int) -> socket.socket:
+    """The service's listening socket, bound with ``SO_REUSEPORT`` so that further
+    processes of the same service can bind it too (``REUSE_PORT``)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
 
 
 class QuietServer(uvicorn.Server):

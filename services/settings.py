@@ -23,6 +23,11 @@ class ServiceSettings(BaseSettings):
     port: int = 0  # each service sets its CONTRACT.md default
     database_url: str | None = Field(default=None, description="unset: SQLite file under VAR_DIR")
     var_dir: Path = Path("./var")
+    #: Several processes of this service on one host, sharing its port (SO_REUSEPORT: the
+    #: kernel spreads connections over them), so that one service can use more than one
+    #: core without a load balancer in front; each process is a replica (decision 0011:
+    #: turn ``WAKEUP_NOTIFY`` on with it). In Kubernetes, replicas are pods instead.
+    reuse_port: bool = False
     db_pool_size: int = 10
     #: Requests worked on at once before the next is answered 503 (``services.shedding``);
     #: unset: twice the connections the pool can open.

@@ -65,6 +65,9 @@ class Stack:
     console_env: dict[str, str] = field(default_factory=dict)
     broker: LocalBroker | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    #: Processes of a service sharing its one port (``REUSE_PORT``), e.g. ``{"intake-svc":
+    #: 2}``: the further ones are named ``intake-svc#2`` and so on. Default: one each.
+    processes_of: dict[str, int] = field(default_factory=dict)
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -86,8 +89,12 @@ class Stack:
             self.env.setdefault("CONSOLE_URL", f"{self.url(CONSOLE)}/cases/")
         for name in only:
             self.start_service(name)
-        for name in only:
-            self.wait_ready(name)
+            for n in range(2, self.processes_of.get(name, 1) + 1):
+                self.ports[f"{name}#{n}"] = self.ports[name]
+                self.start_service(name, replica=f"{name}#{n}")
+        for key in list(self.processes):
+            if key.split("#")[0] in only:
+                self.wait_ready(key)
         if console:
             self.start_console()
         return self
@@ -128,6 +135,8 @@ class Stack:
         )
         if name == "notify-svc" and "PEER_TOKEN" not in env:  # its credentials towards the others
             env["PEER_TOKEN"] = peer_token(env["DEV_ISSUER_KEY"])
+        if self.processes_of.get(name, 1) > 1:
+            env["REUSE_PORT"] = "true"
         if self.database_url:
             env["DATABASE_URL"] = self.database_url
         else:
