@@ -15,14 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.pipeline import CpuMeter
-from services.dev.stack import Stack
-from tests.support.postgres import create_database, drop_database
+from bench.pipeline import CpuMeter, system_on_postgres
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -32,19 +29,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--settle", type=float, default=40)
     args = parser.parse_args()
-    db_name, url = create_database()
-    work = Path(tempfile.mkdtemp(prefix="bench-rest-"))
-    stack = Stack(var_dir=work / "var", database_url=url, env={"ENVIRONMENT": "test"})
-    try:
-        stack.start()
+    with system_on_postgres("bench-rest-") as (stack, _):
         cpu = CpuMeter.of(stack)
         time.sleep(args.settle)
         before = cpu.ticks()
         time.sleep(args.seconds)
         figures = cpu.report(before, 0, args.seconds)["percent_of_a_core"]
-    finally:
-        stack.stop()
-        drop_database(db_name)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     result = {"commit": commit, "seconds": args.seconds, "settle": args.settle, "percent_of_a_core": figures}
     print(json.dumps(result), flush=True)

@@ -15,10 +15,8 @@ import asyncio
 import json
 import os
 import statistics
-import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,9 +24,9 @@ from playwright.sync_api import sync_playwright
 
 from bench.intake_bench import RESULTS, signed_in
 from bench.loadgen import case_bodies
+from bench.pipeline import system_on_postgres
 from services.dev.issuer import mint_user
-from services.dev.stack import CONSOLE, Stack, dev_secrets
-from tests.support.postgres import create_database, drop_database
+from services.dev.stack import CONSOLE, dev_secrets
 
 
 async def post_cases(url: str, headers: dict[str, str], bodies: list[dict[str, Any]]) -> list[str]:
@@ -77,11 +75,7 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--notes", type=int, default=200)
     args = parser.parse_args()
-    db_name, url = create_database()
-    work = Path(tempfile.mkdtemp(prefix="bench-console-"))
-    stack = Stack(var_dir=work / "var", database_url=url, env={"ENVIRONMENT": "test"})
-    try:
-        stack.start(console=True)
+    with system_on_postgres("bench-console-", console=True) as (stack, _):
         headers = signed_in(stack)
         bodies = [{**b, "received_at": "2026-01-05T09:00:00+08:00"} for b in case_bodies(args.cases)]  # all late
         started = time.perf_counter()
@@ -121,9 +115,6 @@ def main() -> None:
         out = RESULTS / f"console-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
         out.write_text(json.dumps(figures, indent=1) + "\n")
         print(f"written to {out}")
-    finally:
-        stack.stop()
-        drop_database(db_name)
 
 
 if __name__ == "__main__":

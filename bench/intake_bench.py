@@ -17,7 +17,6 @@ import os
 import platform
 import random
 import statistics
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
@@ -25,11 +24,11 @@ from pathlib import Path
 
 import httpx
 
+from bench.pipeline import system_on_postgres
 from services.dev.issuer import mint_user
 from services.dev.stack import Stack, dev_secrets
 from shared.events import Topics
 from tests.support.cases import complaint, inquiry
-from tests.support.postgres import create_database, drop_database
 from tests.support.tap import TopicTap
 
 RESULTS = Path(__file__).parent / "results"
@@ -87,67 +86,69 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
 
-    db_name, url = create_database()
-    stack = Stack(var_dir=Path(tempfile.mkdtemp(prefix="bench-")), database_url=url, env={"ENVIRONMENT": "test"})
     tap = None
-    try:
-        stack.start()
-        tap = TopicTap(stack.bootstrap or "", [Topics.case_created, Topics.case_transferred]).start()
-        print(
-            f"system up on Postgres + local broker; loading for {args.seconds:.0f}s at concurrency {args.concurrency} ..."
-        )
-        started = time.monotonic()
-        latencies, sent_at, errors = asyncio.run(
-            load(stack.url("intake-svc"), args.seconds, args.concurrency, signed_in(stack))
-        )
-        elapsed = time.monotonic() - started
-        # Wait for routing to assign every accepted case.
-        wanted = {k.encode() for k in sent_at}
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assigned = {
-                s.key: s.at for s in tap.matching(lambda s: s.topic == Topics.case_transferred and s.key in wanted)
+    with system_on_postgres("bench-intake-") as (stack, _):
+        try:
+            tap = TopicTap(stack.bootstrap or "", [Topics.case_created, Topics.case_transferred]).start()
+            print(
+                f"system up on Postgres + local broker; loading for {args.seconds:.0f}s at concurrency {args.concurrency} ..."
+            )
+            started = time.monotonic()
+            latencies, sent_at, errors = asyncio.run(
+                load(stack.url("intake-svc"), args.seconds, args.concurrency, signed_in(stack))
+            )
+            elapsed = time.monotonic() - started
+            # Wait for routing to assign every accepted case.
+            wanted = {k.encode() for k in sent_at}
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                assigned = {
+                    s.key: s.at for s in tap.matching(lambda s: s.topic == Topics.case_transferred and s.key in wanted)
+                }
+                if len(assigned) >= len(wanted):
+                    break
+                time.sleep(0.5)
+            announced = {
+                s.key: s.at for s in tap.matching(lambda s: s.topic == Topics.case_created and s.key in wanted)
             }
-            if len(assigned) >= len(wanted):
-                break
-            time.sleep(0.5)
-        announced = {s.key: s.at for s in tap.matching(lambda s: s.topic == Topics.case_created and s.key in wanted)}
-        to_bus = [assigned[k.encode()] - t for k, t in sent_at.items() if k.encode() in assigned]
-        to_created = [announced[k.encode()] - t for k, t in sent_at.items() if k.encode() in announced]
-        figures = {
-            "when": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-            "setup": "4 services x 1 uvicorn process, Postgres 15, local Kafka-protocol broker, load generator on the same machine",
-            "concurrency": args.concurrency,
-            "seconds": round(elapsed, 1),
-            "accepted": len(latencies),
-            "errors": errors,
-            "cases_per_second": round(len(latencies) / elapsed, 1),
-            "intake_latency_ms": {
-                "p50": round(percentile(latencies, 50) * 1000, 1),
-                "p99": round(percentile(latencies, 99) * 1000, 1),
-            },
-            "post_to_case_created_ms": {
-                "p50": round(percentile(to_created, 50) * 1000, 1),
-                "p99": round(percentile(to_created, 99) * 1000, 1),
-            },
-            "post_to_case_transferred_ms": {
-                "p50": round(percentile(to_bus, 50) * 1000, 1),
-                "p99": round(percentile(to_bus, 99) * 1000, 1),
-                "seen": len(to_bus),
-                "mean": round(statistics.fmean(to_bus) * 1000, 1) if to_bus else None,
-            },
-        }
-        print(json.dumps(figures, indent=2, ensure_ascii=False))
-        RESULTS.mkdir(exist_ok=True)
-        out = RESULTS / f"intake-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-        out.write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n")
-        print(f"written to {out}")
-    finally:
-        if tap:
-            tap.stop()
-        stack.stop()
-        drop_database(db_name)
+            to_bus = [assigned[k.encode()] - t for k, t in sent_at.items() if k.encode() in assigned]
+            to_created = [announced[k.encode()] - t for k, t in sent_at.items() if k.encode() in announced]
+            figures = {
+                "when": datetime.now(UTC).isoformat(timespec="seconds"),
+                "machine": {
+                    "cores": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "platform": platform.platform(),
+                },
+                "setup": "4 services x 1 uvicorn process, Postgres 15, local Kafka-protocol broker, load generator on the same machine",
+                "concurrency": args.concurrency,
+                "seconds": round(elapsed, 1),
+                "accepted": len(latencies),
+                "errors": errors,
+                "cases_per_second": round(len(latencies) / elapsed, 1),
+                "intake_latency_ms": {
+                    "p50": round(percentile(latencies, 50) * 1000, 1),
+                    "p99": round(percentile(latencies, 99) * 1000, 1),
+                },
+                "post_to_case_created_ms": {
+                    "p50": round(percentile(to_created, 50) * 1000, 1),
+                    "p99": round(percentile(to_created, 99) * 1000, 1),
+                },
+                "post_to_case_transferred_ms": {
+                    "p50": round(percentile(to_bus, 50) * 1000, 1),
+                    "p99": round(percentile(to_bus, 99) * 1000, 1),
+                    "seen": len(to_bus),
+                    "mean": round(statistics.fmean(to_bus) * 1000, 1) if to_bus else None,
+                },
+            }
+            print(json.dumps(figures, indent=2, ensure_ascii=False))
+            RESULTS.mkdir(exist_ok=True)
+            out = RESULTS / f"intake-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+            out.write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n")
+            print(f"written to {out}")
+        finally:
+            if tap:
+                tap.stop()
 
 
 if __name__ == "__main__":

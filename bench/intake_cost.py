@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import event
 
 from services.registry import load_spec
+from shared.intake import CaseCreate
 from tests.support.inprocess import running
 from tests.support.postgres import create_database, drop_database
 
@@ -38,8 +39,6 @@ from .loadgen import case_bodies
 def calibrate(bodies: list[dict[str, Any]], rounds: int = 50) -> float:
     """CPU ms for a fixed workload (validating and serialising 200 case bodies, fifty
     times over): a yardstick for the machine's speed at this moment."""
-    from shared.intake import CaseCreate
-
     sample = bodies[:200]
     cpu = time.process_time()
     for _ in range(rounds):

@@ -5,7 +5,8 @@
   is the only reader that crosses schemas, and only to count);
 - ``CpuMeter``: CPU time of every process from ``/proc/<pid>/stat``;
 - ``bus_latency_ms``: from each request's due moment to its ``case.transferred``
-  on the bus (the record's broker timestamp), read back after the run.
+  on the bus (the record's broker timestamp), read back after the run;
+- ``system_on_postgres``: the system a benchmark measures, on a fresh database.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,9 +27,40 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer
 
 from services.dev.stack import Stack
+from services.registry import SERVICES
 from shared.events import Topics
+from tests.support.postgres import create_database, drop_database
 
 HZ = os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def system_on_postgres(
+    prefix: str,
+    env: dict[str, str] | None = None,
+    *,
+    only: tuple[str, ...] = SERVICES,
+    console: bool = False,
+    processes_of: dict[str, int] | None = None,
+) -> Iterator[tuple[Stack, str]]:
+    """The services (``only``), with the local broker, on a fresh Postgres database,
+    started under a new temporary directory named ``prefix...`` (``stack.var_dir``'s
+    parent: room for the benchmark's own files); yields the stack and the database's
+    URL, and stops both, dropping the database, however the benchmark ends."""
+    db_name, url = create_database()
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    stack = Stack(
+        var_dir=work / "var",
+        database_url=url,
+        env={"ENVIRONMENT": "test", **(env or {})},
+        processes_of=processes_of or {},
+    )
+    try:
+        stack.start(only=only, console=console)
+        yield stack, url
+    finally:
+        stack.stop()
+        drop_database(db_name)
 
 
 @dataclass(frozen=True)

@@ -13,15 +13,11 @@ import argparse
 import json
 import re
 import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 from bench.intake_bench import signed_in
 from bench.loadgen import case_bodies, ensure_wrk
-from bench.pipeline import HZ, CpuMeter
-from services.dev.stack import Stack
-from tests.support.postgres import create_database, drop_database
+from bench.pipeline import HZ, CpuMeter, system_on_postgres
 
 
 def main() -> None:
@@ -31,12 +27,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     args = parser.parse_args()
     ensure_wrk()
-    db_name, url = create_database()
-    work = Path(tempfile.mkdtemp(prefix="bench-shed-"))
-    env = {"ENVIRONMENT": "test", "MAX_IN_FLIGHT": str(args.in_flight)}
-    stack = Stack(var_dir=work / "var", database_url=url, env=env)
-    try:
-        stack.start()
+    with system_on_postgres("bench-shed-", {"MAX_IN_FLIGHT": str(args.in_flight)}) as (stack, _):
+        work = stack.var_dir.parent
         headers = {"Content-Type": "application/json", **signed_in(stack)}
         cpu = CpuMeter.of(stack)
         time.sleep(8)  # start-up settles
@@ -63,9 +55,6 @@ def main() -> None:
                 f" intake {used:.2f} s of CPU, {used / answers * 1e6:.0f} µs per answer",
                 flush=True,
             )
-    finally:
-        stack.stop()
-        drop_database(db_name)
 
 
 if __name__ == "__main__":

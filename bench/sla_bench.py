@@ -18,20 +18,17 @@ import asyncio
 import json
 import os
 import random
-import tempfile
 import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import asyncpg
 import httpx
 
 from bench.intake_bench import RESULTS, percentile, signed_in
-from services.dev.stack import Stack
+from bench.pipeline import system_on_postgres
 from shared.events import Topics
-from tests.support.postgres import create_database, drop_database
 from tests.support.tap import TopicTap
 
 
@@ -175,67 +172,63 @@ def api_load(base: str, stop: threading.Event, latencies: list[float], headers: 
 
 
 def timers_at_scale(total: int, due: int, window: float) -> dict[str, object]:
-    db_name, url = create_database()
-    stack = Stack(var_dir=Path(tempfile.mkdtemp(prefix="bench-sla-")), database_url=url, env={"ENVIRONMENT": "test"})
     tap = None
-    try:
-        stack.start(only=("sla-svc",))
-        # A reader that asks often (10 ms fetch wait): what it sees is when the record
-        # was on the bus, not how long the local broker held an idle fetch (``TopicTap``).
-        tap = TopicTap(stack.bootstrap or "", [Topics.case_overdue], fetch_max_wait_ms=10).start()
-        t0 = time.perf_counter()
-        lead = 10.0  # seconds between the end of loading and the first due timer
-        opens = asyncio.run(load_clocks(url, total, due, window, lead))
-        loaded_in = time.perf_counter() - t0
-        print(
-            f"loaded {total} clocks in {loaded_in:.1f}s; {due} fall due over {window:.0f}s from now+{opens - time.time():.0f}s"
-        )
-        stop, api = threading.Event(), []
-        worker = threading.Thread(
-            target=api_load, args=(stack.url("sla-svc"), stop, api, signed_in(stack)), daemon=True
-        )
-        worker.start()
-        deadline = opens + window + 60
-        while time.time() < deadline and len(tap.seen) < due:
-            time.sleep(0.5)
-        stop.set()
-        worker.join(15)
-        # The tap stamps arrival with a monotonic clock; convert to wall time.
-        offset = time.time() - time.monotonic()
-        lag, sent = [], []
-        for seen in tap.seen:
-            due_at = datetime.fromisoformat(seen.json()["payload"]["due_at"]).timestamp()
-            lag.append(seen.at + offset - due_at)
-            sent.append(seen.timestamp_ms / 1000 - due_at)
-        return {
-            "open_clocks": total,
-            "due_in_window": due,
-            "window_seconds": window,
-            "load_seconds": round(loaded_in, 1),
-            "breaches_seen": len(lag),
-            # Until a reader holds it (the tap, fetching with a 10 ms wait).
-            "due_to_bus_ms": {
-                "p50": round(percentile(lag, 50) * 1000),
-                "p99": round(percentile(lag, 99) * 1000),
-                "max": round(max(lag) * 1000) if lag else None,
-            },
-            # Until sla's relay handed it to the broker (the record's CreateTime).
-            "due_to_sent_ms": {
-                "p50": round(percentile(sent, 50) * 1000),
-                "p99": round(percentile(sent, 99) * 1000),
-                "max": round(max(sent) * 1000) if sent else None,
-            },
-            "api_overdue_ms": {
-                "p50": round(percentile(api, 50) * 1000, 1),
-                "p99": round(percentile(api, 99) * 1000, 1),
-                "calls": len(api),
-            },
-        }
-    finally:
-        if tap:
-            tap.stop()
-        stack.stop()
-        drop_database(db_name)
+    with system_on_postgres("bench-sla-", only=("sla-svc",)) as (stack, url):
+        try:
+            # A reader that asks often (10 ms fetch wait): what it sees is when the record
+            # was on the bus, not how long the local broker held an idle fetch (``TopicTap``).
+            tap = TopicTap(stack.bootstrap or "", [Topics.case_overdue], fetch_max_wait_ms=10).start()
+            t0 = time.perf_counter()
+            lead = 10.0  # seconds between the end of loading and the first due timer
+            opens = asyncio.run(load_clocks(url, total, due, window, lead))
+            loaded_in = time.perf_counter() - t0
+            print(
+                f"loaded {total} clocks in {loaded_in:.1f}s; {due} fall due over {window:.0f}s from now+{opens - time.time():.0f}s"
+            )
+            stop, api = threading.Event(), []
+            worker = threading.Thread(
+                target=api_load, args=(stack.url("sla-svc"), stop, api, signed_in(stack)), daemon=True
+            )
+            worker.start()
+            deadline = opens + window + 60
+            while time.time() < deadline and len(tap.seen) < due:
+                time.sleep(0.5)
+            stop.set()
+            worker.join(15)
+            # The tap stamps arrival with a monotonic clock; convert to wall time.
+            offset = time.time() - time.monotonic()
+            lag, sent = [], []
+            for seen in tap.seen:
+                due_at = datetime.fromisoformat(seen.json()["payload"]["due_at"]).timestamp()
+                lag.append(seen.at + offset - due_at)
+                sent.append(seen.timestamp_ms / 1000 - due_at)
+            return {
+                "open_clocks": total,
+                "due_in_window": due,
+                "window_seconds": window,
+                "load_seconds": round(loaded_in, 1),
+                "breaches_seen": len(lag),
+                # Until a reader holds it (the tap, fetching with a 10 ms wait).
+                "due_to_bus_ms": {
+                    "p50": round(percentile(lag, 50) * 1000),
+                    "p99": round(percentile(lag, 99) * 1000),
+                    "max": round(max(lag) * 1000) if lag else None,
+                },
+                # Until sla's relay handed it to the broker (the record's CreateTime).
+                "due_to_sent_ms": {
+                    "p50": round(percentile(sent, 50) * 1000),
+                    "p99": round(percentile(sent, 99) * 1000),
+                    "max": round(max(sent) * 1000) if sent else None,
+                },
+                "api_overdue_ms": {
+                    "p50": round(percentile(api, 50) * 1000, 1),
+                    "p99": round(percentile(api, 99) * 1000, 1),
+                    "calls": len(api),
+                },
+            }
+        finally:
+            if tap:
+                tap.stop()
 
 
 def main() -> None:

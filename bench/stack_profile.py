@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -25,8 +24,7 @@ from pathlib import Path
 
 from bench.intake_bench import RESULTS, signed_in
 from bench.loadgen import OpenLoop
-from services.dev.stack import Stack
-from tests.support.postgres import create_database, drop_database
+from bench.pipeline import system_on_postgres
 
 PY_SPY = Path(sys.executable).with_name("py-spy")
 
@@ -57,13 +55,9 @@ def main() -> None:
     parser.add_argument("--services", default="intake-svc,routing-svc,sla-svc,notify-svc")
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args()
-    db_name, url = create_database()
-    work = Path(tempfile.mkdtemp(prefix="bench-profile-"))
-    stack = Stack(var_dir=work / "var", database_url=url, env={"ENVIRONMENT": "test"})
     stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
-    try:
-        stack.start()
-        gen = OpenLoop(work, stack.ports["intake-svc"], signed_in(stack))
+    with system_on_postgres("bench-profile-") as (stack, _):
+        gen = OpenLoop(stack.var_dir.parent, stack.ports["intake-svc"], signed_in(stack))
         time.sleep(10)  # start-up settles
         spies = {}
         for name in args.services.split(","):
@@ -87,9 +81,6 @@ def main() -> None:
             print("-- including callees")
             for frame, n in inclusive:
                 print(f"{100 * n / total:5.1f}%  {frame}")
-    finally:
-        stack.stop()
-        drop_database(db_name)
 
 
 if __name__ == "__main__":

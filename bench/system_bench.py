@@ -31,18 +31,14 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from bench.intake_bench import RESULTS, signed_in
 from bench.loadgen import OpenLoop, case_bodies, ensure_wrk, wrk_max
-from bench.pipeline import CpuMeter, PipelineCounter, bus_latency_ms
+from bench.pipeline import CpuMeter, PipelineCounter, bus_latency_ms, system_on_postgres
 from services.dev.broker import free_port
-from services.dev.stack import Stack
-from tests.support.postgres import create_database, drop_database
 
 
 def stage(gen: OpenLoop, counter: PipelineCounter, cpu: CpuMeter, rate: float, seconds: float) -> dict[str, Any]:
@@ -96,89 +92,85 @@ def main() -> None:
     )
     args = parser.parse_args()
     ensure_wrk()
-    db_name, url = create_database()
-    work = Path(tempfile.mkdtemp(prefix="bench-system-"))
-    env = {"ENVIRONMENT": "test", **dict(kv.split("=", 1) for kv in args.env)}
+    env = dict(kv.split("=", 1) for kv in args.env)
     processes = {name: int(n) for name, n in (kv.split("=", 1) for kv in args.processes)}
-    stack = Stack(var_dir=work / "var", database_url=url, env=env, processes_of=processes)
     bare = None
     counter = None
-    try:
-        stack.start()
-        headers = signed_in(stack)
-        gen = OpenLoop(work, stack.ports["intake-svc"], headers)
-        counter = PipelineCounter(url).start()
-        cpu = CpuMeter.of(stack)
-        time.sleep(10)  # start-up work (migrations, seeding, first relays) settles
-        before = cpu.ticks()
-        time.sleep(20)
-        at_rest = cpu.report(before, 0, 20)["percent_of_a_core"]
-        print("at rest, % of a core:", at_rest, flush=True)
+    with system_on_postgres("bench-system-", env, processes_of=processes) as (stack, url):
+        work = stack.var_dir.parent
+        try:
+            headers = signed_in(stack)
+            gen = OpenLoop(work, stack.ports["intake-svc"], headers)
+            counter = PipelineCounter(url).start()
+            cpu = CpuMeter.of(stack)
+            time.sleep(10)  # start-up work (migrations, seeding, first relays) settles
+            before = cpu.ticks()
+            time.sleep(20)
+            at_rest = cpu.report(before, 0, 20)["percent_of_a_core"]
+            print("at rest, % of a core:", at_rest, flush=True)
 
-        runs: list[dict[str, Any]] = []
-        for rate in [float(r) for r in args.rates.split(",")]:
-            runs.append(stage(gen, counter, cpu, rate, args.seconds))
-            print(f"{rate:g}/s:", summary(runs[-1]), flush=True)
-        passed = [r["rate"] for r in runs if r["kept_up"]]
-        failed = [r["rate"] for r in runs if not r["kept_up"] and r["rate"] > max(passed, default=0)]
-        low, high = max(passed, default=0.0), min(failed, default=0.0)
-        for _ in range(args.bisect if high else 0):
-            mid = round((low + high) / 2, -1) or (low + high) / 2
-            if mid in (low, high):
-                break
-            runs.append(stage(gen, counter, cpu, mid, args.seconds))
-            print(f"{mid:g}/s:", summary(runs[-1]), flush=True)
-            low, high = (mid, high) if runs[-1]["kept_up"] else (low, mid)
-        by_rate = {r["rate"]: r for r in runs}
-        two_hundred = by_rate.get(200.0)
-        if two_hundred:
-            two_hundred["post_to_case_transferred_ms"] = bus_latency_ms(stack.bootstrap or "", two_hundred["ids"])
+            runs: list[dict[str, Any]] = []
+            for rate in [float(r) for r in args.rates.split(",")]:
+                runs.append(stage(gen, counter, cpu, rate, args.seconds))
+                print(f"{rate:g}/s:", summary(runs[-1]), flush=True)
+            passed = [r["rate"] for r in runs if r["kept_up"]]
+            failed = [r["rate"] for r in runs if not r["kept_up"] and r["rate"] > max(passed, default=0)]
+            low, high = max(passed, default=0.0), min(failed, default=0.0)
+            for _ in range(args.bisect if high else 0):
+                mid = round((low + high) / 2, -1) or (low + high) / 2
+                if mid in (low, high):
+                    break
+                runs.append(stage(gen, counter, cpu, mid, args.seconds))
+                print(f"{mid:g}/s:", summary(runs[-1]), flush=True)
+                low, high = (mid, high) if runs[-1]["kept_up"] else (low, mid)
+            by_rate = {r["rate"]: r for r in runs}
+            two_hundred = by_rate.get(200.0)
+            if two_hundred:
+                two_hundred["post_to_case_transferred_ms"] = bus_latency_ms(stack.bootstrap or "", two_hundred["ids"])
 
-        burst = stage(gen, counter, cpu, 1500, 10)
-        # Accepted (2xx, not a 503 refusal) within the burst's own 10 s, not in the drain after it.
-        burst["accepted_per_second_during_burst"] = round(sum(burst.pop("accepted_per_second")[:10]) / 10, 1)
-        counts = counter.latest()
-        burst["nothing_lost"] = counts.accepted == counts.assigned == counts.clocked
+            burst = stage(gen, counter, cpu, 1500, 10)
+            # Accepted (2xx, not a 503 refusal) within the burst's own 10 s, not in the drain after it.
+            burst["accepted_per_second_during_burst"] = round(sum(burst.pop("accepted_per_second")[:10]) / 10, 1)
+            counts = counter.latest()
+            burst["nothing_lost"] = counts.accepted == counts.assigned == counts.clocked
 
-        bare_port = free_port()
-        dsn = url.replace("postgresql+asyncpg://", "postgresql://")
-        bare = subprocess.Popen([sys.executable, "-m", "bench.bare", "--port", str(bare_port), "--dsn", dsn])
-        time.sleep(3)
-        body = case_bodies(1)[0]
-        ceiling = {
-            "intake": wrk_max(f"{stack.url('intake-svc')}/v1/cases", body, headers, work),
-            "bare_fastapi_asyncpg": wrk_max(f"http://127.0.0.1:{bare_port}/v1/cases", body, {}, work),
-        }
-        ceiling["intake_share_of_bare"] = round(
-            ceiling["intake"]["per_second"] / max(ceiling["bare_fastapi_asyncpg"]["per_second"], 1), 3
-        )
-        figures = {
-            "when": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": {"cores": os.cpu_count()},
-            "setup": "4 services on Postgres 15 + local broker; generator on the same cores",
-            "processes": {name: processes.get(name, 1) for name in stack.ports if "#" not in name},
-            "at_rest_percent_of_a_core": at_rest,
-            "open_loop": [{k: v for k, v in r.items() if k not in ("ids", "accepted_per_second")} for r in runs],
-            "sustained_max_cases_per_second": max((r["rate"] for r in runs if r["kept_up"]), default=0),
-            "burst": {k: v for k, v in burst.items() if k != "ids"},
-            "ceiling": ceiling,
-        }
-        for run in figures["open_loop"]:
-            print(f"{run['rate']:g}/s kept up: {run['kept_up']}, p99 {run['intake_latency_ms']['p99']} ms")
-        print("burst:", summary(burst))
-        print(json.dumps({k: v for k, v in figures.items() if k not in ("open_loop", "burst")}, indent=2))
-        RESULTS.mkdir(exist_ok=True)
-        out = RESULTS / f"system-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-        out.write_text(json.dumps(figures, indent=1, default=str) + "\n")
-        print(f"written to {out}")
-    finally:
-        if bare:
-            bare.terminate()
-            bare.wait(10)
-        if counter:
-            counter.stop()
-        stack.stop()
-        drop_database(db_name)
+            bare_port = free_port()
+            dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+            bare = subprocess.Popen([sys.executable, "-m", "bench.bare", "--port", str(bare_port), "--dsn", dsn])
+            time.sleep(3)
+            body = case_bodies(1)[0]
+            ceiling = {
+                "intake": wrk_max(f"{stack.url('intake-svc')}/v1/cases", body, headers, work),
+                "bare_fastapi_asyncpg": wrk_max(f"http://127.0.0.1:{bare_port}/v1/cases", body, {}, work),
+            }
+            ceiling["intake_share_of_bare"] = round(
+                ceiling["intake"]["per_second"] / max(ceiling["bare_fastapi_asyncpg"]["per_second"], 1), 3
+            )
+            figures = {
+                "when": datetime.now(UTC).isoformat(timespec="seconds"),
+                "machine": {"cores": os.cpu_count()},
+                "setup": "4 services on Postgres 15 + local broker; generator on the same cores",
+                "processes": {name: processes.get(name, 1) for name in stack.ports if "#" not in name},
+                "at_rest_percent_of_a_core": at_rest,
+                "open_loop": [{k: v for k, v in r.items() if k not in ("ids", "accepted_per_second")} for r in runs],
+                "sustained_max_cases_per_second": max((r["rate"] for r in runs if r["kept_up"]), default=0),
+                "burst": {k: v for k, v in burst.items() if k != "ids"},
+                "ceiling": ceiling,
+            }
+            for run in figures["open_loop"]:
+                print(f"{run['rate']:g}/s kept up: {run['kept_up']}, p99 {run['intake_latency_ms']['p99']} ms")
+            print("burst:", summary(burst))
+            print(json.dumps({k: v for k, v in figures.items() if k not in ("open_loop", "burst")}, indent=2))
+            RESULTS.mkdir(exist_ok=True)
+            out = RESULTS / f"system-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+            out.write_text(json.dumps(figures, indent=1, default=str) + "\n")
+            print(f"written to {out}")
+        finally:
+            if bare:
+                bare.terminate()
+                bare.wait(10)
+            if counter:
+                counter.stop()
 
 
 if __name__ == "__main__":

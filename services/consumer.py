@@ -138,16 +138,17 @@ class ConsumerRunner:
         creation finds the case instead of waiting to be replayed), then the watermarks.
         A case's events of one topic stay in order: they share a partition. The caller
         then commits every offset at once."""
+        by_topic: dict[str, list[ConsumerRecord[bytes, bytes]]] = {}
+        for tp, records in batches.items():
+            by_topic.setdefault(tp.topic, []).extend(records)
         for topic in self.handlers:
-            records = [r for tp, rs in batches.items() if tp.topic == topic for r in rs]
-            if records:
-                await self.process(records)
-        others = [r for tp, rs in batches.items() if tp.topic not in self.handlers for r in rs]
-        watermarks = [r for r in others if r.topic == Topics.watermarks]
+            if topic in by_topic:
+                await self.process(by_topic.pop(topic))
+        watermarks = by_topic.pop(Topics.watermarks, None)
         if watermarks:
             await self._take_watermarks(watermarks)
-        if len(watermarks) < len(others):  # a topic this group does not handle: dead-lettered
-            await self.process([r for r in others if r.topic != Topics.watermarks])
+        for records in by_topic.values():  # a topic this group does not handle: dead-lettered
+            await self.process(records)
 
     async def _take_watermarks(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         messages = []

@@ -77,10 +77,9 @@ class Shed:
         self._summarise()
         cid = correlation_id_from(scope["headers"])
         body = problem_bytes(503, self._detail, retry_after_seconds=RETRY_AFTER_SECONDS, correlation_id=cid)
-        headers = self._headers + (API_ONLY if scope["path"].startswith("/v1/") else [])
-        await send(
-            {"type": "http.response.start", "status": 503, "headers": [*headers, (b"x-correlation-id", cid.encode())]}
-        )
+        api_only = API_ONLY if scope["path"].startswith("/v1/") else []
+        headers = [*self._headers, *api_only, (b"x-correlation-id", cid.encode())]
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
     def _summarise(self) -> None:
