@@ -16,12 +16,8 @@ import argparse
 import json
 import subprocess
 import time
-from datetime import UTC, datetime
-from pathlib import Path
 
-from bench.pipeline import CpuMeter, system_on_postgres
-
-RESULTS = Path(__file__).parent / "results"
+from bench.pipeline import CpuMeter, save, system_on_postgres
 
 
 def main() -> None:
@@ -38,9 +34,7 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     result = {"commit": commit, "seconds": args.seconds, "settle": args.settle, "percent_of_a_core": figures}
     print(json.dumps(result), flush=True)
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    (RESULTS / f"rest-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
+    save("rest", result)
 
 
 if __name__ == "__main__":

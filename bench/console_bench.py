@@ -22,9 +22,9 @@ from typing import Any
 import httpx
 from playwright.sync_api import sync_playwright
 
-from bench.intake_bench import RESULTS, signed_in
+from bench.intake_bench import signed_in
 from bench.loadgen import case_bodies
-from bench.pipeline import system_on_postgres
+from bench.pipeline import save, system_on_postgres
 from services.dev.issuer import mint_user
 from services.dev.stack import CONSOLE, dev_secrets
 
@@ -111,10 +111,7 @@ def main() -> None:
             "case_page": {**case_page, "timeline_entries": entries},
         }
         print(json.dumps(figures, indent=2))
-        RESULTS.mkdir(exist_ok=True)
-        out = RESULTS / f"console-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-        out.write_text(json.dumps(figures, indent=1) + "\n")
-        print(f"written to {out}")
+        save("console", figures)
 
 
 if __name__ == "__main__":

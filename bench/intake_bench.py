@@ -20,18 +20,15 @@ import statistics
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 
-from bench.pipeline import system_on_postgres
+from bench.pipeline import save, system_on_postgres
 from services.dev.issuer import mint_user
 from services.dev.stack import Stack, dev_secrets
 from shared.events import Topics
 from tests.support.cases import complaint, inquiry
 from tests.support.tap import TopicTap
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -142,10 +139,7 @@ def main() -> None:
                 },
             }
             print(json.dumps(figures, indent=2, ensure_ascii=False))
-            RESULTS.mkdir(exist_ok=True)
-            out = RESULTS / f"intake-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-            out.write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n")
-            print(f"written to {out}")
+            save("intake", figures)
         finally:
             if tap:
                 tap.stop()

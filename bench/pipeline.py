@@ -6,20 +6,23 @@
 - ``CpuMeter``: CPU time of every process from ``/proc/<pid>/stat``;
 - ``bus_latency_ms``: from each request's due moment to its ``case.transferred``
   on the bus (the record's broker timestamp), read back after the run;
-- ``system_on_postgres``: the system a benchmark measures, on a fresh database.
+- ``system_on_postgres``: the system a benchmark measures, on a fresh database;
+- ``save``: a benchmark's figures in ``bench/results/``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,16 @@ from shared.events import Topics
 from tests.support.postgres import create_database, drop_database
 
 HZ = os.sysconf("SC_CLK_TCK")
+RESULTS = Path(__file__).parent / "results"
+
+
+def save(kind: str, figures: Mapping[str, Any]) -> Path:
+    """``bench/results/<kind>-<UTC time>.json``, and a line saying where."""
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{kind}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    out.write_text(json.dumps(figures, indent=1, ensure_ascii=False, default=str) + "\n")
+    print(f"written to {out}")
+    return out
 
 
 @contextmanager

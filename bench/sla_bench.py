@@ -26,8 +26,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import httpx
 
-from bench.intake_bench import RESULTS, percentile, signed_in
-from bench.pipeline import system_on_postgres
+from bench.intake_bench import percentile, signed_in
+from bench.pipeline import save, system_on_postgres
 from shared.events import Topics
 from tests.support.tap import TopicTap
 
@@ -245,10 +245,7 @@ def main() -> None:
     print(json.dumps(figures, indent=2))
     figures["timers"] = timers_at_scale(args.clocks, args.due, args.window)
     print(json.dumps(figures, indent=2, ensure_ascii=False))
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"sla-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n")
-    print(f"written to {out}")
+    save("sla", figures)
 
 
 if __name__ == "__main__":

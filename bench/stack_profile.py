@@ -22,9 +22,9 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.intake_bench import RESULTS, signed_in
+from bench.intake_bench import signed_in
 from bench.loadgen import OpenLoop
-from bench.pipeline import system_on_postgres
+from bench.pipeline import RESULTS, system_on_postgres
 
 PY_SPY = Path(sys.executable).with_name("py-spy")
 

@@ -35,9 +35,9 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.intake_bench import RESULTS, signed_in
+from bench.intake_bench import signed_in
 from bench.loadgen import OpenLoop, case_bodies, ensure_wrk, wrk_max
-from bench.pipeline import CpuMeter, PipelineCounter, bus_latency_ms, system_on_postgres
+from bench.pipeline import CpuMeter, PipelineCounter, bus_latency_ms, save, system_on_postgres
 from services.dev.broker import free_port
 
 
@@ -161,10 +161,7 @@ def main() -> None:
                 print(f"{run['rate']:g}/s kept up: {run['kept_up']}, p99 {run['intake_latency_ms']['p99']} ms")
             print("burst:", summary(burst))
             print(json.dumps({k: v for k, v in figures.items() if k not in ("open_loop", "burst")}, indent=2))
-            RESULTS.mkdir(exist_ok=True)
-            out = RESULTS / f"system-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-            out.write_text(json.dumps(figures, indent=1, default=str) + "\n")
-            print(f"written to {out}")
+            save("system", figures)
         finally:
             if bare:
                 bare.terminate()
