@@ -195,6 +195,7 @@ async def _broker_parts(runtime: Runtime) -> None:
         runtime.status,
         poll_seconds=settings.outbox_poll_seconds,
         batch_size=settings.outbox_batch_size,
+        coalesce_seconds=settings.outbox_coalesce_seconds,
         retention=timedelta(hours=settings.outbox_retention_hours),
         send_timeout=settings.kafka_request_timeout_ms / 1000 + 5,
         producer_name=spec.name,

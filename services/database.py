@@ -84,7 +84,7 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         # A Session class of our own, so commit hooks stay on this database's sessions.
-        self._session_class = type(f"{schema.title()}Session", (Session,), {})
+        self._session_class = type(f"{schema.title()}Session", (Session,), {"database": self})
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, sync_session_class=self._session_class)
         dsn = None if self.is_sqlite else make_url(url).set(drivername="postgresql").render_as_string(False)
         self.wakeups = Wakeups(schema, dsn)
@@ -106,9 +106,13 @@ class Database:
         record of what it wrote ahead is undone with the rows (``write_ahead``)."""
         self._after_rollback_hooks.append(callback)
 
-    def _before_commit(self, session: Session) -> None:
+    def run_before_commit_hooks(self, session: Session) -> None:
+        """The hooks, which only defer rows: by the commit, or ahead of it (``write_ahead``)."""
         for hook in self._before_commit_hooks:
             hook(session)
+
+    def _before_commit(self, session: Session) -> None:
+        self.run_before_commit_hooks(session)
         deferred.write(session)
 
     def _after_rollback(self, session: Session, *_: Any) -> None:
@@ -149,11 +153,12 @@ async def write_ahead(session: AsyncSession) -> None:
     must see a constraint those rows break where it can still roll back and answer
     otherwise (intake's concurrent retry of one case), not inside the commit. Anything
     deferred later is written by the commit as usual; a rollback undoes both."""
-    await session.run_sync(_dispatch_before_commit)
-
-
-def _dispatch_before_commit(session: Session) -> None:
-    session.dispatch.before_commit(session)
+    sync = session.sync_session
+    database = getattr(type(sync), "database", None)
+    if not isinstance(database, Database):
+        raise TypeError("write_ahead needs a session of a services.database.Database")
+    database.run_before_commit_hooks(sync)
+    await deferred.write_now(session)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -24,8 +24,11 @@ from typing import Any
 
 from sqlalchemy import Table, bindparam, insert, text
 from sqlalchemy.dialects.postgresql.base import PGDialect
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
+
+from services import native
 
 #: A table with more deferred rows than this is written with ``executemany``: a
 #: multi-row VALUES list grows the statement (and its parameters) with every row.
@@ -62,29 +65,66 @@ def defer(session: AsyncSession | Session, table: Table, rows: list[dict[str, An
 
 def write(session: Session) -> None:
     """The ``before_commit`` hook: every deferred row, then nothing is left deferred."""
-    deferred: Deferred | None = session.info.pop(Deferred, None)
-    if deferred is None or not deferred.groups:
+    groups = _take(session)
+    if not groups:
         return
-    groups = list(deferred.groups.items())
-    if session.get_bind().dialect.name == "postgresql" and all(len(rows) <= CTE_MAX_ROWS for _, rows in groups):
-        shape = tuple((table, len(rows), tuple(rows[0])) for table, rows in groups)
-        params = {
-            f"d{g}_{r}_{name}": value
-            for g, (_, rows) in enumerate(groups)
-            for r, row in enumerate(rows)
-            for name, value in row.items()
-        }
-        session.execute(_combined(shape), params)
+    shape = _shape(session, groups)
+    if shape is not None:
+        session.execute(_combined(shape), _params(groups))
         return
     for table, rows in groups:
         session.execute(insert(table), rows)
 
 
-@cache
-def _combined(shape: tuple[tuple[Table, int, tuple[str, ...]], ...]) -> Any:
+async def write_now(session: AsyncSession) -> None:
+    """The deferred rows, written now on the session's connection (``write_ahead``): on
+    Postgres through the driver (``services.native``: the combined statement's
+    parameters cost more CPU through ``session.execute`` than the round trip it
+    saves), otherwise as the commit would write them."""
+    shape = _shape(session.sync_session, _peek(session.sync_session))
+    if shape is None:
+        await session.run_sync(write)
+        return
+    groups = _take(session.sync_session)
+    await native.execute(session, _native(shape, session.sync_session.get_bind().dialect), _params(groups))
+
+
+Groups = list[tuple[Table, list[dict[str, Any]]]]
+Shape = tuple[tuple[Table, int, tuple[str, ...]], ...]
+
+
+def _peek(session: Session) -> Groups:
+    found = session.info.get(Deferred)
+    return list(found.groups.items()) if isinstance(found, Deferred) else []
+
+
+def _take(session: Session) -> Groups:
+    found: Deferred | None = session.info.pop(Deferred, None)
+    return list(found.groups.items()) if found is not None else []
+
+
+def _shape(session: Session, groups: Groups) -> Shape | None:
+    """The shape of one combined statement for ``groups``, when they fit one (Postgres, a
+    few rows per table); ``None``: one ``executemany`` per table."""
+    if not groups or session.get_bind().dialect.name != "postgresql":
+        return None
+    if any(len(rows) > CTE_MAX_ROWS for _, rows in groups):
+        return None
+    return tuple((table, len(rows), tuple(rows[0])) for table, rows in groups)
+
+
+def _params(groups: Groups) -> dict[str, Any]:
+    return {
+        f"d{g}_{r}_{name}": value
+        for g, (_, rows) in enumerate(groups)
+        for r, row in enumerate(rows)
+        for name, value in row.items()
+    }
+
+
+def _statement(shape: Shape) -> Any:
     """One INSERT for every group of a shape (tables, row counts, columns), the others as
-    CTEs, with bound parameters: built and compiled once per shape, not per commit
-    (building it per commit cost more CPU than the round trips it saved, measured)."""
+    CTEs, with bound parameters named ``d<group>_<row>_<column>``."""
     statements = [
         insert(table).values(
             [{name: bindparam(f"d{g}_{r}_{name}", type_=table.c[name].type) for name in names} for r in range(count)]
@@ -94,13 +134,26 @@ def _combined(shape: tuple[tuple[Table, int, tuple[str, ...]], ...]) -> Any:
     combined = statements[-1]
     for i, statement in enumerate(statements[:-1]):
         combined = combined.add_cte(statement.cte(f"deferred_{i}"))
-    # SQLAlchemy compiles a DML-in-CTE statement anew on every execution (no cache key):
-    # compiled here once, it is kept as text with the same typed parameters.
-    # (Without the ``::TYPE`` casts after each parameter, which ``text`` cannot parse;
-    # Postgres infers each parameter's type from the column it is inserted into.)
-    compiled = combined.compile(dialect=PGDialect(paramstyle="named"))  # type: ignore[no-untyped-call]  # (SQLAlchemy leaves it untyped)
+    return combined
+
+
+@cache
+def _combined(shape: Shape) -> Any:
+    """The combined statement for ``session.execute``, built and compiled once per shape,
+    not per commit (building it per commit cost more CPU than the round trips it saved,
+    measured). SQLAlchemy compiles a DML-in-CTE statement anew on every execution (no
+    cache key): compiled here once, it is kept as text with the same typed parameters.
+    (Without the ``::TYPE`` casts after each parameter, which ``text`` cannot parse;
+    Postgres infers each parameter's type from the column it is inserted into.)"""
+    compiled = _statement(shape).compile(dialect=PGDialect(paramstyle="named"))  # type: ignore[no-untyped-call]  # (SQLAlchemy leaves it untyped)
     sql = re.sub(r"(:d\d+_\d+_\w+?)::[A-Z][A-Z ]*(\[\])?", r"\1", str(compiled))
     return text(sql).bindparams(*compiled.binds.values())
+
+
+@cache
+def _native(shape: Shape, dialect: Dialect) -> native.NativeStatement:
+    """The combined statement compiled for the engine's own dialect, for the driver."""
+    return native.NativeStatement.compile(_statement(shape), dialect)
 
 
 def forget(session: Session, *_: Any) -> None:

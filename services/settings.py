@@ -59,6 +59,11 @@ class ServiceSettings(BaseSettings):
     #: (measured, decision 0011).
     wakeup_notify: bool = False
     outbox_batch_size: int = 500
+    #: The relay's pace (``services.relay.OutboxRelay._pace``): at most one publish round
+    #: per this long, so that under load the commits meanwhile share one round; an event
+    #: waits at most this long, and one after a quiet spell not at all. Short by default:
+    #: sla's breach alerts must reach the bus within 100 ms (issue 14).
+    outbox_coalesce_seconds: float = 0.01
     outbox_retention_hours: float = 24.0
     #: How often a producer says how far it has published (``platform.watermarks``), and
     #: how long a consumer waits, with nothing arriving to fill it, before a hole in a

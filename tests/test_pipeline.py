@@ -222,6 +222,23 @@ def test_closing_a_case_in_intake_frees_capacity_in_routing(system: System) -> N
         assert [u.json()["payload"]["action"] for u in updates] == ["register", "reply", "close"]
 
 
+def test_intake_relay_publishes_at_its_pace(system: System) -> None:
+    """Under steady posting, intake's relay makes one publish round per
+    ``outbox_coalesce_seconds`` (50 ms), so that events share rounds: the gaps between
+    rounds (seen in the records' own send times) are that long, not the 10-20 ms of a
+    relay that publishes after every wake-up (decision 0019)."""
+    with system.client("intake-svc") as intake:
+        ids = [intake.post("/v1/cases", json=complaint()).json()["id"].encode() for _ in range(40)]
+    sent = sorted(
+        s.timestamp_ms
+        for s in system.tap.wait_for(lambda s: s.topic == Topics.case_created and s.key in ids, count=len(ids))
+    )
+    rounds = [sent[0]] + [t for before, t in zip(sent, sent[1:], strict=False) if t - before >= 25]
+    gaps = sorted(b - a for a, b in zip(rounds, rounds[1:], strict=False))
+    assert len(rounds) < len(ids), rounds
+    assert gaps and gaps[len(gaps) // 2] >= 40, gaps
+
+
 def test_no_raw_personal_data_in_databases_logs_or_topics(system: System) -> None:
     """After this module's runs (cases through all four services, customer notices, an
     unmasked read), the raw phone and ID numbers are in no table, log line or event."""

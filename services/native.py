@@ -1,0 +1,87 @@
+"""A prebuilt statement run on the session's own asyncpg connection, in its transaction.
+
+Why: intake's new case is one large ``INSERT`` (the case, its outbox, history and audit
+rows as data-modifying CTEs, ``services.deferred``) with some seventy parameters.
+Through ``session.execute`` SQLAlchemy spent about 0.3 ms of CPU on it per case
+(parameter dicts, bind processing, the execution context, the greenlet hop), a fifth
+of intake's whole request (measured with ``bench.intake_cost``). Here the statement is
+compiled once per shape for the session's dialect, and each call only lines the
+values up in order, runs the dialect's own bind processors (so a value is sent exactly
+as ``session.execute`` would send it) and hands them to asyncpg's prepared statement,
+on the same connection and inside the same transaction as the rest of the session.
+
+What SQLAlchemy's execution path would have done around the call is kept: the
+transaction is begun if this is its first statement, the statement goes through the
+connection's prepared-statement cache under its execution lock, a driver error comes
+out as SQLAlchemy's (``IntegrityError`` for a unique key, so a caller's race handling
+is unchanged), and a connection that died is invalidated. ``before_cursor_execute``
+listeners do not see these statements.
+
+Postgres (asyncpg) only; callers keep the ``session.execute`` path for SQLite. The
+adapter's private methods used here (``_execute_mutex``, ``_transaction``,
+``_start_transaction``, ``_prepare``) are those of the pinned SQLAlchemy release
+(requirements.txt); ``tests/test_deferred.py`` runs this path on Postgres.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import exc
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+
+@dataclass(frozen=True)
+class NativeStatement:
+    """A statement compiled for one dialect: its SQL, and each positional parameter's
+    name with the bind processor that dialect applies to it."""
+
+    sql: str
+    params: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+
+    @classmethod
+    def compile(cls, statement: ClauseElement, dialect: Dialect) -> NativeStatement:
+        compiled = statement.compile(dialect=dialect)
+        assert isinstance(compiled, SQLCompiler)
+        processors = compiled._bind_processors  # noqa: SLF001 - the processors SQLAlchemy itself applies
+        params: list[tuple[str, Callable[[Any], Any] | None]] = []
+        for name in compiled.positiontup or []:
+            process = processors.get(name)
+            if process is not None and not callable(process):
+                raise NotImplementedError(f"parameter {name}: tuple-typed parameters are not supported here")
+            params.append((name, process))
+        return cls(str(compiled), tuple(params))
+
+    def arguments(self, values: Mapping[str, Any]) -> list[Any]:
+        return [process(values[name]) if process else values[name] for name, process in self.params]
+
+
+async def execute(session: AsyncSession, statement: NativeStatement, values: Mapping[str, Any]) -> Sequence[Any]:
+    """Run ``statement`` with ``values`` in the session's transaction; returns its rows."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    adapter: Any = raw.dbapi_connection
+    dialect = connection.dialect
+    args = statement.arguments(values)
+    try:
+        async with adapter._execute_mutex:  # noqa: SLF001 - one statement at a time per connection
+            if adapter._transaction is None:  # noqa: SLF001 - the session's first statement begins it
+                await adapter._start_transaction()  # noqa: SLF001
+            try:
+                prepared, _ = await adapter._prepare(
+                    statement.sql, getattr(dialect, "_invalidate_schema_cache_asof", 0)
+                )
+                rows: Sequence[Any] = await prepared.fetch(*args)
+                return rows
+            except Exception as error:  # noqa: BLE001 - translated to the DB-API's errors, as SQLAlchemy does
+                adapter._handle_exception(error)  # noqa: SLF001 - always raises
+                raise
+    except adapter.dbapi.Error as error:
+        if dialect.is_disconnect(error, adapter, None):
+            await connection.invalidate(error)
+        raise exc.DBAPIError.instance(statement.sql, args, error, adapter.dbapi.Error, dialect=dialect) from error
