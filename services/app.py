@@ -33,7 +33,7 @@ from services.consumer import ConsumerRunner, Subscription
 from services.database import Database, resolve_url
 from services.errors import install_error_handlers
 from services.health import router as health_router
-from services.kafka import ensure_topics, make_consumer, make_producer
+from services.kafka import FetchPace, ensure_topics, make_consumer, make_producer
 from services.keys import router as keys_router
 from services.metrics import Metrics
 from services.middleware import EdgeMiddleware
@@ -219,6 +219,7 @@ async def _broker_parts(runtime: Runtime) -> None:
             retry_base=settings.consumer_retry_base_seconds,
             gap_grace_seconds=settings.stream_gap_grace_seconds,
             check_seconds=settings.stream_check_seconds,
+            fetch_pace=FetchPace(settings.kafka_fetch_busy_wait_ms, settings.kafka_fetch_max_wait_ms),
         )
         parts.append(asyncio.create_task(_run_consumer(runtime.consumer, consumer), name="consumer"))
     try:

@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services import failpoints, tracing
 from services.database import Database, insert_ignoring_conflicts, utcnow
 from services.dead_letters import DeadLetters, is_transient
-from services.kafka import BrokerStatus
+from services.kafka import BrokerStatus, FetchPace, set_fetch_wait
 from services.logging import correlation_id
 from services.streams import StreamWatch, stream_of
 from services.tables import RuntimeTables
@@ -93,6 +93,7 @@ class ConsumerRunner:
         retry_base: float,
         gap_grace_seconds: float = 60.0,
         check_seconds: float = 5.0,
+        fetch_pace: FetchPace | None = None,
     ) -> None:
         self.context = context  # the service's Runtime, handed to every handler
         self.group, self.db, self.tables = group, db, tables
@@ -103,6 +104,7 @@ class ConsumerRunner:
         self.watch = StreamWatch(db, tables, self.handlers, gap_grace_seconds)
         self.dead_letters = DeadLetters(producer, Topics.dead_letter(group), group, self.watch, status, retry_base)
         self.check_seconds = check_seconds
+        self.fetch_pace = fetch_pace
         self._last_check = 0.0
         self.processed = 0
         self.duplicates = 0
@@ -119,11 +121,13 @@ class ConsumerRunner:
                 self.status.failed(exc)
                 await asyncio.sleep(1)
                 continue
+            loop = asyncio.get_running_loop()
+            if self.fetch_pace and (wait_ms := self.fetch_pace.after_poll(bool(batches), loop.time())) is not None:
+                set_fetch_wait(self.consumer, wait_ms)
             if batches:
                 await self.apply_poll(batches)
                 await self._commit_offsets({tp: records[-1].offset + 1 for tp, records in batches.items()})
             self._update_lag()
-            loop = asyncio.get_running_loop()
             if loop.time() - self._last_check > self.check_seconds:
                 self._last_check = loop.time()
                 try:

@@ -50,6 +50,9 @@ class ServiceSettings(BaseSettings):
     kafka_heartbeat_interval_ms: int = 3000
     #: How long a fetch may wait at the broker for new records (aiokafka's default: 500).
     kafka_fetch_max_wait_ms: int = 500
+    #: The same while records flow (``services.kafka.FetchPace``): after a poll that
+    #: brought records, until the consumer has been idle for two seconds.
+    kafka_fetch_busy_wait_ms: int = 50
 
     #: The relay is woken by commits (``services.wakeup``); this poll is only its safety net.
     outbox_poll_seconds: float = 5.0
