@@ -6,6 +6,8 @@
 - ``CpuMeter``: CPU time of every process from ``/proc/<pid>/stat``;
 - ``bus_latency_ms``: from each request's due moment to its ``case.transferred``
   on the bus (the record's broker timestamp), read back after the run;
+- ``publish_rounds``: how many events each service's relay published and in how
+  many rounds (one ``published_at`` per round, decision 0019);
 - ``system_on_postgres``: the system a benchmark measures, on a fresh database;
 - ``save``: a benchmark's figures in ``bench/results/``.
 """
@@ -171,6 +173,30 @@ class CpuMeter:
             figures["ms_per_case"] = {name: round(1000 * s / cases, 2) for name, s in used.items()}
             figures["ms_per_case_total"] = round(sum(figures["ms_per_case"].values()), 2)
         return figures
+
+
+def publish_rounds(dsn: str, since: datetime) -> dict[str, dict[str, float]]:
+    """Per service, the events staged since ``since`` that its relay has published, and
+    in how many publish rounds (a round marks its rows with one ``published_at``)."""
+
+    async def read() -> dict[str, dict[str, float]]:
+        conn = await asyncpg.connect(dsn)
+        out: dict[str, dict[str, float]] = {}
+        try:
+            for name in SERVICES:
+                schema = name.removesuffix("-svc")
+                row = await conn.fetchrow(
+                    f"SELECT count(*) AS events, count(DISTINCT published_at) AS rounds FROM {schema}.outbox"
+                    " WHERE created_at >= $1 AND published_at IS NOT NULL",
+                    since,
+                )
+                events, rounds = int(row["events"]), int(row["rounds"])
+                out[name] = {"events": events, "rounds": rounds, "per_round": round(events / max(rounds, 1), 2)}
+        finally:
+            await conn.close()
+        return out
+
+    return asyncio.run(read())
 
 
 def bus_latency_ms(bootstrap: str, ids_file: Path) -> dict[str, Any]:

@@ -10,6 +10,7 @@ machine's cores, with the load generator beside them, then:
    queueing shows; consumer lag (cases accepted but not yet assigned by routing, or
    without clocks in sla) sampled every second until the pipeline has drained;
    POST to ``case.transferred`` on the bus; CPU ms per case for every process;
+   events per publish round of each service's relay;
 3. **sustained maximum**: the highest of those rates the system kept up with
    (every request answered 2xx, p99 under 1 s, drained within 5 s of the load's
    end), refined by bisection towards the first rate it did not;
@@ -37,13 +38,13 @@ from typing import Any
 
 from bench.intake_bench import signed_in
 from bench.loadgen import OpenLoop, case_bodies, ensure_wrk, wrk_max
-from bench.pipeline import CpuMeter, PipelineCounter, bus_latency_ms, save, system_on_postgres
+from bench.pipeline import CpuMeter, PipelineCounter, bus_latency_ms, publish_rounds, save, system_on_postgres
 from services.dev.broker import free_port
 
 
 def stage(gen: OpenLoop, counter: PipelineCounter, cpu: CpuMeter, rate: float, seconds: float) -> dict[str, Any]:
     name = f"open-{rate:g}"
-    before, started = cpu.ticks(), time.monotonic()
+    before, started, since = cpu.ticks(), time.monotonic(), datetime.now(UTC)
     base = counter.latest()
     figures, ids = gen.run(rate, seconds, name)
     load_end = time.monotonic()
@@ -65,6 +66,7 @@ def stage(gen: OpenLoop, counter: PipelineCounter, cpu: CpuMeter, rate: float, s
         "lag_over_time": {"columns": ["s", "not_assigned", "no_clocks"], "rows": series},
         "max_lag": max((max(r[1], r[2]) for r in series), default=0),
         "cpu": cpu.report(before, accepted, time.monotonic() - started),
+        "publish_rounds": publish_rounds(counter.dsn, since),
         "ids": ids,
         "accepted_per_second": figures["accepted_per_second"],
     }
