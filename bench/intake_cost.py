@@ -14,8 +14,8 @@ cost in those units too (``relative``): compare that between interleaved runs.
 It prints CPU milliseconds per request (process time: this process is the service
 and the client) and the statements per case, counted by SQLAlchemy's
 ``before_cursor_execute`` event (which does not see the new case's own statement,
-run on the driver since 2026-12-04: ``services.native``, decision 0019); the system benchmark (``bench.system_bench``) is
-where throughput and latency are measured.
+run on the driver since 2026-12-04: ``services.native``, decision 0019); the system
+benchmark (``bench.system_bench``) is where throughput and latency are measured.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer
 
 from services.dev.stack import Stack
-from services.registry import SERVICES
+from services.registry import SERVICES, load_spec
 from shared.events import Topics
 from tests.support.postgres import create_database, drop_database
 
@@ -184,7 +184,7 @@ def publish_rounds(dsn: str, since: datetime) -> dict[str, dict[str, float]]:
         out: dict[str, dict[str, float]] = {}
         try:
             for name in SERVICES:
-                schema = name.removesuffix("-svc")
+                schema = load_spec(name).schema
                 row = await conn.fetchrow(
                     f"SELECT count(*) AS events, count(DISTINCT published_at) AS rounds FROM {schema}.outbox"
                     " WHERE created_at >= $1 AND published_at IS NOT NULL",

@@ -65,37 +65,34 @@ def defer(session: AsyncSession | Session, table: Table, rows: list[dict[str, An
 
 def write(session: Session) -> None:
     """The ``before_commit`` hook: every deferred row, then nothing is left deferred."""
-    groups = _take(session)
-    if not groups:
-        return
-    shape = _shape(session, groups)
-    if shape is not None:
-        session.execute(_combined(shape), _params(groups))
-        return
-    for table, rows in groups:
-        session.execute(insert(table), rows)
+    _write_groups(session, _take(session))
 
 
 async def write_now(session: AsyncSession) -> None:
     """The deferred rows, written now on the session's connection (``write_ahead``): on
     Postgres through the driver (``services.native``: the combined statement's
-    parameters cost more CPU through ``session.execute`` than the round trip it
-    saves), otherwise as the commit would write them."""
-    shape = _shape(session.sync_session, _peek(session.sync_session))
+    parameters cost more CPU through ``session.execute``), otherwise as the commit
+    would write them."""
+    sync = session.sync_session
+    groups = _take(sync)
+    shape = _shape(sync, groups)
     if shape is None:
-        await session.run_sync(write)
+        await session.run_sync(_write_groups, groups)
         return
-    groups = _take(session.sync_session)
-    await native.execute(session, _native(shape, session.sync_session.get_bind().dialect), _params(groups))
+    await native.execute(session, _native(shape, sync.get_bind().dialect), _params(groups))
 
 
 Groups = list[tuple[Table, list[dict[str, Any]]]]
 Shape = tuple[tuple[Table, int, tuple[str, ...]], ...]
 
 
-def _peek(session: Session) -> Groups:
-    found = session.info.get(Deferred)
-    return list(found.groups.items()) if isinstance(found, Deferred) else []
+def _write_groups(session: Session, groups: Groups) -> None:
+    shape = _shape(session, groups)
+    if shape is not None:
+        session.execute(_combined(shape), _params(groups))
+        return
+    for table, rows in groups:
+        session.execute(insert(table), rows)
 
 
 def _take(session: Session) -> Groups:

@@ -2,25 +2,27 @@
 
 Why: intake's new case is one large ``INSERT`` (the case, its outbox, history and audit
 rows as data-modifying CTEs, ``services.deferred``) with some seventy parameters.
-Through ``session.execute`` SQLAlchemy spent about 0.3 ms of CPU on it per case
-(parameter dicts, bind processing, the execution context, the greenlet hop), a fifth
-of intake's whole request (measured with ``bench.intake_cost``). Here the statement is
-compiled once per shape for the session's dialect, and each call only lines the
-values up in order, runs the dialect's own bind processors (so a value is sent exactly
-as ``session.execute`` would send it) and hands them to asyncpg's prepared statement,
-on the same connection and inside the same transaction as the rest of the session.
+Through ``session.execute`` writing it cost 0.33-0.40 ms of CPU per case (parameter
+dicts, bind processing, the execution context, the greenlet hop); through the driver,
+0.28-0.30 ms (three interleaved pairs timed in ``bench.intake_cost``'s process,
+decision 0019). Here the statement is compiled once per shape for the session's
+dialect, and each call only lines the values up in order, runs the dialect's own bind
+processors (so a value is sent exactly as ``session.execute`` would send it) and hands
+them to asyncpg's prepared statement, on the same connection and inside the same
+transaction as the rest of the session.
 
 What SQLAlchemy's execution path would have done around the call is kept: the
 transaction is begun if this is its first statement, the statement goes through the
 connection's prepared-statement cache under its execution lock, a driver error comes
 out as SQLAlchemy's (``IntegrityError`` for a unique key, so a caller's race handling
-is unchanged), and a connection that died is invalidated. ``before_cursor_execute``
+is unchanged), and a connection that died is invalidated. The error hides the parameters. ``before_cursor_execute``
 listeners do not see these statements.
 
 Postgres (asyncpg) only; callers keep the ``session.execute`` path for SQLite. The
 adapter's private methods used here (``_execute_mutex``, ``_transaction``,
 ``_start_transaction``, ``_prepare``) are those of the pinned SQLAlchemy release
-(requirements.txt); ``tests/test_deferred.py`` runs this path on Postgres.
+(requirements.txt); ``tests/test_deferred.py`` and intake's tests (concurrent retries
+of one case included) run this path on Postgres.
 """
 
 from __future__ import annotations
@@ -84,4 +86,7 @@ async def execute(session: AsyncSession, statement: NativeStatement, values: Map
     except adapter.dbapi.Error as error:
         if dialect.is_disconnect(error, adapter, None):
             await connection.invalidate(error)
-        raise exc.DBAPIError.instance(statement.sql, args, error, adapter.dbapi.Error, dialect=dialect) from error
+        # Parameters hidden: they are a customer's personal data, and errors get logged.
+        raise exc.DBAPIError.instance(
+            statement.sql, args, error, adapter.dbapi.Error, hide_parameters=True, dialect=dialect
+        ) from error

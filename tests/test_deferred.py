@@ -1,6 +1,8 @@
 """Rows deferred to the commit (``services.deferred``): written with it, in each table's
 order, on both paths (one combined statement, and ``executemany`` for many rows);
-forgotten on rollback; and a row that cannot be written fails the whole commit."""
+forgotten on rollback; and a row that cannot be written fails the whole commit. Written
+ahead of the commit (``write_ahead``; on Postgres through the driver, ``services.native``),
+they are in the transaction, go with its rollback, and a clash is an ``IntegrityError``."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from intake import tables as t
 from services import deferred
-from services.database import utcnow
+from services.database import utcnow, write_ahead
 from services.registry import load_spec
 from tests.support.inprocess import running
 
@@ -73,3 +75,28 @@ async def test_a_rollback_forgets_and_a_bad_row_fails_the_commit(backend: tuple[
             async with db.session() as session:
                 deferred.defer(session, outbox, outbox_rows("a", 1))
                 deferred.defer(session, outbox, [{"event_id": "b", "topic": "x"}])
+
+
+async def test_rows_written_ahead_are_in_the_transaction_and_a_clash_hides_its_values(
+    backend: tuple[Path, str | None],
+) -> None:
+    var_dir, url = backend
+    async with running(load_spec("intake-svc"), var_dir, url) as intake:
+        db, outbox = intake.runtime.db, intake.runtime.tables.outbox
+        async with db.session() as session:
+            deferred.defer(session, outbox, outbox_rows("ahead", 2))
+            await write_ahead(session)
+            seen = (await session.scalars(select(outbox.c.event_id).order_by(outbox.c.id))).all()
+            assert seen == ["ahead-0", "ahead-1"]  # written, inside the transaction
+            await session.rollback()
+        async with db.session() as session:
+            assert (await session.scalars(select(outbox.c.event_id))).all() == []  # gone with it
+            deferred.defer(session, outbox, outbox_rows("twice", 1))
+            await session.commit()
+        async with db.session() as session:
+            again = [{**outbox_rows("twice", 1)[0], "value": '{"phone": "13812345678"}'}]
+            deferred.defer(session, outbox, again)
+            with pytest.raises(IntegrityError) as raised:
+                await write_ahead(session)
+        if url:  # the driver path: a customer's data stays out of the error (and the logs)
+            assert "13812345678" not in str(raised.value)

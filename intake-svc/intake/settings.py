@@ -9,8 +9,8 @@ class IntakeSettings(ServiceSettings):
     reopen_window_days: int = 30
     #: Case numbers reserved at a time per branch and day (``intake.casenumbers``).
     case_number_block: int = 20
-    #: intake's relay publishes at most 20 rounds a second (``services.relay``): at
-    #: 100 cases/s a round every 10 ms cost 1.5 ms of intake CPU per case, every 50 ms
-    #: 0.3-0.5 ms (measured, issue 14; decision 0019). A new case waits at most 50 ms
-    #: more for the bus, within the 250 ms from POST to ``case.transferred``.
+    #: intake's relay publishes at most 20 rounds a second (``services.relay``): intake
+    #: alone at 100 cases/s cost 2.6-2.95 ms of CPU per case at this pace against
+    #: 4.2-4.7 ms at 10 ms (measured, issue 14; decision 0019). A new case waits at most
+    #: 50 ms more for the bus, within the 250 ms from POST to ``case.transferred``.
     outbox_coalesce_seconds: float = 0.05
