@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 from aiokafka import AIOKafkaConsumer
+from prometheus_client.parser import text_string_to_metric_families
 
 from services.dev.stack import Stack
 from services.registry import SERVICES, load_spec
@@ -231,3 +233,22 @@ def bus_latency_ms(bootstrap: str, ids_file: Path) -> dict[str, Any]:
         return {"seen": 0}
     pick = lambda q: round(lat[min(len(lat) - 1, int(q * (len(lat) - 1)))], 1)  # noqa: E731
     return {"seen": len(lat), "of": len(due), "p50": pick(0.5), "p90": pick(0.9), "p99": pick(0.99)}
+
+
+def gc_pauses(stack: Stack) -> dict[str, dict[str, float]]:
+    """Per service process, its full garbage collections so far and the longest one's
+    pause in ms, read from its ``/metrics`` (``services.collector``)."""
+    out: dict[str, dict[str, float]] = {}
+    for name in SERVICES:  # one process of each (further ones share its port)
+        text = httpx.get(f"{stack.url(name)}/metrics", timeout=5).text
+        found = {
+            s.name: s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.labels.get("generation") == "2"
+        }
+        out[name] = {
+            "full_collections": found.get("gc_collections_total", 0.0),
+            "longest_ms": round(found.get("gc_pause_max_seconds", 0.0) * 1000, 2),
+        }
+    return out

@@ -38,7 +38,15 @@ from typing import Any
 
 from bench.intake_bench import signed_in
 from bench.loadgen import OpenLoop, case_bodies, ensure_wrk, wrk_max
-from bench.pipeline import CpuMeter, PipelineCounter, bus_latency_ms, publish_rounds, save, system_on_postgres
+from bench.pipeline import (
+    CpuMeter,
+    PipelineCounter,
+    bus_latency_ms,
+    gc_pauses,
+    publish_rounds,
+    save,
+    system_on_postgres,
+)
 from services.dev.broker import free_port
 
 
@@ -158,6 +166,7 @@ def main() -> None:
                 "sustained_max_cases_per_second": max((r["rate"] for r in runs if r["kept_up"]), default=0),
                 "burst": {k: v for k, v in burst.items() if k != "ids"},
                 "ceiling": ceiling,
+                "gc_full_collections": gc_pauses(stack),
             }
             for run in figures["open_loop"]:
                 print(f"{run['rate']:g}/s kept up: {run['kept_up']}, p99 {run['intake_latency_ms']['p99']} ms")

@@ -12,7 +12,11 @@ every service reports:
 - ``outbox_backlog`` and ``outbox_oldest_age_seconds``: events committed and not yet
   on the bus, read from the database when scraped;
 - ``consumer_lag{topic,partition}``, ``consumer_events_total{outcome}`` (applied,
-  duplicate, dead_lettered), ``broker_up``: from the consumer runner and relay.
+  duplicate, dead_lettered), ``broker_up``: from the consumer runner and relay;
+- ``gc_collections_total{generation}``, ``gc_pause_seconds_total{generation}``,
+  ``gc_pause_max_seconds{generation}`` and ``gc_frozen_objects``: the process's garbage
+  collections, how long they held the event loop, and what start-up froze out of their
+  sight (``services.collector``).
 
 A service adds its own (sla: timers and breaches; notify: deliveries and circuits)
 with ``counter``/``gauge`` here, and fills scrape-time gauges in
@@ -29,6 +33,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from services.collector import GcPauseCollector, measure_pauses
 from services.outbox import backlog
 
 if TYPE_CHECKING:
@@ -58,6 +63,7 @@ class Metrics:
         self.outbox_oldest_age = self.gauge(
             "outbox_oldest_age_seconds", "Age of the oldest event not yet on the bus (0: none)"
         )
+        self.registry.register(GcPauseCollector(measure_pauses()))
 
     def counter(self, name: str, documentation: str, labels: tuple[str, ...] = ()) -> Counter:
         return Counter(name, documentation, labels, registry=self.registry)

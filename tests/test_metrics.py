@@ -5,6 +5,7 @@ shipped alert rules and dashboard name only metrics that exist."""
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 from pathlib import Path
@@ -14,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from intake.service import SPEC as INTAKE
 from notify.state import DeliveryMetrics
+from services.collector import freeze_startup
 from services.metrics import Metrics
 from services.registry import ROOT
 from sla.state import TimerMetrics
@@ -80,3 +82,27 @@ def test_the_alert_rules_and_the_dashboard_name_only_metrics_that_exist() -> Non
         metric_like = {n for n in names if "_" in n and n not in ("service", "topic", "channel", "outcome", "status")}
         assert metric_like, expr
         assert metric_like <= exposed, (expr, metric_like - exposed)
+
+
+async def test_garbage_collections_and_their_pauses_are_reported(tmp_path: Path) -> None:
+    async with running(INTAKE, tmp_path, None) as intake:
+
+        def scraped(text: str, name: str) -> float:
+            return samples(text)[(name, (("generation", "2"),))]
+
+        before = (await intake.client.get("/metrics", headers={"Authorization": ""})).text
+        gc.collect()
+        after = (await intake.client.get("/metrics", headers={"Authorization": ""})).text
+    assert scraped(after, "gc_collections_total") >= scraped(before, "gc_collections_total") + 1
+    assert scraped(after, "gc_pause_seconds_total") > scraped(before, "gc_pause_seconds_total")
+    assert scraped(after, "gc_pause_max_seconds") > 0
+
+
+def test_what_start_up_holds_is_frozen_out_of_the_collectors_sight() -> None:
+    tracked = len(gc.get_objects())
+    try:
+        frozen = freeze_startup()
+        assert frozen >= tracked // 2  # the test process's modules and fixtures, at least
+        assert len(gc.get_objects()) < tracked - frozen // 2  # no longer walked
+    finally:
+        gc.unfreeze()

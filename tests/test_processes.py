@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,6 +96,9 @@ async def test_two_processes_share_one_port_and_publish_everything(two_intakes: 
 
         shares = await _served_shares(stack, ("intake-svc", "intake-svc#2"), CASES, 5)
         assert sum(shares.values()) == CASES and all(shares.values()), shares
+        scraped = (await client.get("/metrics", headers={"Authorization": ""})).text
+        frozen = re.search(r"^gc_frozen_objects (\S+)$", scraped, re.MULTILINE)
+        assert frozen and float(frozen.group(1)) > 50_000  # start-up frozen (services.collector)
 
         db = await asyncpg.connect(dsn)
         try:
