@@ -38,15 +38,16 @@ class FetchPace:
     """How long the broker may hold a consumer's fetch: short while records flow, long
     once the consumer has been idle for ``idle_after_seconds``.
 
-    Why: aiokafka keeps one fetch in flight per broker. When a poll hands over one
-    partition's records, the fetch it sends next covers the other partitions only;
-    new records on that partition then wait until that fetch comes back, which on a
-    quiet partition is ``fetch_max_wait_ms`` later. Apache Kafka holds a fetch the
-    same way. At 200 cases/s with the default 500 ms, routing took a case from the bus
-    150 ms (p50) after intake published it; with 50 ms, 13 ms (measured, issue 14;
-    decision 0019). An idle consumer's fetches cover every partition, so new records
-    end the wait at once: there the long wait costs no latency and keeps the service
-    quiet at rest."""
+    Why: a consumer hop's time is mostly the broker holding a fetch. Apache Kafka
+    answers a waiting fetch as soon as ``fetch.min.bytes`` (1) have arrived. The local
+    broker looks at a waiting fetch only at set moments, the first at half its wait,
+    so on it a record waits up to half of ``fetch_max_wait_ms`` (``bench.fetch_hold``;
+    decision 0019, corrected 2026-12-04). At 200 cases/s with the default 500 ms,
+    routing took a case from the local broker 150 ms (p50) after intake published it;
+    with 50 ms, 13 ms (measured, issue 14). On Apache Kafka a short wait buys little:
+    keep it for brokers that hold fetches. The busy wait applies while records flow and
+    the idle one after ``idle_after_seconds`` without, so at rest the service stays
+    quiet whatever the busy wait is."""
 
     busy_ms: int
     idle_ms: int
