@@ -24,15 +24,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.at_rest", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--settle", type=float, default=40)
+    parser.add_argument("--env", action="append", default=[], help="NAME=value for every service (to compare settings)")
     args = parser.parse_args()
-    with system_on_postgres("bench-rest-") as (stack, _):
+    env = dict(kv.split("=", 1) for kv in args.env)
+    with system_on_postgres("bench-rest-", env) as (stack, _):
         cpu = CpuMeter.of(stack)
         time.sleep(args.settle)
         before = cpu.ticks()
         time.sleep(args.seconds)
         figures = cpu.report(before, 0, args.seconds)["percent_of_a_core"]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    result = {"commit": commit, "seconds": args.seconds, "settle": args.settle, "percent_of_a_core": figures}
+    result = {
+        "commit": commit,
+        "seconds": args.seconds,
+        "settle": args.settle,
+        "env": env,
+        "percent_of_a_core": figures,
+    }
     print(json.dumps(result), flush=True)
     save("rest", result)
 
