@@ -239,7 +239,9 @@ def test_a_case_created_at_the_counter_with_hints_as_the_clerk_types(page: Page,
     page.get_by_role("button", name="受理").click()
     expect(page).to_have_url(re.compile(r"/cases/[0-9a-f-]{36}$"))
     expect(page.locator("h1 .major")).to_be_visible()  # intake found it major, as the hint said
-    expect(page.locator("dl.facts")).to_contain_text("P-NS-001")  # identity verified: the policy is shown
+    # The case file's facts (the assignment's, a second ``dl.facts``, shows once routing has assigned it).
+    case_file = page.locator("section[aria-labelledby='file-h'] dl.facts")
+    expect(case_file).to_contain_text("P-NS-001")  # identity verified: the policy is shown
     expect(page.locator("[data-field='phone']")).to_contain_text("138****2222")
     shot(page, "new-case-accepted")
 
