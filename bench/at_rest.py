@@ -17,16 +17,16 @@ import json
 import subprocess
 import time
 
-from bench.pipeline import CpuMeter, save, system_on_postgres
+from bench.pipeline import CpuMeter, add_env_option, env_of, save, system_on_postgres
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.at_rest", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--settle", type=float, default=40)
-    parser.add_argument("--env", action="append", default=[], help="NAME=value for every service (to compare settings)")
+    add_env_option(parser)
     args = parser.parse_args()
-    env = dict(kv.split("=", 1) for kv in args.env)
+    env = env_of(args.env)
     with system_on_postgres("bench-rest-", env) as (stack, _):
         cpu = CpuMeter.of(stack)
         time.sleep(args.settle)

@@ -8,12 +8,15 @@
   on the bus (the record's broker timestamp), read back after the run;
 - ``publish_rounds``: how many events each service's relay published and in how
   many rounds (one ``published_at`` per round, decision 0019);
-- ``system_on_postgres``: the system a benchmark measures, on a fresh database;
+- ``gc_pauses``: each service's full garbage collections and the longest pause;
+- ``system_on_postgres``: the system a benchmark measures, on a fresh database, with
+  ``--env`` settings (``add_env_option``, ``env_of``);
 - ``save``: a benchmark's figures in ``bench/results/``.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -40,6 +43,16 @@ from tests.support.postgres import create_database, drop_database
 
 HZ = os.sysconf("SC_CLK_TCK")
 RESULTS = Path(__file__).parent / "results"
+
+
+def add_env_option(parser: argparse.ArgumentParser) -> None:
+    """``--env NAME=value`` (repeatable): a setting for every service, to compare settings."""
+    parser.add_argument("--env", action="append", default=[], help="NAME=value for every service (to compare settings)")
+
+
+def env_of(pairs: list[str]) -> dict[str, str]:
+    """The ``--env`` values as the services' environment."""
+    return dict(pair.split("=", 1) for pair in pairs)
 
 
 def save(kind: str, figures: Mapping[str, Any]) -> Path:

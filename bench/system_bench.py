@@ -41,7 +41,9 @@ from bench.loadgen import OpenLoop, case_bodies, ensure_wrk, wrk_max
 from bench.pipeline import (
     CpuMeter,
     PipelineCounter,
+    add_env_option,
     bus_latency_ms,
+    env_of,
     gc_pauses,
     publish_rounds,
     save,
@@ -96,13 +98,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--rates", default="100,200,500")
     parser.add_argument("--bisect", type=int, default=2, help="extra runs refining the sustained maximum")
-    parser.add_argument("--env", action="append", default=[], help="NAME=value for every service (to compare settings)")
+    add_env_option(parser)
     parser.add_argument(
         "--processes", action="append", default=[], help="SERVICE=N: N processes of it on its one port (REUSE_PORT)"
     )
     args = parser.parse_args()
     ensure_wrk()
-    env = dict(kv.split("=", 1) for kv in args.env)
+    env = env_of(args.env)
     processes = {name: int(n) for name, n in (kv.split("=", 1) for kv in args.processes)}
     bare = None
     counter = None

@@ -19,7 +19,8 @@ a cycle among frozen objects would stay, and start-up makes none that it later d
 ``GcPauses`` times each collection (``gc.callbacks``) and ``GcPauseCollector`` reports
 them on ``/metrics``: ``gc_collections_total{generation}``,
 ``gc_pause_seconds_total{generation}``, ``gc_pause_max_seconds{generation}`` (since
-start-up ended) and ``gc_frozen_objects``, so that a pause long enough to show in the latency shows here too.
+start-up ended) and ``gc_frozen_objects``, so that a pause long enough to show in the
+latency shows here too.
 """
 
 from __future__ import annotations
@@ -90,7 +91,9 @@ class GcPauseCollector(Collector):
             "gc_pause_seconds", "Time the event loop was held by garbage collections", labels=["generation"]
         )
         longest = GaugeMetricFamily(
-            "gc_pause_max_seconds", "The longest garbage collection since start, by generation", labels=["generation"]
+            "gc_pause_max_seconds",
+            "The longest garbage collection since start-up ended, by generation",
+            labels=["generation"],
         )
         for g in GENERATIONS:
             runs.add_metric([str(g)], self.pauses.collections[g])

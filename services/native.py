@@ -15,8 +15,8 @@ What SQLAlchemy's execution path would have done around the call is kept: the
 transaction is begun if this is its first statement, the statement goes through the
 connection's prepared-statement cache under its execution lock, a driver error comes
 out as SQLAlchemy's (``IntegrityError`` for a unique key, so a caller's race handling
-is unchanged), and a connection that died is invalidated. The error hides the parameters. ``before_cursor_execute``
-listeners do not see these statements.
+is unchanged), and a connection that died is invalidated. The error hides the
+parameters. ``before_cursor_execute`` listeners do not see these statements.
 
 Postgres (asyncpg) only; callers keep the ``session.execute`` path for SQLite. The
 adapter's private methods used here (``_execute_mutex``, ``_transaction``,

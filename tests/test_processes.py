@@ -26,6 +26,7 @@ from services.relay import publish_lock_key
 from tests.support.cases import complaint, inquiry
 from tests.support.inprocess import token
 from tests.support.postgres import create_database, drop_database
+from tests.support.wait import until
 
 pytestmark = pytest.mark.stack
 
@@ -61,21 +62,6 @@ def _served(stack: Stack, name: str) -> int:
     return sum(1 for r in records if r.get("logger") == "request" and r.get("status") == 201)
 
 
-async def _served_shares(stack: Stack, names: tuple[str, ...], expected: int, seconds: float) -> dict[str, int]:
-    """How many 201s each process logged, waiting up to ``seconds`` for ``expected`` in all.
-
-    The edge middleware logs a request after its response has gone out
-    (``services.middleware``), so a client can hold its last answer a moment
-    before the line is written: reading the logs at once counted 59 of 60 once in CI.
-    """
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        shares = {name: _served(stack, name) for name in names}
-        if sum(shares.values()) >= expected or asyncio.get_running_loop().time() > deadline:
-            return shares
-        await asyncio.sleep(0.05)
-
-
 async def test_two_processes_share_one_port_and_publish_everything(two_intakes: tuple[Stack, str]) -> None:
     stack, dsn = two_intakes
     assert stack.ports["intake-svc"] == stack.ports["intake-svc#2"]
@@ -94,7 +80,13 @@ async def test_two_processes_share_one_port_and_publish_everything(two_intakes: 
         numbers = await asyncio.gather(*(post(i) for i in range(CASES)))
         assert len(set(numbers)) == CASES  # each process numbers from blocks of its own
 
-        shares = await _served_shares(stack, ("intake-svc", "intake-svc#2"), CASES, 5)
+        async def all_logged() -> dict[str, int] | None:
+            # The edge middleware logs a request after its response has gone out
+            # (services.middleware): reading the logs at once counted 59 of 60 once in CI.
+            shares = {name: _served(stack, name) for name in ("intake-svc", "intake-svc#2")}
+            return shares if sum(shares.values()) >= CASES else None
+
+        shares = await until(all_logged, timeout=5, what="a request log line for every case")
         assert sum(shares.values()) == CASES and all(shares.values()), shares
         scraped = (await client.get("/metrics", headers={"Authorization": ""})).text
         frozen = re.search(r"^gc_frozen_objects (\S+)$", scraped, re.MULTILINE)
