@@ -3,7 +3,8 @@
 - ``PipelineCounter``: every second, how many cases intake has accepted, routing
   has assigned and sla has clocked, counted in each service's own table (the bench
   is the only reader that crosses schemas, and only to count);
-- ``CpuMeter``: CPU time of every process from ``/proc/<pid>/stat``;
+- ``CpuMeter``: CPU time of every process from ``/proc/<pid>/stat``, Postgres's split
+  by service (``application_name``), and the database sessions opened;
 - ``bus_latency_ms``: from each request's due moment to its ``case.transferred``
   on the bus (the record's broker timestamp), read back after the run;
 - ``publish_rounds``: how many events each service's relay published and in how
@@ -26,7 +27,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -163,31 +164,67 @@ def _ticks(pid: int) -> int:
 
 @dataclass
 class CpuMeter:
+    """CPU ticks of each service process, the broker and Postgres; Postgres's also split
+    by whose backend it is (``postgres:intake-svc``..., the ``application_name`` each
+    service's connections carry; ``postgres:other`` is the server's own processes and
+    other clients), and the database sessions opened meanwhile (``sessions_opened``:
+    each new connection costs Postgres a process). A backend that closed during the
+    run is missing from the split (its CPU since the last reading is lost), not from
+    ``postgres``."""
+
     pids: dict[str, int]
+    dsn: str | None = None
+    _backends: dict[int, tuple[str, int]] = field(default_factory=dict)
+    _sessions: int = 0
 
     @classmethod
     def of(cls, stack: Stack) -> CpuMeter:
         pids = {name: proc.pid for name, proc in stack.processes.items()}
         if stack.broker and stack.broker.process:
             pids["broker"] = stack.broker.process.pid
-        return cls(pids)
+        url = stack.database_url
+        return cls(pids, url.replace("postgresql+asyncpg://", "postgresql://") if url else None)
 
     def ticks(self) -> dict[str, int]:
         out = subprocess.run(["pgrep", "-f", "postgres"], capture_output=True, text=True).stdout
         ticks = {name: _ticks(pid) for name, pid in self.pids.items()}
-        ticks["postgres"] = sum(_ticks(int(p)) for p in out.split())
+        backends = {int(p): _ticks(int(p)) for p in out.split()}
+        ticks["postgres"] = sum(backends.values())
+        if self.dsn:
+            owners, self._sessions = asyncio.run(_backend_owners(self.dsn))
+            self._backends = {pid: (owners.get(pid) or "other", used) for pid, used in backends.items()}
         return ticks
 
     def report(self, before: dict[str, int], cases: int, seconds: float) -> dict[str, Any]:
+        backends_before, sessions_before = self._backends, self._sessions
         after = self.ticks()
         used = {name: (after[name] - before.get(name, 0)) / HZ for name in after}
+        for pid, (owner, ticks) in self._backends.items():
+            earlier = backends_before.get(pid, (owner, 0))[1]
+            used[f"postgres:{owner}"] = used.get(f"postgres:{owner}", 0) + (ticks - earlier) / HZ
         figures: dict[str, Any] = {
             "percent_of_a_core": {name: round(100 * s / seconds, 2) for name, s in used.items()},
         }
+        if self.dsn:
+            figures["sessions_opened"] = self._sessions - sessions_before - 1  # less this reading's own
         if cases:
             figures["ms_per_case"] = {name: round(1000 * s / cases, 2) for name, s in used.items()}
-            figures["ms_per_case_total"] = round(sum(figures["ms_per_case"].values()), 2)
+            figures["ms_per_case_total"] = round(
+                sum(v for name, v in figures["ms_per_case"].items() if not name.startswith("postgres:")), 2
+            )
         return figures
+
+
+async def _backend_owners(dsn: str) -> tuple[dict[int, str], int]:
+    """Each Postgres backend's ``application_name`` by process id, and how many sessions
+    the database has had (``pg_stat_database.sessions``)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch("SELECT pid, application_name FROM pg_stat_activity")
+        sessions = await conn.fetchval("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+    finally:
+        await conn.close()
+    return {int(r["pid"]): str(r["application_name"]) for r in rows if r["application_name"]}, int(sessions)
 
 
 def publish_rounds(dsn: str, since: datetime) -> dict[str, dict[str, float]]:

@@ -98,6 +98,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
             spec.schema,
             settings.db_pool_size,
             settings.db_lock_wait_seconds,
+            settings.db_pool_overflow,
         )
         await db.wait_until_up(settings.db_wait_seconds)
         if settings.wakeup_notify:
@@ -139,7 +140,9 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
         )
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, metrics=metrics)
     # Outside the edge: a refusal costs no edge work, no audit row (services.shedding).
-    app.state.shed = Shed(in_flight_limit(settings.db_pool_size, settings.max_in_flight), metrics.shed.inc)
+    app.state.shed = Shed(
+        in_flight_limit(settings.db_pool_size + settings.db_pool_overflow, settings.max_in_flight), metrics.shed.inc
+    )
     app.add_middleware(ShedMiddleware, shed=app.state.shed)
     install_error_handlers(app)
     app.include_router(health_router)

@@ -74,6 +74,8 @@ def unrecord_on_rollback(session: Session) -> None:
     (``services.database.write_ahead``) went with the rollback, so the request's commit,
     or ``end`` after the response, records it again."""
     pending = session.info.pop(Pending, None)
+    if session.info.get(deferred.Committed):
+        return  # the audit row went with a final write that committed by itself
     if isinstance(pending, Pending):
         pending.written = False
 

@@ -26,7 +26,7 @@ from sqlalchemy import Table, bindparam, insert, text
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from services import native
 
@@ -51,9 +51,16 @@ def _of(session: Session) -> Deferred:
     return found
 
 
+class Committed:
+    """``session.info`` key: the transaction's last write committed by itself
+    (``write_now(final=True)``); writing more in it is a programming error."""
+
+
 def defer(session: AsyncSession | Session, table: Table, rows: list[dict[str, Any]]) -> None:
     """Insert ``rows`` into ``table`` when the session commits."""
     sync = session.sync_session if isinstance(session, AsyncSession) else session
+    if sync.info.get(Committed):
+        raise RuntimeError(f"{table.name}: deferred after the transaction's final write committed by itself")
     if sync.get_transaction() is None:
         sync.begin()  # no statement yet: begun now, so that a rollback ends it (and forgets)
     kept = _of(sync).groups.setdefault(table, [])
@@ -68,18 +75,22 @@ def write(session: Session) -> None:
     _write_groups(session, _take(session))
 
 
-async def write_now(session: AsyncSession) -> None:
+async def write_now(session: AsyncSession, *, final: bool = False) -> None:
     """The deferred rows, written now on the session's connection (``write_ahead``): on
     Postgres through the driver (``services.native``: the combined statement's
     parameters cost more CPU through ``session.execute``), otherwise as the commit
-    would write them."""
+    would write them. ``final``: the caller writes nothing more in this transaction;
+    on Postgres, if this is also its first statement, it commits by itself
+    (``native.execute``'s ``alone``) and the session refuses further writes."""
     sync = session.sync_session
     groups = _take(sync)
     shape = _shape(sync, groups)
     if shape is None:
         await session.run_sync(_write_groups, groups)
         return
-    await native.execute(session, _native(shape, sync.get_bind().dialect), _params(groups))
+    _, committed = await native.execute(session, _native(shape, sync.get_bind().dialect), _params(groups), alone=final)
+    if committed:
+        sync.info[Committed] = True
 
 
 Groups = list[tuple[Table, list[dict[str, Any]]]]
@@ -157,3 +168,15 @@ def forget(session: Session, *_: Any) -> None:
     """After a rollback (``after_soft_rollback``, so also one that reached no database):
     what was deferred in it is not written."""
     session.info.pop(Deferred, None)
+
+
+def refuse_write_after_final(state: ORMExecuteState) -> None:
+    """``do_orm_execute``: a write through the session after its final write committed by
+    itself would run in a transaction of its own, apart from the rest: refused."""
+    if (state.is_insert or state.is_update or state.is_delete) and state.session.info.get(Committed):
+        raise RuntimeError("a write after the transaction's final write committed by itself")
+
+
+def end(session: Session, *_: Any) -> None:
+    """After a commit or rollback (the last hook): the next transaction starts unmarked."""
+    session.info.pop(Committed, None)

@@ -63,8 +63,18 @@ class NativeStatement:
         return [process(values[name]) if process else values[name] for name, process in self.params]
 
 
-async def execute(session: AsyncSession, statement: NativeStatement, values: Mapping[str, Any]) -> Sequence[Any]:
-    """Run ``statement`` with ``values`` in the session's transaction; returns its rows."""
+async def execute(
+    session: AsyncSession, statement: NativeStatement, values: Mapping[str, Any], *, alone: bool = False
+) -> tuple[Sequence[Any], bool]:
+    """Run ``statement`` with ``values`` in the session's transaction; returns its rows,
+    and whether it committed by itself.
+
+    ``alone``: the caller will write nothing more in this transaction. If the statement
+    is also the transaction's first, no ``BEGIN`` is sent: Postgres runs a lone
+    statement in a transaction of its own, all of it or none, and commits it, so the
+    session's commit has nothing left to send (the driver's commit is a no-op with no
+    transaction begun). Two round trips fewer for a request whose only write is one
+    statement (decision 0021)."""
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     adapter: Any = raw.dbapi_connection
@@ -72,14 +82,15 @@ async def execute(session: AsyncSession, statement: NativeStatement, values: Map
     args = statement.arguments(values)
     try:
         async with adapter._execute_mutex:  # noqa: SLF001 - one statement at a time per connection
-            if adapter._transaction is None:  # noqa: SLF001 - the session's first statement begins it
+            by_itself = alone and adapter._transaction is None  # noqa: SLF001 - nothing run in it yet
+            if adapter._transaction is None and not by_itself:  # noqa: SLF001 - the first statement begins it
                 await adapter._start_transaction()  # noqa: SLF001
             try:
                 prepared, _ = await adapter._prepare(
                     statement.sql, getattr(dialect, "_invalidate_schema_cache_asof", 0)
                 )
                 rows: Sequence[Any] = await prepared.fetch(*args)
-                return rows
+                return rows, by_itself
             except Exception as error:  # noqa: BLE001 - translated to the DB-API's errors, as SQLAlchemy does
                 adapter._handle_exception(error)  # noqa: SLF001 - always raises
                 raise

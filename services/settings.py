@@ -28,9 +28,14 @@ class ServiceSettings(BaseSettings):
     #: core without a load balancer in front; each process is a replica (decision 0011:
     #: turn ``WAKEUP_NOTIFY`` on with it). In Kubernetes, replicas are pods instead.
     reuse_port: bool = False
-    db_pool_size: int = 10
+    #: Database connections a process keeps once opened (opened as needed). Decision
+    #: 0021: kept, not opened and closed with the load as overflow connections were.
+    db_pool_size: int = Field(default=20, ge=1)
+    #: Connections opened past ``db_pool_size`` when every kept one is busy, and closed
+    #: as soon as they are returned: each costs Postgres a new backend process.
+    db_pool_overflow: int = Field(default=0, ge=0)
     #: Requests worked on at once before the next is answered 503 (``services.shedding``);
-    #: unset: twice the connections the pool can open.
+    #: unset: twice the connections the pool can open (``db_pool_size + db_pool_overflow``).
     max_in_flight: int | None = Field(default=None, ge=1)
     db_wait_seconds: float = 30.0
     #: SQLite (the embedded default): how long a statement waits for another writer's

@@ -7,7 +7,7 @@ would only wait is better refused at once, so that the client retries later (or
 another replica takes it) and the ones admitted stay fast.
 
 The bound is sized from the database pool: a request in flight holds at most one
-connection, and the pool has ``DB_POOL_SIZE`` plus as many overflow connections; twice
+connection, and the pool has ``DB_POOL_SIZE`` plus ``DB_POOL_OVERFLOW`` connections; twice
 that many are admitted, so a short queue absorbs a burst without a refusal
 (``MAX_IN_FLIGHT`` overrides it). Health checks and long-lived streams (notify's live
 feed) are not counted: they hold no connection while they wait.
@@ -47,9 +47,9 @@ RETRY_AFTER_SECONDS = 1
 LOG_EVERY_SECONDS = 10.0
 
 
-def in_flight_limit(pool_size: int, configured: int | None) -> int:
-    """Twice the connections the pool can open (``pool_size`` plus as many overflow)."""
-    return configured if configured else 2 * (pool_size * 2)
+def in_flight_limit(connections: int, configured: int | None) -> int:
+    """Twice the connections the pool can open (kept plus overflow)."""
+    return configured if configured else 2 * connections
 
 
 class Shed:

@@ -100,3 +100,38 @@ async def test_rows_written_ahead_are_in_the_transaction_and_a_clash_hides_its_v
                 await write_ahead(session)
         if url:  # the driver path: a customer's data stays out of the error (and the logs)
             assert "13812345678" not in str(raised.value)
+
+
+async def test_a_final_write_alone_commits_by_itself_and_refuses_more(backend: tuple[Path, str | None]) -> None:
+    """``write_ahead(final=True)``: on Postgres, as the transaction's only statement it
+    commits by itself (no BEGIN/COMMIT, decision 0021), so a rollback no longer undoes it
+    and a further write in the session is refused; after a read it is an ordinary write
+    ahead, undone by a rollback. On SQLite ``final`` changes nothing."""
+    var_dir, url = backend
+    async with running(load_spec("intake-svc"), var_dir, url) as intake:
+        db, outbox = intake.runtime.db, intake.runtime.tables.outbox
+
+        async def event_ids() -> list[str]:
+            async with db.session() as other:
+                return list((await other.scalars(select(outbox.c.event_id).order_by(outbox.c.id))).all())
+
+        async with db.session() as session:
+            deferred.defer(session, outbox, outbox_rows("alone", 1))
+            await write_ahead(session, final=True)
+            if url:
+                assert await event_ids() == ["alone-0"]  # committed: another session sees it
+                with pytest.raises(RuntimeError, match="final write"):
+                    deferred.defer(session, outbox, outbox_rows("more", 1))
+                with pytest.raises(RuntimeError, match="final write"):
+                    await session.execute(outbox.insert().values(outbox_rows("more", 1)[0]))
+            await session.rollback()
+            assert await event_ids() == (["alone-0"] if url else [])
+            deferred.defer(session, outbox, outbox_rows("next", 1))  # the next transaction is unmarked
+            await session.commit()
+        async with db.session() as session:
+            await session.scalar(select(outbox.c.id).limit(1))  # a read first: the write joins its transaction
+            deferred.defer(session, outbox, outbox_rows("after-read", 1))
+            await write_ahead(session, final=True)
+            assert await event_ids() == (["alone-0", "next-0"] if url else ["next-0"])  # not yet committed
+            await session.rollback()
+        assert await event_ids() == (["alone-0", "next-0"] if url else ["next-0"])

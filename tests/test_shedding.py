@@ -18,7 +18,7 @@ from tests.support.inprocess import running
 
 
 def test_the_bound_is_sized_from_the_database_pool() -> None:
-    assert in_flight_limit(10, None) == 40  # 10 pooled + 10 overflow connections, twice
+    assert in_flight_limit(20, None) == 40  # 20 connections (kept and overflow), twice
     assert in_flight_limit(10, 5) == 5
 
 

@@ -119,8 +119,11 @@ async def accept_case(
     reasons = values["major_reasons"]
     details = {"channel": body.channel, "major_reasons": reasons, "repeat_of": str(repeat_of) if repeat_of else None}
     history.record(session, case_id, "accept", body.received_by, None, CaseStatus.accepted, details, event, now)
-    await write_ahead(session)
-    if body.channel is Channel.hotline and body.source_ref:  # an agent logging a call: the call links to it
+    links_call = body.channel is Channel.hotline and bool(body.source_ref)
+    # The request's last write, unless a call is linked after it: alone in its
+    # transaction, it commits by itself (decision 0021).
+    await write_ahead(session, final=not links_call)
+    if links_call:  # an agent logging a call: the call links to it
         await session.execute(
             t.cti_calls.update()
             .where(t.cti_calls.c.call_id == body.source_ref, t.cti_calls.c.case_id.is_(None))
