@@ -29,9 +29,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import exc
+from sqlalchemy import Executable, exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ClauseElement
@@ -40,11 +41,13 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 @dataclass(frozen=True)
 class NativeStatement:
-    """A statement compiled for one dialect: its SQL, and each positional parameter's
-    name with the bind processor that dialect applies to it."""
+    """A statement compiled for one dialect: its SQL, each positional parameter's name
+    with the bind processor that dialect applies to it, and the values the statement
+    itself carries (a literal compared in it, such as ``kind == CaseKind.complaint``)."""
 
     sql: str
     params: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+    constants: Mapping[str, Any]
 
     @classmethod
     def compile(cls, statement: ClauseElement, dialect: Dialect) -> NativeStatement:
@@ -52,15 +55,43 @@ class NativeStatement:
         assert isinstance(compiled, SQLCompiler)
         processors = compiled._bind_processors  # noqa: SLF001 - the processors SQLAlchemy itself applies
         params: list[tuple[str, Callable[[Any], Any] | None]] = []
+        constants: dict[str, Any] = {}
         for name in compiled.positiontup or []:
             process = processors.get(name)
             if process is not None and not callable(process):
                 raise NotImplementedError(f"parameter {name}: tuple-typed parameters are not supported here")
+            bind = compiled.binds[name]
+            if bind.expanding:
+                raise NotImplementedError(f"parameter {name}: IN lists are not supported here")
+            if not bind.required:
+                constants[name] = bind.effective_value
             params.append((name, process))
-        return cls(str(compiled), tuple(params))
+        return cls(str(compiled), tuple(params), constants)
 
     def arguments(self, values: Mapping[str, Any]) -> list[Any]:
+        if self.constants:
+            values = {**self.constants, **values}
         return [process(values[name]) if process else values[name] for name, process in self.params]
+
+
+@lru_cache(maxsize=256)
+def prebuilt(statement: ClauseElement, dialect: Dialect) -> NativeStatement:
+    """``statement`` compiled once for ``dialect``: for statements built once and kept
+    (a module constant, or a ``functools.cache``d builder), which are the cache's key."""
+    return NativeStatement.compile(statement, dialect)
+
+
+async def first(session: AsyncSession, statement: Executable, values: Mapping[str, Any]) -> Sequence[Any] | None:
+    """The first row of a prebuilt read, or None: on Postgres through ``read`` (no
+    ``BEGIN`` if it is the transaction's first statement), elsewhere ``session.execute``.
+    On Postgres its values are the driver's, without SQLAlchemy's result processing
+    (a ``Uuid`` is asyncpg's subclass of ``uuid.UUID``): read plain columns with it."""
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql":
+        return (await session.execute(statement, values)).first()
+    assert isinstance(statement, ClauseElement)
+    rows = await read(session, prebuilt(statement, dialect), values)
+    return rows[0] if rows else None
 
 
 async def execute(
@@ -75,6 +106,22 @@ async def execute(
     session's commit has nothing left to send (the driver's commit is a no-op with no
     transaction begun). Two round trips fewer for a request whose only write is one
     statement (decision 0021)."""
+    return await _run(session, statement, values, begin=not alone)
+
+
+async def read(session: AsyncSession, statement: NativeStatement, values: Mapping[str, Any]) -> Sequence[Any]:
+    """Run a read-only ``statement``: in the session's transaction if one has begun,
+    otherwise on its own, without beginning one, so that a write after it may still be
+    the transaction's first (``execute``'s ``alone``). Under read committed, the
+    isolation every session here runs at, a statement takes a fresh snapshot either way:
+    it sees the same rows whether or not a ``BEGIN`` came before it."""
+    rows, _ = await _run(session, statement, values, begin=False)
+    return rows
+
+
+async def _run(
+    session: AsyncSession, statement: NativeStatement, values: Mapping[str, Any], *, begin: bool
+) -> tuple[Sequence[Any], bool]:
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     adapter: Any = raw.dbapi_connection
@@ -82,15 +129,15 @@ async def execute(
     args = statement.arguments(values)
     try:
         async with adapter._execute_mutex:  # noqa: SLF001 - one statement at a time per connection
-            by_itself = alone and adapter._transaction is None  # noqa: SLF001 - nothing run in it yet
-            if adapter._transaction is None and not by_itself:  # noqa: SLF001 - the first statement begins it
+            outside = adapter._transaction is None  # noqa: SLF001 - nothing has begun one yet
+            if outside and begin:
                 await adapter._start_transaction()  # noqa: SLF001
             try:
                 prepared, _ = await adapter._prepare(
                     statement.sql, getattr(dialect, "_invalidate_schema_cache_asof", 0)
                 )
                 rows: Sequence[Any] = await prepared.fetch(*args)
-                return rows, by_itself
+                return rows, outside and not begin
             except Exception as error:  # noqa: BLE001 - translated to the DB-API's errors, as SQLAlchemy does
                 adapter._handle_exception(error)  # noqa: SLF001 - always raises
                 raise

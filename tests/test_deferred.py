@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from intake import tables as t
-from services import deferred
+from services import deferred, native
 from services.database import utcnow, write_ahead
 from services.registry import load_spec
 from tests.support.inprocess import running
@@ -135,3 +135,32 @@ async def test_a_final_write_alone_commits_by_itself_and_refuses_more(backend: t
             assert await event_ids() == (["alone-0", "next-0"] if url else ["next-0"])  # not yet committed
             await session.rollback()
         assert await event_ids() == (["alone-0", "next-0"] if url else ["next-0"])
+
+
+async def test_a_read_first_begins_no_transaction_so_the_final_write_is_still_alone(
+    backend: tuple[Path, str | None],
+) -> None:
+    """``services.native.first``: a prebuilt read, its literals carried by the statement
+    (the topic here); on Postgres it begins no transaction, so a final write after it
+    still commits by itself (intake's repeat and idempotency probes, decision 0021)."""
+    var_dir, url = backend
+    async with running(load_spec("intake-svc"), var_dir, url) as intake:
+        db, outbox = intake.runtime.db, intake.runtime.tables.outbox
+        probe = select(outbox.c.event_id, outbox.c.id).where(
+            outbox.c.topic == "case.created", outbox.c.event_id == bindparam("event_id")
+        )
+        async with db.session() as session:
+            deferred.defer(session, outbox, outbox_rows("seen", 1))
+            deferred.defer(session, outbox, [{**outbox_rows("other", 1)[0], "topic": "case.updated"}])
+            await session.commit()
+        async with db.session() as session:
+            found = await native.first(session, probe, {"event_id": "seen-0"})
+            assert found is not None and found[0] == "seen-0"
+            assert await native.first(session, probe, {"event_id": "other-0"}) is None  # the literal topic applies
+            assert await native.first(session, probe, {"event_id": "missing"}) is None
+            deferred.defer(session, outbox, outbox_rows("after-probes", 1))
+            await write_ahead(session, final=True)
+            await session.rollback()
+        async with db.session() as session:
+            kept = (await session.scalars(select(outbox.c.event_id).order_by(outbox.c.id))).all()
+        assert kept == (["seen-0", "other-0", "after-probes-0"] if url else ["seen-0", "other-0"])

@@ -32,7 +32,7 @@ from intake import history
 from intake import tables as t
 from intake.casenumbers import CaseNumbers
 from intake.classify import major_reasons, suggest_category
-from services import deferred
+from services import deferred, native
 from services.crypto import FieldCipher, mask_id_number, mask_phone
 from services.database import utcnow, write_ahead
 from services.errors import DomainError
@@ -67,22 +67,27 @@ def request_hash(body: CaseCreate) -> str:
 
 
 async def find_existing(session: AsyncSession, body: CaseCreate, idempotency_key: str | None) -> Row[Any] | None:
-    """The case an earlier attempt of this request made, if any."""
+    """The case an earlier attempt of this request made, if any. The probes are reads
+    that begin no transaction (``services.native.first``), so that a new case's write may
+    still be its transaction's only statement (decision 0021)."""
     if idempotency_key:
-        seen = (
-            await session.execute(select(t.idempotency_keys).where(t.idempotency_keys.c.key == idempotency_key))
-        ).first()
+        seen = await native.first(session, _KEY_PROBE, {"key": idempotency_key})
         if seen is not None:
-            if seen.request_hash != request_hash(body):
+            if seen[0] != request_hash(body):
                 raise DomainError(409, "Idempotency-Key was already used with a different request body")
-            return await get_case_row(session, seen.case_id)
+            return await get_case_row(session, seen[1])
     if body.source_ref:
-        return (
-            await session.execute(
-                select(t.cases).where(t.cases.c.channel == body.channel, t.cases.c.source_ref == body.source_ref)
-            )
-        ).first()
+        found = await native.first(session, _SOURCE_PROBE, {"channel": body.channel, "source_ref": body.source_ref})
+        return await get_case_row(session, found[0]) if found is not None else None
     return None
+
+
+_KEY_PROBE = select(t.idempotency_keys.c.request_hash, t.idempotency_keys.c.case_id).where(
+    t.idempotency_keys.c.key == bindparam("key")
+)
+_SOURCE_PROBE = select(t.cases.c.id).where(
+    t.cases.c.channel == bindparam("channel"), t.cases.c.source_ref == bindparam("source_ref")
+)
 
 
 async def accept_case(
@@ -234,7 +239,8 @@ async def find_repeat_of(
         "since": received_at - REPEAT_WINDOW,
         "until": received_at,
     }
-    return (await session.execute(query, values)).scalar()
+    found = await native.first(session, query, values)  # no BEGIN: see find_existing
+    return found[0] if found is not None else None
 
 
 @cache
