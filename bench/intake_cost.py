@@ -12,7 +12,7 @@ so each run also times a fixed piece of Python work just before and after it
 cost in those units too (``relative``): compare that between interleaved runs.
 
 It prints CPU milliseconds per request (process time: this process is the service
-and the client) and the statements per case, counted by SQLAlchemy's
+and the client), the CPU of intake's Postgres backends per case, and the statements per case, counted by SQLAlchemy's
 ``before_cursor_execute`` event (which does not see what runs on the driver: the new
 case's own statement since decision 0019, and its idempotency and repeat probes since
 decision 0021, so a new case now shows 0); the system
@@ -36,6 +36,13 @@ from tests.support.inprocess import running
 from tests.support.postgres import create_database, drop_database
 
 from .loadgen import case_bodies
+from .pipeline import HZ, backend_owners, process_ticks
+
+
+async def postgres_ticks(url: str) -> dict[int, int]:
+    """CPU ticks so far of each Postgres backend serving intake (``application_name``)."""
+    owners, _ = await backend_owners(url.replace("postgresql+asyncpg://", "postgresql://"))
+    return {pid: process_ticks(pid) for pid, owner in owners.items() if owner == "intake-svc"}
 
 
 def calibrate(bodies: list[dict[str, Any]], rounds: int = 50) -> float:
@@ -63,17 +70,21 @@ async def measure(url: str, cases: int, warmup: int) -> dict[str, Any]:
             for body in bodies[:warmup]:
                 assert (await intake.client.post("/v1/cases", json=body)).status_code == 201
             yardstick = calibrate(bodies)
+            backends = await postgres_ticks(url)
             statements, cpu, wall = 0, time.process_time(), time.perf_counter()
             for body in bodies[warmup:]:
                 answer = await intake.client.post("/v1/cases", json=body)
                 assert answer.status_code == 201, answer.text
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            after = await postgres_ticks(url)
+            postgres = sum(ticks - backends.get(pid, 0) for pid, ticks in after.items()) / HZ
             yardstick = (yardstick + calibrate(bodies)) / 2
     return {
         "cases": cases,
         "cpu_ms_per_case": round(cpu / cases * 1000, 3),
         "wall_ms_per_case": round(wall / cases * 1000, 3),
         "statements_per_case": round(statements / cases, 2),
+        "postgres_cpu_ms_per_case": round(postgres / cases * 1000, 3),
         "yardstick_ms": round(yardstick, 1),
         "relative": round(cpu / cases * 1000 / yardstick * 100, 3),
     }

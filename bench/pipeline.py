@@ -154,7 +154,7 @@ class PipelineCounter:
         return None
 
 
-def _ticks(pid: int) -> int:
+def process_ticks(pid: int) -> int:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
@@ -187,11 +187,11 @@ class CpuMeter:
 
     def ticks(self) -> dict[str, int]:
         out = subprocess.run(["pgrep", "-f", "postgres"], capture_output=True, text=True).stdout
-        ticks = {name: _ticks(pid) for name, pid in self.pids.items()}
-        backends = {int(p): _ticks(int(p)) for p in out.split()}
+        ticks = {name: process_ticks(pid) for name, pid in self.pids.items()}
+        backends = {int(p): process_ticks(int(p)) for p in out.split()}
         ticks["postgres"] = sum(backends.values())
         if self.dsn:
-            owners, self._sessions = asyncio.run(_backend_owners(self.dsn))
+            owners, self._sessions = asyncio.run(backend_owners(self.dsn))
             self._backends = {pid: (owners.get(pid) or "other", used) for pid, used in backends.items()}
         return ticks
 
@@ -215,7 +215,7 @@ class CpuMeter:
         return figures
 
 
-async def _backend_owners(dsn: str) -> tuple[dict[int, str], int]:
+async def backend_owners(dsn: str) -> tuple[dict[int, str], int]:
     """Each Postgres backend's ``application_name`` by process id, and how many sessions
     the database has had (``pg_stat_database.sessions``)."""
     conn = await asyncpg.connect(dsn)
