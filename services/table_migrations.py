@@ -218,3 +218,13 @@ def create_runtime_tables_v5(op: Any, schema: str | None) -> None:
 def drop_runtime_tables_v5(op: Any, schema: str | None) -> None:
     with op.batch_alter_table("outbox", schema=schema) as batch:
         batch.drop_column("traceparent")
+
+
+def set_fillfactor(op: Any, schema: str | None, table: str, percent: int | None) -> None:
+    """Postgres fills a table's new pages to ``percent`` (``None``: back to the default),
+    leaving room for updates to stay on their row's page (decision 0022). Nothing on
+    SQLite (``schema`` None), which has no such setting."""
+    if schema is None:
+        return
+    setting = "RESET (fillfactor)" if percent is None else f"SET (fillfactor = {int(percent)})"
+    op.execute(f"ALTER TABLE {schema}.{table} {setting}")

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from alembic import op
 
 from services.migrate import schema_of
+from services.table_migrations import set_fillfactor
 
 SCHEMA = "notify"
 
@@ -25,12 +26,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    schema = schema_of(SCHEMA)
-    if schema is not None:
-        op.execute(f"ALTER TABLE {schema}.cases SET (fillfactor = 85)")
+    set_fillfactor(op, schema_of(SCHEMA), "cases", 85)
 
 
 def downgrade() -> None:
-    schema = schema_of(SCHEMA)
-    if schema is not None:
-        op.execute(f"ALTER TABLE {schema}.cases RESET (fillfactor)")
+    set_fillfactor(op, schema_of(SCHEMA), "cases", None)
