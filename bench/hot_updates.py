@@ -25,10 +25,11 @@ QUERY = (
 )
 
 
-async def counters(dsn: str, at_least: int) -> list[dict[str, object]]:
+async def counters(dsn: str, at_least: int) -> list[tuple[str, int, int]]:
+    """Each table updated at least ``at_least`` times: its name, updates and heap-only ones."""
     conn = await asyncpg.connect(dsn)
     try:
-        return [dict(r) for r in await conn.fetch(QUERY, at_least)]
+        return [(r["name"], int(r["updates"]), int(r["heap_only"])) for r in await conn.fetch(QUERY, at_least)]
     finally:
         await conn.close()
 
@@ -43,9 +44,8 @@ def main() -> None:
         generator.run(args.rate, args.seconds, "hot")
         time.sleep(5)  # the consumers catch up, and the counters are flushed
         rows = asyncio.run(counters(url.replace("postgresql+asyncpg://", "postgresql://"), int(args.rate)))
-    for row in rows:
-        share = 100 * int(row["heap_only"]) / max(int(row["updates"]), 1)  # type: ignore[call-overload]
-        print(f"{row['name']:<28} {row['updates']:>8} updates, {row['heap_only']:>8} heap-only ({share:.0f}%)")
+    for name, updates, heap_only in rows:
+        print(f"{name:<28} {updates:>8} updates, {heap_only:>8} heap-only ({100 * heap_only / max(updates, 1):.0f}%)")
 
 
 if __name__ == "__main__":

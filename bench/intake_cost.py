@@ -12,10 +12,10 @@ so each run also times a fixed piece of Python work just before and after it
 cost in those units too (``relative``): compare that between interleaved runs.
 
 It prints CPU milliseconds per request (process time: this process is the service
-and the client), the CPU of intake's Postgres backends per case, and the statements per case, counted by SQLAlchemy's
-``before_cursor_execute`` event (which does not see what runs on the driver: the new
-case's own statement since decision 0019, and its idempotency and repeat probes since
-decision 0021, so a new case now shows 0); the system
+and the client), the CPU of intake's Postgres backends per case, and the statements
+per case, counted by SQLAlchemy's ``before_cursor_execute`` event (which does not see
+what runs on the driver: the new case's own statement since decision 0019, and its
+idempotency and repeat probes since decision 0021, so a new case now shows 0); the system
 benchmark (``bench.system_bench``) is where throughput and latency are measured.
 """
 

@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -162,6 +162,10 @@ def process_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
+#: In a reading of ``CpuMeter.ticks``: the database's sessions so far (not ticks).
+SESSIONS = "db_sessions"
+
+
 @dataclass
 class CpuMeter:
     """CPU ticks of each service process, the broker and Postgres; Postgres's also split
@@ -169,13 +173,11 @@ class CpuMeter:
     service's connections carry; ``postgres:other`` is the server's own processes and
     other clients), and the database sessions opened meanwhile (``sessions_opened``:
     each new connection costs Postgres a process). A backend that closed during the
-    run is missing from the split (its CPU since the last reading is lost), not from
+    run is missing from the split (its CPU since the earlier reading is lost), not from
     ``postgres``."""
 
     pids: dict[str, int]
     dsn: str | None = None
-    _backends: dict[int, tuple[str, int]] = field(default_factory=dict)
-    _sessions: int = 0
 
     @classmethod
     def of(cls, stack: Stack) -> CpuMeter:
@@ -186,27 +188,30 @@ class CpuMeter:
         return cls(pids, url.replace("postgresql+asyncpg://", "postgresql://") if url else None)
 
     def ticks(self) -> dict[str, int]:
+        """A reading: ticks by process name and ``postgres``; with a database, also each
+        backend's as ``postgres:<owner>@<pid>``, and the sessions so far (``SESSIONS``)."""
         out = subprocess.run(["pgrep", "-f", "postgres"], capture_output=True, text=True).stdout
         ticks = {name: process_ticks(pid) for name, pid in self.pids.items()}
         backends = {int(p): process_ticks(int(p)) for p in out.split()}
         ticks["postgres"] = sum(backends.values())
         if self.dsn:
-            owners, self._sessions = asyncio.run(backend_owners(self.dsn))
-            self._backends = {pid: (owners.get(pid) or "other", used) for pid, used in backends.items()}
+            owners, ticks[SESSIONS] = asyncio.run(backend_owners(self.dsn))
+            ticks.update({f"postgres:{owners.get(pid) or 'other'}@{pid}": used for pid, used in backends.items()})
         return ticks
 
     def report(self, before: dict[str, int], cases: int, seconds: float) -> dict[str, Any]:
-        backends_before, sessions_before = self._backends, self._sessions
+        """What was used since the reading ``before``."""
         after = self.ticks()
-        used = {name: (after[name] - before.get(name, 0)) / HZ for name in after}
-        for pid, (owner, ticks) in self._backends.items():
-            earlier = backends_before.get(pid, (owner, 0))[1]
-            used[f"postgres:{owner}"] = used.get(f"postgres:{owner}", 0) + (ticks - earlier) / HZ
+        sessions = after.pop(SESSIONS, None)
+        used: dict[str, float] = {}
+        for key, value in after.items():
+            name = key.split("@")[0]  # a backend's ticks count under its owner
+            used[name] = used.get(name, 0) + (value - before.get(key, 0)) / HZ
         figures: dict[str, Any] = {
             "percent_of_a_core": {name: round(100 * s / seconds, 2) for name, s in used.items()},
         }
-        if self.dsn:
-            figures["sessions_opened"] = self._sessions - sessions_before - 1  # less this reading's own
+        if sessions is not None:
+            figures["sessions_opened"] = sessions - before[SESSIONS] - 1  # less this reading's own
         if cases:
             figures["ms_per_case"] = {name: round(1000 * s / cases, 2) for name, s in used.items()}
             figures["ms_per_case_total"] = round(

@@ -68,7 +68,7 @@ class Database:
         self,
         url: str,
         schema: str,
-        pool_size: int = 10,
+        pool_size: int = 20,
         lock_wait_seconds: float = 10.0,
         pool_overflow: int = 0,
     ) -> None:

@@ -75,7 +75,7 @@ class NativeStatement:
 
 
 @lru_cache(maxsize=256)
-def prebuilt(statement: ClauseElement, dialect: Dialect) -> NativeStatement:
+def compiled_once(statement: ClauseElement, dialect: Dialect) -> NativeStatement:
     """``statement`` compiled once for ``dialect``: for statements built once and kept
     (a module constant, or a ``functools.cache``d builder), which are the cache's key."""
     return NativeStatement.compile(statement, dialect)
@@ -90,7 +90,7 @@ async def first(session: AsyncSession, statement: Executable, values: Mapping[st
     if dialect.name != "postgresql":
         return (await session.execute(statement, values)).first()
     assert isinstance(statement, ClauseElement)
-    rows = await read(session, prebuilt(statement, dialect), values)
+    rows = await read(session, compiled_once(statement, dialect), values)
     return rows[0] if rows else None
 
 
