@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint bench install clean chromium axe faults gcc
+.PHONY: run test test-fast lint bench install clean chromium axe faults gcc valgrind
 
 install: $(STAMP)
 
@@ -26,6 +26,10 @@ test: $(STAMP) chromium axe gcc
 ## gcc, for the compiled open-loop load generator (bench/openloop.c) of the surge and the benchmarks.
 gcc:
 	@command -v gcc >/dev/null || apt-get install -y gcc >/dev/null || (apt-get update >/dev/null && apt-get install -y gcc >/dev/null)
+
+## valgrind, which counts the instructions of a new case for bench.instructions.
+valgrind:
+	@command -v valgrind >/dev/null || apt-get install -y valgrind >/dev/null || (apt-get update >/dev/null && apt-get install -y valgrind >/dev/null)
 
 ## axe-core, the accessibility check the console's browser tests run in each page (npm registry).
 AXE_VERSION := 4.14.1
@@ -56,9 +60,11 @@ lint: $(STAMP)
 ## Figures, printed and written to bench/results/: the whole system on Postgres + broker under
 ## an open-loop load (100, 200, 500 cases/s), its sustained maximum, a burst, CPU per process,
 ## the bare-endpoint ceiling; due-date arithmetic; 1,000,000 open clocks firing on time; the
-## console's board with 10,000 late cases and a case page of 200 timeline entries in Chromium.
-bench: $(STAMP) gcc
+## console's board with 10,000 late cases and a case page of 200 timeline entries in Chromium;
+## the instructions one new case costs intake (callgrind: a figure the machine's drift leaves alone).
+bench: $(STAMP) gcc valgrind
 	$(PY) -m bench.system_bench
+	$(PY) -m bench.instructions --runs 2
 	$(PY) -m bench.sla_bench
 	$(MAKE) chromium
 	$(PY) -m bench.console_bench

@@ -1,0 +1,173 @@
+"""Instructions per new case in intake-svc's own code path, counted by valgrind: a
+figure that does not drift with the machine, for before/after comparisons of changes
+too small for the clock.
+
+    python -m bench.instructions                 # 300 cases, one figure (~35 s)
+    python -m bench.instructions --runs 3        # three runs, to see the spread
+    python -m bench.instructions --keep cg.out   # and callgrind_annotate cg.out
+
+Why: on this machine kind the CPU time of one and the same run varies by a quarter
+from one minute to the next (a shared host), so ``bench.intake_cost`` cannot tell a 3%
+change from noise, and interleaved system runs need many pairs for 10%. Callgrind
+counts the instructions executed instead; two runs of 200 cases agreed within 0.2%.
+
+How: this module re-runs itself under ``valgrind --tool=callgrind`` with
+instrumentation off; the service starts (in this process, on a fresh Postgres
+database, as ``bench.intake_cost`` runs it), takes a warm-up, and only then is
+instrumentation switched on (``callgrind_control -i on``) for the measured cases and
+off after them. Each case is one ``POST /v1/cases`` handed to the service's ASGI app
+directly (no HTTP client, no HTTP parsing: those would be the same on both sides of a
+comparison and only dilute it), with the body and headers a client sends.
+
+What it does not count: the kernel's side of system calls (a round trip saved shows
+in ``bench.intake_cost``'s Postgres figure and in ``bench.system_bench``, not here),
+Postgres's own work, and waiting. An instruction is not a fixed time either (cache
+misses differ), so a change worth keeping is confirmed by the system benchmark.
+Needs Debian's ``valgrind`` (``make bench`` installs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from services.registry import load_spec
+from tests.support.inprocess import auth_headers, running
+from tests.support.postgres import create_database, drop_database
+
+from .loadgen import case_bodies
+from .pipeline import save
+
+WARMUP = 50
+
+
+def toggle(on: bool) -> None:
+    """Callgrind's instrumentation for this process, on or off."""
+    if os.environ.get("BENCH_UNDER_CALLGRIND"):
+        subprocess.run(
+            ["callgrind_control", "-i", "on" if on else "off", str(os.getpid())], check=True, capture_output=True
+        )
+
+
+async def post(app: Any, body: bytes, headers: list[tuple[bytes, bytes]]) -> int:
+    """One request through the ASGI app, as a server would hand it over; its status."""
+    status = 0
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/cases",
+        "raw_path": b"/v1/cases",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8001),
+    }
+    await app(scope, receive, send)
+    return status
+
+
+async def count(url: str, cases: int) -> None:
+    """The measured part (under callgrind): the service, a warm-up, then ``cases``."""
+    bodies = [json.dumps(b, ensure_ascii=False).encode() for b in case_bodies(cases + WARMUP, seed=7)]
+    headers = [(b"host", b"127.0.0.1:8001"), (b"content-type", b"application/json")]
+    headers += [(k.lower().encode(), v.encode()) for k, v in auth_headers().items()]
+    with tempfile.TemporaryDirectory() as tmp:
+        async with running(load_spec("intake-svc"), Path(tmp), url) as intake:
+            for body in bodies[:WARMUP]:
+                assert await post(intake.app, body, headers) == 201
+            toggle(True)
+            for body in bodies[WARMUP:]:
+                assert await post(intake.app, body, headers) == 201
+            toggle(False)
+
+
+def measure(cases: int, keep: Path | None = None) -> int:
+    """Instructions per case, from one run of this module under callgrind; ``keep``:
+    where to copy callgrind's output (for ``callgrind_annotate``: which library, which
+    C function)."""
+    if shutil.which("valgrind") is None:
+        raise SystemExit("bench.instructions needs valgrind (Debian package 'valgrind'; make bench installs it)")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        done = subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--instr-atstart=no",
+                f"--callgrind-out-file={out}",
+                sys.executable,
+                "-m",
+                "bench.instructions",
+                "--inside",
+                "--cases",
+                str(cases),
+            ],
+            env={**os.environ, "BENCH_UNDER_CALLGRIND": "1"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+        if keep is not None and out.exists():
+            shutil.copy(out, keep)
+        found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
+        if done.returncode != 0 or found is None:
+            raise SystemExit(f"the run under valgrind failed:\n{done.stderr[-2000:]}")
+    return int(found.group(1).replace(",", "")) // cases
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", type=int, default=300)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--keep", type=Path, help="copy callgrind's output here (last run)")
+    parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.inside:
+        name, url = create_database()
+        try:
+            asyncio.run(count(url, args.cases))
+        finally:
+            drop_database(name)
+        return
+    figures = [measure(args.cases, args.keep) for _ in range(args.runs)]
+    result = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "what": "POST /v1/cases through intake-svc's ASGI app, warm, instructions counted by callgrind",
+        "cases": args.cases,
+        "instructions_per_case": figures,
+    }
+    print(json.dumps(result))
+    save("instructions", result)
+
+
+if __name__ == "__main__":
+    main()
