@@ -37,7 +37,7 @@ from sqlalchemy import or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.database import utcnow
-from services.deps import CaseInPath, CaseInPathDep, SessionDep
+from services.deps import CaseInPath, CaseInPathDep, SessionDep, runtime_of
 from services.errors import DomainError
 from services.runtime import Runtime
 from shared.auth import PUBLIC, permissions_of
@@ -216,7 +216,7 @@ class Allow:
     async def __call__(self, request: Request, session: SessionDep, case: CaseInPathDep) -> Principal | None:
         if self.permission == PUBLIC:
             return None
-        runtime: Runtime = request.app.state.runtime
+        runtime = runtime_of(request)
         principal = await self.caller(request, runtime)
         if not principal.can(self.permission):
             raise DomainError(403, f"your roles do not allow {self.permission}")

@@ -17,14 +17,25 @@ from services.runtime import Runtime
 T = TypeVar("T")
 
 
-async def get_runtime(request: Request) -> Runtime:
-    """``async`` on purpose: FastAPI runs a plain ``def`` dependency in its thread pool, a
-    thread hop per request for an attribute read (seen in issue 14's profile)."""
+def runtime_of(request: Request) -> Runtime:
+    """The service's runtime, built once in the lifespan (``services.app``)."""
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
-async def get_session(runtime: Annotated[Runtime, Depends(get_runtime)]) -> AsyncIterator[AsyncSession]:
+async def get_runtime(request: Request) -> Runtime:
+    """``async`` on purpose: FastAPI runs a plain ``def`` dependency in its thread pool, a
+    thread hop per request for an attribute read (seen in issue 14's profile).
+
+    The dependencies below read the runtime from the request themselves instead of
+    depending on this one: FastAPI solves a dependency's own dependencies anew wherever
+    it is used, even when its value is cached, and each nested solve cost a new case
+    ~55,000 instructions; the three under ``create_case`` were 4% of it
+    (``bench.instructions``)."""
+    return runtime_of(request)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """A session per request, and the one place a request commits (as polar's
     ``get_db_session``): after the route returns, before the answer leaves, so a commit
     that fails is answered as the failure it is, never as the route's 2xx (``scope=
@@ -33,7 +44,7 @@ async def get_session(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Asyn
     over after an ``IntegrityError`` (a concurrent retry of the same case) rolls back and
     reads again, and what it then does is committed here. The commit also records an
     audited write in the same transaction (``services.audit.record_in_transaction``)."""
-    async with runtime.db.session() as session:
+    async with runtime_of(request).db.session() as session:
         session.sync_session.info["request"] = True
         try:
             yield session
@@ -50,8 +61,8 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 def state_dependency(kind: type[T]) -> Any:
     """``Depends`` on this service's typed state: ``Annotated[IntakeState, state_dependency(IntakeState)]``."""
 
-    async def get_state(runtime: RuntimeDep) -> T:
-        return runtime.state_as(kind)
+    async def get_state(request: Request) -> T:
+        return runtime_of(request).state_as(kind)
 
     return Depends(get_state)
 
