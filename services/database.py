@@ -141,6 +141,23 @@ class Database:
         async with self.sessions() as session:
             yield session
 
+    async def commit(self, session: AsyncSession) -> None:
+        """Commit ``session``. Where its final write already committed by itself
+        (``write_ahead(final=True)``, ``deferred.Committed``) and nothing is pending in
+        it, there is nothing left to send: only what a commit does after it (the
+        wake-ups) is done, without SQLAlchemy's commit, which cost a new case 2.7% of
+        its instructions for no statement (``bench.instructions``). The session is
+        then closed as usual (its empty transaction ends with no round trip)."""
+        sync = session.sync_session
+        if (
+            sync.info.get(deferred.Committed)
+            and not deferred.pending(sync)
+            and not (sync.new or sync.dirty or sync.deleted)
+        ):
+            self.wakeups.committed(sync)
+            return
+        await session.commit()
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))

@@ -44,14 +44,15 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     over after an ``IntegrityError`` (a concurrent retry of the same case) rolls back and
     reads again, and what it then does is committed here. The commit also records an
     audited write in the same transaction (``services.audit.record_in_transaction``)."""
-    async with runtime_of(request).db.session() as session:
+    database = runtime_of(request).db
+    async with database.session() as session:
         session.sync_session.info["request"] = True
         try:
             yield session
         except BaseException:
             await session.rollback()
             raise
-        await session.commit()
+        await database.commit(session)
         failpoints.reached("request.committed")
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from intake import tables as t
-from services import deferred, native
+from services import deferred, native, wakeup
 from services.database import utcnow, write_ahead
 from services.registry import load_spec
 from tests.support.inprocess import running
@@ -164,3 +164,27 @@ async def test_a_read_first_begins_no_transaction_so_the_final_write_is_still_al
         async with db.session() as session:
             kept = (await session.scalars(select(outbox.c.event_id).order_by(outbox.c.id))).all()
         assert kept == (["seen-0", "other-0", "after-probes-0"] if url else ["seen-0", "other-0"])
+
+
+async def test_the_commit_after_a_final_write_wakes_the_relay_and_sends_nothing(
+    backend: tuple[Path, str | None],
+) -> None:
+    """``Database.commit`` (the request's commit, ``services.deps.get_session``): where the
+    final write committed by itself, SQLAlchemy's commit is skipped, but what a commit
+    does after it is not: the relay is woken at once, and the row stays written. On
+    SQLite (no lone write) it is an ordinary commit, with the same outcome."""
+    var_dir, url = backend
+    async with running(load_spec("intake-svc"), var_dir, url) as intake:
+        db, outbox = intake.runtime.db, intake.runtime.tables.outbox
+        relay = db.wakeups.signal("outbox")
+        async with db.session() as session:
+            publish_rows = outbox_rows("woken", 1)
+            deferred.defer(session, outbox, publish_rows)
+            wakeup.mark(session, "outbox")
+            await write_ahead(session, final=True)
+            assert bool(session.sync_session.info.get(deferred.Committed)) == bool(url)
+            relay.clear()
+            await db.commit(session)
+            assert relay._event.is_set()  # noqa: SLF001 - woken by this commit, before any other task ran
+        async with db.session() as session:
+            assert (await session.scalars(select(outbox.c.event_id))).all() == ["woken-0"]
