@@ -37,11 +37,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from aiokafka import ConsumerRecord
+
+from services.consumer import ConsumerRunner
 from services.registry import load_spec
+from shared.events import CaseCreated, new_event
 from tests.support.inprocess import auth_headers, running
 from tests.support.postgres import create_database, drop_database
 
@@ -109,7 +114,59 @@ async def count(url: str, cases: int) -> None:
             toggle(False)
 
 
-def measure(cases: int, keep: Path | None = None) -> int:
+#: What each consumer is given to do: its background rounds stay out of the count
+#: (as in ``tests/test_batch_equivalence.py``), only the batches act.
+QUIET: dict[str, dict[str, Any]] = {
+    "sla-svc": {"timer_worker": False, "owner_grace_seconds": 0},
+    "routing-svc": {"queue_drain_seconds": 3600},
+    "notify-svc": {"delivery_worker": False, "gap_watch_seconds": 3600},
+}
+BATCH = 20
+
+
+def created_records(count: int) -> list[ConsumerRecord[bytes, bytes]]:
+    """``case.created`` of the load generator's case bodies, as intake would publish them."""
+    records = []
+    for seq, body in enumerate(case_bodies(count, seed=7), start=1):
+        payload = CaseCreated(
+            case_no=f"GD-SZ-{seq:06d}",
+            status="accepted",
+            received_at=datetime.now(UTC),
+            tier="general",
+            category=body.get("category"),
+            **{k: body[k] for k in ("kind", "channel", "branch_code", "line_of_business")},
+        )
+        envelope = new_event(payload, case_id=uuid.uuid4(), producer="intake-svc")
+        value, key = envelope.model_dump_json().encode(), str(envelope.case_id).encode()
+        headers = [("producer", b"intake-svc"), ("producer-seq", str(seq).encode())]
+        records.append(ConsumerRecord(envelope.type, 0, seq, 0, 0, key, value, None, len(key), len(value), headers))
+    return records
+
+
+async def consume(url: str, service: str, events: int) -> None:
+    """The measured part for a consumer: ``case.created`` in polled batches of ``BATCH``,
+    through the consumer runner's own path (decode, inbox, batch handler, commit)."""
+    records = created_records(events + WARMUP)
+    with tempfile.TemporaryDirectory() as tmp:
+        async with running(load_spec(service), Path(tmp), url, **QUIET[service]) as consumer:
+            runtime = consumer.runtime
+            if service == "notify-svc":  # someone to tell of every new case
+                body = {"channel": "webhook", "target": "https://hooks.example.com/all", "events": ["case.created"]}
+                assert (await consumer.client.post("/v1/subscriptions", json=body)).status_code == 201
+            runner = ConsumerRunner(
+                runtime.name, runtime.db, runtime.tables, None, None, runtime.spec.subscriptions, runtime.status,
+                context=runtime, max_attempts=1, retry_base=0.0,
+            )  # fmt: skip
+            for start in range(0, WARMUP, BATCH):
+                await runner.process(records[start : start + BATCH])
+            toggle(True)
+            for start in range(WARMUP, len(records), BATCH):
+                await runner.process(records[start : start + BATCH])
+            toggle(False)
+            assert runner.dead_lettered == 0
+
+
+def measure(cases: int, keep: Path | None = None, service: str = "intake-svc") -> int:
     """Instructions per case, from one run of this module under callgrind; ``keep``:
     where to copy callgrind's output (for ``callgrind_annotate``: which library, which
     C function)."""
@@ -129,6 +186,8 @@ def measure(cases: int, keep: Path | None = None) -> int:
                 "--inside",
                 "--cases",
                 str(cases),
+                "--service",
+                service,
             ],
             env={**os.environ, "BENCH_UNDER_CALLGRIND": "1"},
             stdout=subprocess.DEVNULL,
@@ -148,20 +207,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=300)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument(
+        "--service", default="intake-svc", choices=["intake-svc", *QUIET], help="a consumer: its case.created batches"
+    )
     parser.add_argument("--keep", type=Path, help="copy callgrind's output here (last run)")
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inside:
         name, url = create_database()
         try:
-            asyncio.run(count(url, args.cases))
+            asyncio.run(
+                count(url, args.cases) if args.service == "intake-svc" else consume(url, args.service, args.cases)
+            )
         finally:
             drop_database(name)
         return
-    figures = [measure(args.cases, args.keep) for _ in range(args.runs)]
+    figures = [measure(args.cases, args.keep, args.service) for _ in range(args.runs)]
+    what = (
+        "POST /v1/cases through intake-svc's ASGI app"
+        if args.service == "intake-svc"
+        else f"case.created through {args.service}'s consumer runner in batches of {BATCH}"
+    )
     result = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "what": "POST /v1/cases through intake-svc's ASGI app, warm, instructions counted by callgrind",
+        "what": f"{what}, warm, instructions counted by callgrind",
+        "service": args.service,
         "cases": args.cases,
         "instructions_per_case": figures,
     }

@@ -50,9 +50,16 @@ class NativeStatement:
     constants: Mapping[str, Any]
 
     @classmethod
-    def compile(cls, statement: ClauseElement, dialect: Dialect) -> NativeStatement:
-        compiled = statement.compile(dialect=dialect)
+    def compile(
+        cls, statement: ClauseElement, dialect: Dialect, columns: tuple[str, ...] | None = None
+    ) -> NativeStatement:
+        """``columns``: for an ``INSERT`` without values, the columns its rows give (as
+        ``session.execute`` compiles it for its first row's keys)."""
+        compiled = statement.compile(dialect=dialect, column_keys=list(columns) if columns is not None else None)
         assert isinstance(compiled, SQLCompiler)
+        if columns is not None and (missing := set(compiled.positiontup or []) - set(columns)):
+            # A column SQLAlchemy would fill from a Python-side default: not done here.
+            raise NotImplementedError(f"parameters {sorted(missing)} are not in the rows")
         processors = compiled._bind_processors  # noqa: SLF001 - the processors SQLAlchemy itself applies
         params: list[tuple[str, Callable[[Any], Any] | None]] = []
         constants: dict[str, Any] = {}
@@ -94,6 +101,30 @@ async def first(session: AsyncSession, statement: Executable, values: Mapping[st
     return rows[0] if rows else None
 
 
+@lru_cache(maxsize=256)
+def _for_rows(statement: ClauseElement, dialect: Dialect, columns: tuple[str, ...]) -> NativeStatement:
+    return NativeStatement.compile(statement, dialect, columns)
+
+
+async def execute_many(session: AsyncSession, statement: Executable, rows: Sequence[Mapping[str, Any]]) -> None:
+    """A prebuilt ``INSERT`` (or other write) for many rows, in the session's transaction,
+    returning nothing: on Postgres through the driver's ``executemany`` (its rows bound
+    and sent in one pipeline), elsewhere ``session.execute``. Why: a consumer's batch
+    writes tens of rows per table, and ``session.execute`` builds an execution context
+    and its parameters row by row in Python (``construct_params`` per row); here each
+    row is only lined up and its bind processors run. Every row names the same columns;
+    a column the rows leave out must have no Python-side default (refused at compile)."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql":
+        await session.execute(statement, list(rows))
+        return
+    assert isinstance(statement, ClauseElement)
+    compiled = _for_rows(statement, dialect, tuple(rows[0]))
+    await _run(session, compiled, {}, begin=True, many=[compiled.arguments(row) for row in rows])
+
+
 async def execute(
     session: AsyncSession, statement: NativeStatement, values: Mapping[str, Any], *, alone: bool = False
 ) -> tuple[Sequence[Any], bool]:
@@ -120,13 +151,18 @@ async def read(session: AsyncSession, statement: NativeStatement, values: Mappin
 
 
 async def _run(
-    session: AsyncSession, statement: NativeStatement, values: Mapping[str, Any], *, begin: bool
+    session: AsyncSession,
+    statement: NativeStatement,
+    values: Mapping[str, Any],
+    *,
+    begin: bool,
+    many: list[list[Any]] | None = None,
 ) -> tuple[Sequence[Any], bool]:
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     adapter: Any = raw.dbapi_connection
     dialect = connection.dialect
-    args = statement.arguments(values)
+    args = statement.arguments(values) if many is None else many
     try:
         async with adapter._execute_mutex:  # noqa: SLF001 - one statement at a time per connection
             outside = adapter._transaction is None  # noqa: SLF001 - nothing has begun one yet
@@ -136,6 +172,9 @@ async def _run(
                 prepared, _ = await adapter._prepare(
                     statement.sql, getattr(dialect, "_invalidate_schema_cache_asof", 0)
                 )
+                if many is not None:
+                    await prepared.executemany(many)
+                    return [], False
                 rows: Sequence[Any] = await prepared.fetch(*args)
                 return rows, outside and not begin
             except Exception as error:  # noqa: BLE001 - translated to the DB-API's errors, as SQLAlchemy does

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, select
+from sqlalchemy import Column, MetaData, String, Table, Uuid, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from intake import tables as t
@@ -188,3 +188,41 @@ async def test_the_commit_after_a_final_write_wakes_the_relay_and_sends_nothing(
             assert relay._event.is_set()  # noqa: SLF001 - woken by this commit, before any other task ran
         async with db.session() as session:
             assert (await session.scalars(select(outbox.c.event_id))).all() == ["woken-0"]
+
+
+async def test_many_rows_through_the_driver_are_written_and_a_clash_hides_its_values(
+    backend: tuple[Path, str | None],
+) -> None:
+    """``services.native.execute_many``, the consumers' bulk writes: every row written in
+    the session's transaction (undone by its rollback); a row the table refuses is
+    SQLAlchemy's ``IntegrityError`` (on Postgres without the values); on Postgres a column the rows
+    leave out that SQLAlchemy would fill from a Python-side default is refused before
+    anything is sent (SQLite goes through ``session.execute``, which fills it)."""
+    var_dir, url = backend
+    async with running(load_spec("intake-svc"), var_dir, url) as intake:
+        db, outbox = intake.runtime.db, intake.runtime.tables.outbox
+        async with db.session() as session:
+            await native.execute_many(session, outbox.insert(), outbox_rows("many", 30))
+            await session.rollback()
+        async with db.session() as session:
+            await native.execute_many(session, outbox.insert(), outbox_rows("many", 30))
+            await session.commit()
+        async with db.session() as session:
+            ids = (await session.scalars(select(outbox.c.event_id).order_by(outbox.c.id))).all()
+        assert ids == [f"many-{i}" for i in range(30)]
+        async with db.session() as session:
+            clash = [{**row, "key": "13812345678"} for row in outbox_rows("many", 2)]  # event ids already there
+            with pytest.raises(IntegrityError) as raised:
+                await native.execute_many(session, outbox.insert(), clash)
+            if url:  # the driver path hides them (SQLite's is session.execute's, as everywhere else there)
+                assert "13812345678" not in str(raised.value)
+        if url:
+            with_default = Table(
+                "case_actions",
+                MetaData(schema="intake"),
+                Column("case_id", Uuid),
+                Column("action", String(64), default="noted"),
+            )
+            async with db.session() as session:
+                with pytest.raises(NotImplementedError, match="action"):
+                    await native.execute_many(session, with_default.insert(), [{"case_id": uuid.uuid4()}])

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake import history
 from intake import tables as t
+from services import native
 from services.consumer import Subscription
 from services.runtime import Runtime
 from shared.events import CaseOverdue, CaseTransferred, Envelope, Topics
@@ -46,7 +47,8 @@ async def on_cases_transferred(
         [(e, str(p.transfer_kind), p.model_dump(mode="json", include=TRANSFER_DETAILS)) for e, p in items],
     )
     # Who holds the case decides who may see it (an assignee sees the cases assigned to them).
-    await session.execute(
+    await native.execute_many(
+        session,
         UPDATE_HOLDER,
         [{"case_id": e.case_id, "holder": p.to_assignee, "first_responder": p.owner or None} for e, p in items],
     )

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake import tables as t
-from services import deferred
+from services import deferred, native
 from shared.events import Envelope
 from shared.intake import HistoryEntry
 
@@ -50,7 +50,8 @@ async def record_events(session: AsyncSession, events: Sequence[tuple[Envelope, 
     each ``(envelope, action, details)`` is recorded as its producer's action."""
     if not events:
         return
-    await session.execute(
+    await native.execute_many(
+        session,
         INSERT_ACTION,
         [
             {

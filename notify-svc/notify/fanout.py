@@ -26,7 +26,7 @@ from notify import subscriptions
 from notify import tables as t
 from notify.directory import CaseFacts, Directory
 from notify.state import state_of
-from services import tracing, wakeup
+from services import native, tracing, wakeup
 from services.database import insert_ignoring_conflicts, prebuilt, upsert, utcnow
 from services.runtime import Runtime
 from shared.enums import OverdueLevel
@@ -108,9 +108,9 @@ async def handle_batch(session: AsyncSession, items: list[tuple[Envelope, Any]],
                 for recipient in recipients
             )
     rows = [{**facts.as_dict(), "case_id": case_id, "updated_at": now} for case_id, facts in changed.items()]
-    await session.execute(prebuilt(session, "notify.cases", _upsert_case), rows)
-    await session.execute(
-        prebuilt(session, "notify.feed", lambda s: insert_ignoring_conflicts(s, t.feed, ["event_id"])), feed
+    await native.execute_many(session, prebuilt(session, "notify.cases", _upsert_case), rows)
+    await native.execute_many(
+        session, prebuilt(session, "notify.feed", lambda s: insert_ignoring_conflicts(s, t.feed, ["event_id"])), feed
     )
     if deliveries:
         stmt = prebuilt(
@@ -118,7 +118,7 @@ async def handle_batch(session: AsyncSession, items: list[tuple[Envelope, Any]],
             "notify.deliveries",
             lambda s: insert_ignoring_conflicts(s, t.deliveries, ["event_id", "recipient", "channel"]),
         )
-        await session.execute(stmt, deliveries)
+        await native.execute_many(session, stmt, deliveries)
         wakeup.mark(session, "deliveries")
 
 

@@ -29,10 +29,14 @@ from routing import capacity
 from routing import tables as t
 from routing.assignment import facts_columns, first_responder, transfer_row
 from routing.org import CaseFacts, Org
+from services import native
 from services.database import changed_rows, insert_ignoring_conflicts, utcnow
 from services.outbox import Outgoing, publish_many
 from shared.enums import TransferKind
 from shared.events import CaseCreated, CaseTransferred, Envelope
+
+#: A batch's transfers, one row each (``services.native.execute_many``).
+INSERT_TRANSFER = t.transfers.insert()
 
 
 class BatchConflict(Exception):
@@ -131,5 +135,5 @@ async def assign_new_cases(
         )
         if took != 1:
             raise BatchConflict(f"{person_id} has no room left for the batch")
-    await session.execute(t.transfers.insert(), transfers)
+    await native.execute_many(session, INSERT_TRANSFER, transfers)
     await publish_many(session, t.runtime, events)

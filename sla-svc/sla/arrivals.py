@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services import native
 from shared.events import CaseCreated
 from sla import clocks, engine, policies
 from sla import tables as t
@@ -42,8 +43,10 @@ async def on_created_batch(
     if not new:
         return
     arrived = [rows[case_id] for case_id in rows if case_id in new]
-    await session.execute(
-        engine.INSERT_EVENT, [{"case_id": r["case_id"], "event": "created", "at": r["received_at"]} for r in arrived]
+    await native.execute_many(
+        session,
+        engine.INSERT_EVENT,
+        [{"case_id": r["case_id"], "event": "created", "at": r["received_at"]} for r in arrived],
     )
     early = set(
         await session.scalars(
@@ -76,6 +79,5 @@ async def on_created_batch(
             continue
         plans.append({**s.plan, "clock_id": clock_id})
         timers.extend({**m, "clock_id": clock_id} for m in s.timers)
-    if plans:
-        await session.execute(clocks.INSERT_PLAN, plans)
+    await native.execute_many(session, clocks.INSERT_PLAN, plans)
     await clocks.add_timers(session, ctx, timers)

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services import wakeup
+from services import native, wakeup
 from services.database import insert_ignoring_conflicts, prebuilt, utcnow
 from shared.enums import ClockState
 from shared.sla import ClockSpec, PolicyOut, Target
@@ -135,7 +135,7 @@ async def add_timers(session: AsyncSession, ctx: Context, rows: list[dict[str, A
     if not rows:
         return
     stmt = prebuilt(session, "sla.timers", lambda s: insert_ignoring_conflicts(s, t.timers, ["clock_id", "key"]))
-    await session.execute(stmt, rows)
+    await native.execute_many(session, stmt, rows)
     if ctx.timers_sleep_until is None or min(r["due_at"] for r in rows) < ctx.timers_sleep_until:
         wakeup.mark(session, "timers")
 
