@@ -98,9 +98,13 @@ class StreamWatch:
 
     async def arrived(self, session: AsyncSession, streams: set[tuple[str, str]]) -> None:
         """Start counting each (producer, topic) heard of for the first time, from its
-        first number (in the caller's transaction)."""
+        first number (in the caller's transaction), and remember it: every batch used to
+        insert its streams' rows again until the next ``check`` read them (7% of a
+        consumer's batch, profiled). Should the caller's transaction roll back, ``check``
+        (every few seconds) forgets what is not in the table, so the next arrival starts it."""
         for producer, topic in streams - self._known:
             await self._start(session, producer, topic)
+            self._known.add((producer, topic))
 
     async def _start(self, session: AsyncSession, producer: str, topic: str) -> None:
         await session.execute(
