@@ -37,7 +37,7 @@ from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services import failpoints, tracing
+from services import failpoints, native, tracing
 from services.database import Database, insert_ignoring_conflicts, utcnow
 from services.dead_letters import DeadLetters, is_transient
 from services.kafka import BrokerStatus, FetchPace, set_fetch_wait
@@ -245,7 +245,7 @@ class ConsumerRunner:
                 event_id,
                 {"event_id": event_id, "topic": record.topic, "processed_at": now, "producer": producer, "seq": seq},
             )
-        taken = set((await session.scalars(self._inbox_claim, list(rows.values()))).all())
+        taken = {row[0] for row in await native.fetch_many(session, self._inbox_claim, list(rows.values()))}
         fresh, seen = [], set()
         for item in items:
             event_id = str(item[1].event_id)

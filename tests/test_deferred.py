@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from intake import tables as t
 from services import deferred, native, wakeup
-from services.database import utcnow, write_ahead
+from services.database import insert_ignoring_conflicts, utcnow, write_ahead
 from services.registry import load_spec
 from tests.support.inprocess import running
 
@@ -193,7 +193,7 @@ async def test_the_commit_after_a_final_write_wakes_the_relay_and_sends_nothing(
 async def test_many_rows_through_the_driver_are_written_and_a_clash_hides_its_values(
     backend: tuple[Path, str | None],
 ) -> None:
-    """``services.native.execute_many``, the consumers' bulk writes: every row written in
+    """``services.native.execute_many`` and ``fetch_many``, the consumers' bulk writes: every row written in
     the session's transaction (undone by its rollback); a row the table refuses is
     SQLAlchemy's ``IntegrityError`` (on Postgres without the values); on Postgres a column the rows
     leave out that SQLAlchemy would fill from a Python-side default is refused before
@@ -210,6 +210,12 @@ async def test_many_rows_through_the_driver_are_written_and_a_clash_hides_its_va
         async with db.session() as session:
             ids = (await session.scalars(select(outbox.c.event_id).order_by(outbox.c.id))).all()
         assert ids == [f"many-{i}" for i in range(30)]
+        claim = insert_ignoring_conflicts(session, outbox, ["event_id"]).returning(outbox.c.event_id)
+        async with db.session() as session:  # RETURNING: only the rows taken; a conflict returns nothing
+            rows = [*outbox_rows("many", 2), *outbox_rows("claimed", 3), outbox_rows("claimed", 1)[0]]
+            taken = await native.fetch_many(session, claim, rows)
+            await session.commit()
+        assert [row[0] for row in taken] == ["claimed-0", "claimed-1", "claimed-2"]
         async with db.session() as session:
             clash = [{**row, "key": "13812345678"} for row in outbox_rows("many", 2)]  # event ids already there
             with pytest.raises(IntegrityError) as raised:

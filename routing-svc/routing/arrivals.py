@@ -30,7 +30,7 @@ from routing import tables as t
 from routing.assignment import facts_columns, first_responder, transfer_row
 from routing.org import CaseFacts, Org
 from services import native
-from services.database import changed_rows, insert_ignoring_conflicts, utcnow
+from services.database import changed_rows, insert_ignoring_conflicts, prebuilt, utcnow
 from services.outbox import Outgoing, publish_many
 from shared.enums import TransferKind
 from shared.events import CaseCreated, CaseTransferred, Envelope
@@ -118,8 +118,12 @@ async def assign_new_cases(
         )
         transfers.append(transfer_row(envelope.case_id, payload, now))
         events.append(Outgoing(payload, envelope.case_id, now, envelope.correlation_id))
-    claim = insert_ignoring_conflicts(session, t.assignments, ["case_id"]).returning(t.assignments.c.case_id)
-    if len((await session.execute(claim, assignments)).all()) != len(assignments):
+    claim = prebuilt(
+        session,
+        "routing.assignments.claim",
+        lambda s: insert_ignoring_conflicts(s, t.assignments, ["case_id"]).returning(t.assignments.c.case_id),
+    )
+    if len(await native.fetch_many(session, claim, assignments)) != len(assignments):
         raise BatchConflict("a case of the batch was assigned meanwhile")
     for person_id, w in charges.items():
         person = charged[person_id]

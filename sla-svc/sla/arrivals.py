@@ -39,7 +39,7 @@ async def on_created_batch(
         rows.setdefault(case_id, engine.case_row(ctx, case_id, case))  # the first arrival wins
     if not rows:
         return
-    new = {r.case_id for r in await session.execute(engine.insert_case(session), list(rows.values()))}
+    new = {r[0] for r in await native.fetch_many(session, engine.insert_case(session), list(rows.values()))}
     if not new:
         return
     arrived = [rows[case_id] for case_id in rows if case_id in new]
@@ -69,8 +69,8 @@ async def on_created_batch(
             await engine.replay(session, ctx, case_id)
     if not starts:
         return
-    inserted = await session.execute(clocks.insert_clock(session), [s.row for s in starts])
-    ids = {(r.case_id, r.clock): r.id for r in inserted}
+    inserted = await native.fetch_many(session, clocks.insert_clock(session), [s.row for s in starts])
+    ids = {(r[1], r[2]): r[0] for r in inserted}  # RETURNING id, case_id, clock
     plans: list[dict[str, Any]] = []
     timers: list[dict[str, Any]] = []
     for s in starts:
