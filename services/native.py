@@ -18,7 +18,14 @@ out as SQLAlchemy's (``IntegrityError`` for a unique key, so a caller's race han
 is unchanged), and a connection that died is invalidated. The error hides the
 parameters. ``before_cursor_execute`` listeners do not see these statements.
 
-Postgres (asyncpg) only; callers keep the ``session.execute`` path for SQLite. The
+The consumers' bulk writes take the same path (``execute_many``, ``fetch_many``: the
+driver's ``executemany``/``fetchmany``, one prepared single-row statement per row in
+one pipeline): through ``session.execute`` a batch's rows cost SQLAlchemy's parameter
+building row by row, and a multi-row ``RETURNING`` its "insertmanyvalues" rendering per
+batch; 15-21% of a ``case.created`` in sla, routing and notify (``bench.instructions``).
+
+Postgres (asyncpg) only; ``first``, ``execute_many`` and ``fetch_many`` take the
+``session.execute`` path themselves on SQLite, other callers keep it. The
 adapter's private methods used here (``_execute_mutex``, ``_transaction``,
 ``_start_transaction``, ``_prepare``) are those of the pinned SQLAlchemy release
 (requirements.txt); ``tests/test_deferred.py`` and intake's tests (concurrent retries
