@@ -37,7 +37,7 @@ from sqlalchemy import or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.database import utcnow
-from services.deps import CaseInPath, CaseInPathDep, SessionDep, runtime_of
+from services.deps import CaseInPath, SessionDep, runtime_of
 from services.errors import DomainError
 from services.runtime import Runtime
 from shared.auth import PUBLIC, permissions_of
@@ -213,13 +213,14 @@ class Allow:
 
     permission: str
 
-    async def __call__(self, request: Request, session: SessionDep, case: CaseInPathDep) -> Principal | None:
+    async def __call__(self, request: Request, session: SessionDep) -> Principal | None:
         if self.permission == PUBLIC:
             return None
         runtime = runtime_of(request)
         principal = await self.caller(request, runtime)
         if not principal.can(self.permission):
             raise DomainError(403, f"your roles do not allow {self.permission}")
+        case = CaseInPath.of(session)
         case_id = request.path_params.get("case_id")
         if case_id is not None and runtime.spec.case_loader is not None:
             await _ensure_case_visible(runtime, session, case, principal, str(case_id))

@@ -76,11 +76,24 @@ class CaseInPath:
     """The case named by ``{case_id}`` in a route's path, read once per request with the
     request's own session: by ``Allow``'s scope check first (404 for a case the caller may
     not see), then handed to the route (``case_or_404``) instead of being read again.
-    One per request: FastAPI caches a dependency's value for the request."""
+
+    Kept on the request's session (``of``; the session is one per request, FastAPI caches
+    it), not as a dependency of its own: every route declares ``Allow``, and a
+    dependency more under it cost each request ~60,000 instructions
+    (``bench.instructions``)."""
 
     checked: bool = False
     loaded: bool = False
     record: Any = None
+
+    @classmethod
+    def of(cls, session: AsyncSession) -> CaseInPath:
+        info = session.sync_session.info
+        found = info.get(cls)
+        if found is None:
+            found = info[cls] = cls()
+        assert isinstance(found, cls)
+        return found
 
     async def load(self, runtime: Runtime, session: AsyncSession, case_id: uuid.UUID) -> Any:
         if not self.loaded:
@@ -90,17 +103,11 @@ class CaseInPath:
         return self.record
 
 
-async def case_in_path() -> CaseInPath:
-    return CaseInPath()
-
-
-CaseInPathDep = Annotated[CaseInPath, Depends(case_in_path)]
-
-
-async def case_or_404(case_id: uuid.UUID, runtime: RuntimeDep, session: SessionDep, cached: CaseInPathDep) -> Any:
+async def case_or_404(case_id: uuid.UUID, runtime: RuntimeDep, session: SessionDep) -> Any:
     """The route's case, as the scope check read it; 404 if there is none. A route must
     declare ``Allow`` before it asks for its case, so the caller is known (401/403) and
     the scope decided before anything is read for the route: asserted here."""
+    cached = CaseInPath.of(session)
     assert cached.checked, "declare Allow(...) before the case in the route's parameters"
     record = await cached.load(runtime, session, case_id)
     if record is None:
