@@ -44,7 +44,11 @@ class Load:
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
 
     async def _run(self) -> None:
-        limits = httpx.Limits(max_connections=2000, max_keepalive_connections=200)  # no queue of our own
+        # No queue of our own. An idle connection is dropped after 2 s, before the server's
+        # keep-alive of 5 s (uvicorn's): reused just as the server closes it, a request
+        # fails with ReadError having reached no route, which is the client's race, not
+        # an answer of the service (seen once under the surge, CI of 2026-12-04).
+        limits = httpx.Limits(max_connections=2000, max_keepalive_connections=200, keepalive_expiry=2.0)
         headers = {"Authorization": f"Bearer {self.token}"}
         async with httpx.AsyncClient(base_url=self.url, headers=headers, timeout=10, limits=limits) as http:
             arrivals: set[asyncio.Task[None]] = set()
