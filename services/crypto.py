@@ -59,23 +59,16 @@ class FieldCipher:
     def decrypt(self, token: str) -> str:
         if not token.startswith(PREFIX):
             return self._fernet.decrypt(token.encode()).decode()
-        for index in range(len(self._keys)):
-            opened = self._open(token, index)
+        sealed = _sealed(token)
+        for key in self._keys:
+            opened = _open(sealed, key)
             if opened is not None:
                 return opened
         raise InvalidToken
 
-    def _open(self, token: str, index: int) -> str | None:
-        """The value under key ``index``, or None if it was not sealed with that key."""
-        try:
-            raw = base64.urlsafe_b64decode(token[len(PREFIX) :].encode())
-            return self._keys[index].decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], None).decode()
-        except (InvalidTag, binascii.Error, ValueError):
-            return None
-
     def is_current(self, token: str) -> bool:
         """In the current form and under the newest key (nothing to rotate)."""
-        return token.startswith(PREFIX) and self._open(token, 0) is not None
+        return token.startswith(PREFIX) and _open(_sealed(token), self._keys[0]) is not None
 
     def rotate(self, token: str) -> str:
         """The same value, encrypted again with the newest key in the current form."""
@@ -84,6 +77,22 @@ class FieldCipher:
     def lookup_hash(self, value: str) -> str:
         normalised = "".join(ch for ch in value if ch.isalnum()).upper()
         return hmac.new(self._hash_key, normalised.encode(), hashlib.sha256).hexdigest()
+
+
+def _sealed(token: str) -> bytes:
+    """The nonce and ciphertext of a value in the current form (empty if not base64)."""
+    try:
+        return base64.urlsafe_b64decode(token[len(PREFIX) :].encode())
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def _open(sealed: bytes, key: AESGCM) -> str | None:
+    """The value, or None if it was not sealed with ``key`` (or is not a sealed value)."""
+    try:
+        return key.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], None).decode()
+    except (InvalidTag, ValueError):
+        return None
 
 
 def mask_phone(phone: str) -> str:

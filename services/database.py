@@ -149,11 +149,9 @@ class Database:
         its instructions for no statement (``bench.instructions``). The session is
         then closed as usual (its empty transaction ends with no round trip)."""
         sync = session.sync_session
-        if (
-            sync.info.get(deferred.Committed)
-            and not deferred.pending(sync)
-            and not (sync.new or sync.dirty or sync.deleted)
-        ):
+        # Nothing can be deferred after such a write (``deferred.defer`` refuses it); an
+        # ORM object added since would still need the commit's flush.
+        if sync.info.get(deferred.Committed) and not (sync.new or sync.dirty or sync.deleted):
             self.wakeups.committed(sync)
             return
         await session.commit()

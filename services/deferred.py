@@ -70,12 +70,6 @@ def defer(session: AsyncSession | Session, table: Table, rows: list[dict[str, An
         kept.append(row)
 
 
-def pending(session: Session) -> bool:
-    """Rows deferred and not yet written."""
-    found: Deferred | None = session.info.get(Deferred)
-    return found is not None and any(found.groups.values())
-
-
 def write(session: Session) -> None:
     """The ``before_commit`` hook: every deferred row, then nothing is left deferred."""
     _write_groups(session, _take(session))

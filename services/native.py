@@ -89,10 +89,14 @@ class NativeStatement:
 
 
 @lru_cache(maxsize=256)
-def compiled_once(statement: ClauseElement, dialect: Dialect) -> NativeStatement:
-    """``statement`` compiled once for ``dialect``: for statements built once and kept
-    (a module constant, or a ``functools.cache``d builder), which are the cache's key."""
-    return NativeStatement.compile(statement, dialect)
+def compiled_once(
+    statement: ClauseElement, dialect: Dialect, columns: tuple[str, ...] | None = None
+) -> NativeStatement:
+    """``statement`` compiled once for ``dialect`` (and, for an ``INSERT`` without values,
+    the ``columns`` its rows give): for statements built once and kept (a module
+    constant, ``services.database.prebuilt``, or a ``functools.cache``d builder), which
+    are the cache's key."""
+    return NativeStatement.compile(statement, dialect, columns)
 
 
 async def first(session: AsyncSession, statement: Executable, values: Mapping[str, Any]) -> Sequence[Any] | None:
@@ -106,11 +110,6 @@ async def first(session: AsyncSession, statement: Executable, values: Mapping[st
     assert isinstance(statement, ClauseElement)
     rows = await read(session, compiled_once(statement, dialect), values)
     return rows[0] if rows else None
-
-
-@lru_cache(maxsize=256)
-def _for_rows(statement: ClauseElement, dialect: Dialect, columns: tuple[str, ...]) -> NativeStatement:
-    return NativeStatement.compile(statement, dialect, columns)
 
 
 async def execute_many(session: AsyncSession, statement: Executable, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -147,7 +146,7 @@ async def _many(
         result = await session.execute(statement, list(rows))
         return list(result.all()) if returning else []
     assert isinstance(statement, ClauseElement)
-    compiled = _for_rows(statement, dialect, tuple(rows[0]))
+    compiled = compiled_once(statement, dialect, tuple(rows[0]))
     many = [compiled.arguments(row) for row in rows]
     found, _ = await _run(session, compiled, {}, begin=True, many=many, returning=returning)
     return found

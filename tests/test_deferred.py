@@ -210,8 +210,8 @@ async def test_many_rows_through_the_driver_are_written_and_a_clash_hides_its_va
         async with db.session() as session:
             ids = (await session.scalars(select(outbox.c.event_id).order_by(outbox.c.id))).all()
         assert ids == [f"many-{i}" for i in range(30)]
-        claim = insert_ignoring_conflicts(session, outbox, ["event_id"]).returning(outbox.c.event_id)
         async with db.session() as session:  # RETURNING: only the rows taken; a conflict returns nothing
+            claim = insert_ignoring_conflicts(session, outbox, ["event_id"]).returning(outbox.c.event_id)
             rows = [*outbox_rows("many", 2), *outbox_rows("claimed", 3), outbox_rows("claimed", 1)[0]]
             taken = await native.fetch_many(session, claim, rows)
             await session.commit()
