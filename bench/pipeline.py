@@ -256,6 +256,30 @@ def publish_rounds(dsn: str, since: datetime) -> dict[str, dict[str, float]]:
     return asyncio.run(read())
 
 
+def analyze(dsn: str) -> None:
+    """``ANALYZE`` the whole database, as autovacuum does in a running deployment.
+
+    Why the benchmark does it after its warm-up (``bench.system_bench``): a service
+    prepares each statement once per connection, and after five executions Postgres may
+    keep a generic plan for it. Chosen while the tables were empty, such a plan can be a
+    scan that grows with the table: in a fresh database a complaint's repeat probe walked
+    every case of the last 30 days (0.6-1 ms a probe and rising, a third of intake's
+    Postgres time at 300/s), and the consumers' ``IN`` lookups were sequential scans.
+    The plans are replaced when the tables are first analyzed, which autovacuum does
+    within a minute or two of the first rows (``autovacuum_naptime``), so a running
+    system does not have them; the benchmark measures that system, not autovacuum's
+    first visit to a new database (docs/decisions/0024)."""
+
+    async def run() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute("ANALYZE")
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
 def bus_latency_ms(bootstrap: str, ids_file: Path) -> dict[str, Any]:
     """p50/p99 from each case's due moment to its first ``case.transferred`` (broker timestamp)."""
     due = {}

@@ -3,6 +3,8 @@
 Starts every service on Postgres (a fresh database) with the local broker, on this
 machine's cores, with the load generator beside them, then:
 
+0. **warm-up** (``--warmup``, 15 s at 200/s), then ``ANALYZE``: the measured system has
+   a history and statistics, as a running deployment has (``bench.pipeline.analyze``);
 1. **at rest**: each process's share of a core over 20 s, nothing arriving;
 2. **open loop** at each ``--rates`` (default 100, 200, 500 cases/s) for
    ``--seconds``: new cases arrive at a constant rate whatever the answers do
@@ -42,6 +44,7 @@ from bench.pipeline import (
     CpuMeter,
     PipelineCounter,
     add_env_option,
+    analyze,
     bus_latency_ms,
     env_of,
     gc_pauses,
@@ -50,6 +53,9 @@ from bench.pipeline import (
     system_on_postgres,
 )
 from services.dev.broker import free_port
+
+#: The warm-up's rate: well inside what the system keeps up with.
+WARMUP_RATE = 200.0
 
 
 def stage(gen: OpenLoop, counter: PipelineCounter, cpu: CpuMeter, rate: float, seconds: float) -> dict[str, Any]:
@@ -98,6 +104,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--rates", default="100,200,500")
     parser.add_argument("--bisect", type=int, default=2, help="extra runs refining the sustained maximum")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=15,
+        help=f"seconds of {WARMUP_RATE:g}/s before measuring, then ANALYZE (0: none)",
+    )
     add_env_option(parser)
     parser.add_argument(
         "--processes", action="append", default=[], help="SERVICE=N: N processes of it on its one port (REUSE_PORT)"
@@ -116,6 +128,10 @@ def main() -> None:
             counter = PipelineCounter(url).start()
             cpu = CpuMeter.of(stack)
             time.sleep(10)  # start-up work (migrations, seeding, first relays) settles
+            if args.warmup:  # a running system: some history, and analyzed (bench.pipeline.analyze)
+                gen.run(WARMUP_RATE, args.warmup, "warm-up")
+                counter.wait_drained(timeout=240)
+                analyze(counter.dsn)
             before = cpu.ticks()
             time.sleep(20)
             at_rest = cpu.report(before, 0, 20)["percent_of_a_core"]
@@ -162,6 +178,7 @@ def main() -> None:
                 "when": datetime.now(UTC).isoformat(timespec="seconds"),
                 "machine": {"cores": os.cpu_count()},
                 "setup": "4 services on Postgres 15 + local broker; generator on the same cores",
+                "warmup": {"rate": WARMUP_RATE, "seconds": args.warmup, "then": "ANALYZE"} if args.warmup else None,
                 "processes": {name: processes.get(name, 1) for name in stack.ports if "#" not in name},
                 "at_rest_percent_of_a_core": at_rest,
                 "open_loop": [{k: v for k, v in r.items() if k not in ("ids", "accepted_per_second")} for r in runs],

@@ -15,7 +15,7 @@ the second update waits for the first and re-checks the condition.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -130,7 +130,22 @@ async def take_best(
     session: AsyncSession, unit: str, w: int, category: str | None, line_of_business: str | None, now: datetime
 ) -> str | None:
     """Assign to the best candidate with room, or None: the case waits in the unit's queue."""
-    for person in ranked(await members(session, unit), w, category, line_of_business):
+    return await take_from(session, await members(session, unit), w, category, line_of_business, now)
+
+
+async def take_from(
+    session: AsyncSession,
+    people: list[Person],
+    w: int,
+    category: str | None,
+    line_of_business: str | None,
+    now: datetime,
+) -> str | None:
+    """As ``take_best``, from ``people`` read once for a run of cases (a queue being
+    drained). The one charged is updated in the list, so the next case ranks them as a
+    fresh read would; the charge itself re-checks the room in the database."""
+    for person in ranked(people, w, category, line_of_business):
         if await charge(session, person, w, now):
+            people[people.index(person)] = replace(person, load=person.load + w, last_assigned_at=now)
             return person.id
     return None

@@ -7,6 +7,10 @@ import asyncio
 import uuid
 from typing import Any
 
+from sqlalchemy import event
+
+from routing import assignment
+from routing.state import state_of
 from tests.support.inprocess import InProcess
 
 from .conftest import closed, created, deliver, reopened
@@ -76,6 +80,45 @@ async def test_full_team_queues_and_drains_when_capacity_frees(routing: InProces
     await patch(routing, "u-sz-cs-3", on_duty=True)  # someone comes on duty
     assert (await routing.client.get(f"/v1/cases/{waiting[1]}/assignment")).json()["assignee"] == "u-sz-cs-3"
     assert (await routing.client.get(f"/v1/queues/{CS}")).json() == []
+
+
+async def drain_statements(routing: InProcess) -> list[str]:
+    """The statements one drain of GD-SZ.cs's queue sends, as the queue worker runs it; it assigns nothing."""
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    engine = routing.runtime.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        async with routing.runtime.db.session() as session:
+            assert await assignment.drain_queue(session, CS, await state_of(routing.runtime).org.get(session)) == 0
+            await session.commit()
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    return statements
+
+
+async def test_a_queue_nobody_can_take_from_is_read_not_written(routing: InProcess) -> None:
+    """The queue worker drains every unit with waiting cases every few seconds: where
+    nobody has room, that must stay at most two reads (no locks, no load read per case),
+    and a lighter case behind heavier ones is still served when room for it appears."""
+    for _ in range(15):
+        await deliver(routing, created())  # GD-SZ.cs on duty is full: 300 + 300 + 150 points
+    heavy = [await deliver(routing, created()) for _ in range(5)]
+    light = await deliver(routing, created("inquiry"))  # 6 points
+    assert len(await drain_statements(routing)) == 1  # nobody has any room: the queue is not even read
+
+    await patch(routing, "u-sz-cs-1", capacity_points=303)  # 3 points: room for nothing waiting
+    statements = await drain_statements(routing)
+    assert len(statements) == 2, statements  # the people, then the queue
+    assert all(s.lstrip().upper().startswith("SELECT") and "FOR UPDATE" not in s for s in statements)
+
+    await patch(routing, "u-sz-cs-1", capacity_points=310)  # room for the inquiry, not a complaint
+    assert (await routing.client.get(f"/v1/cases/{light}/assignment")).json()["assignee"] == "u-sz-cs-1"
+    queue = (await routing.client.get(f"/v1/queues/{CS}")).json()
+    assert [q["case_id"] for q in queue] == [str(h) for h in heavy]
 
 
 async def test_ownership_through_a_chain_of_transfers_and_a_return(routing: InProcess) -> None:
