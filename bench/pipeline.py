@@ -37,6 +37,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.loadgen import OpenLoop
 from services.dev.stack import Stack
 from services.registry import SERVICES, load_spec
 from shared.events import Topics
@@ -278,6 +279,18 @@ def analyze(dsn: str) -> None:
             await conn.close()
 
     asyncio.run(run())
+
+
+#: The warm-up's rate: well inside what the system keeps up with.
+WARMUP_RATE = 200.0
+
+
+def warm_up(gen: OpenLoop, counter: PipelineCounter, seconds: float) -> None:
+    """``seconds`` of new cases at ``WARMUP_RATE``, drained, then ``analyze``: what is
+    measured next has a history and statistics, as a running deployment has."""
+    gen.run(WARMUP_RATE, seconds, "warm-up")
+    counter.wait_drained(timeout=240)
+    analyze(counter.dsn)
 
 
 def bus_latency_ms(bootstrap: str, ids_file: Path) -> dict[str, Any]:

@@ -41,21 +41,19 @@ from typing import Any
 from bench.intake_bench import signed_in
 from bench.loadgen import OpenLoop, case_bodies, ensure_wrk, wrk_max
 from bench.pipeline import (
+    WARMUP_RATE,
     CpuMeter,
     PipelineCounter,
     add_env_option,
-    analyze,
     bus_latency_ms,
     env_of,
     gc_pauses,
     publish_rounds,
     save,
     system_on_postgres,
+    warm_up,
 )
 from services.dev.broker import free_port
-
-#: The warm-up's rate: well inside what the system keeps up with.
-WARMUP_RATE = 200.0
 
 
 def stage(gen: OpenLoop, counter: PipelineCounter, cpu: CpuMeter, rate: float, seconds: float) -> dict[str, Any]:
@@ -128,10 +126,8 @@ def main() -> None:
             counter = PipelineCounter(url).start()
             cpu = CpuMeter.of(stack)
             time.sleep(10)  # start-up work (migrations, seeding, first relays) settles
-            if args.warmup:  # a running system: some history, and analyzed (bench.pipeline.analyze)
-                gen.run(WARMUP_RATE, args.warmup, "warm-up")
-                counter.wait_drained(timeout=240)
-                analyze(counter.dsn)
+            if args.warmup:
+                warm_up(gen, counter, args.warmup)
             before = cpu.ticks()
             time.sleep(20)
             at_rest = cpu.report(before, 0, 20)["percent_of_a_core"]
