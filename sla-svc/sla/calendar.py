@@ -58,6 +58,8 @@ class WorkCalendar:
     #: The branches (and their subtrees) that keep this calendar (``calendars.for_branch``).
     branch_prefixes: tuple[str, ...] = ()
     _tables: _Tables | None = field(default=None, repr=False)
+    #: ``describe``'s answers: the same few limits are described for every new clock.
+    _descriptions: dict[tuple[str, float], str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def close_of_business(self) -> time:
@@ -124,6 +126,12 @@ class WorkCalendar:
 
     def describe(self, unit: str, amount: float) -> str:
         """How a limit is counted, in words a customer-service manager can check."""
+        found = self._descriptions.get((unit, amount))
+        if found is None:
+            found = self._descriptions[(unit, amount)] = self._describe(unit, amount)
+        return found
+
+    def _describe(self, unit: str, amount: float) -> str:
         hours = ", ".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in self.business_hours)
         n = f"{amount:g}"
         if unit == "working_days" and amount == 0:

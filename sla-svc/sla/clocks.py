@@ -15,7 +15,7 @@ saved, so a caller that changes a clock twice never reads it back in between.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -46,9 +46,20 @@ class Context:
     default_calendar: str = "CN"
     #: Until when the timer worker sleeps (it sets this); None: wake it for any new timer.
     timers_sleep_until: datetime | None = None
+    #: Each clock spec as its plan row stores it, by the spec (``spec_json``).
+    _spec_json: dict[int, tuple[ClockSpec, dict[str, Any]]] = field(default_factory=dict, repr=False)
 
     def calendar(self, name: str) -> WorkCalendar:
         return self.calendars.get(name) or self.calendars[self.default_calendar]
+
+    def spec_json(self, spec: ClockSpec) -> dict[str, Any]:
+        """``spec`` as JSON values, dumped once per spec rather than once per new clock
+        (the policies' specs are kept for the context's life; a rebuilt context starts
+        afresh). Read-only: every plan row of the spec shares it."""
+        found = self._spec_json.get(id(spec))
+        if found is None or found[0] is not spec:
+            found = self._spec_json[id(spec)] = (spec, spec.model_dump(mode="json"))
+        return found[1]
 
     def policy_of(self, case: Any) -> PolicyOut:
         """The policy the case was planned under; if an administrator has deleted it
@@ -106,7 +117,7 @@ def new_clock(ctx: Context, case: Any, policy: PolicyOut, spec: ClockSpec, start
         "calendar": cal.name,
         "unit": spec.target.unit,
         "amount": spec.target.amount,
-        "spec": spec.model_dump(mode="json"),
+        "spec": ctx.spec_json(spec),
         "pauses": [],
         "extensions": [],
         "changes": [],

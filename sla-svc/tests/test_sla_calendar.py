@@ -159,3 +159,19 @@ async def test_2027_is_counted_on_its_statutory_holidays_and_marked_provisional(
     assert calendar.due(at(received), unit, amount) == at(due), label
     assert calendar.provisional_between(at(received), at(due)) == [2027]
     assert calendar.unknown_years(at(received), at(due)) == []
+
+
+def test_a_limit_is_described_once_per_calendar_and_limit() -> None:
+    """``describe`` keeps its answers (every new clock asks): each is the one worked out
+    for that very unit and amount on that calendar, never another's."""
+    beijing = WorkCalendar("CN", ZoneInfo("Asia/Shanghai"))
+    hongkong = WorkCalendar("HK", ZoneInfo("Asia/Hong_Kong"))
+    limits = [("working_days", 0), ("working_days", 5), ("working_hours", 2), ("hours", 24), ("calendar_days", 15)]
+    for _ in range(2):
+        for cal in (beijing, hongkong):
+            for unit, amount in limits:
+                assert cal.describe(unit, amount) == cal._describe(unit, amount)  # noqa: SLF001
+    assert "working day 5" in beijing.describe("working_days", 5)
+    assert "calendar CN" in beijing.describe("working_days", 5)
+    assert "calendar HK" in hongkong.describe("working_days", 5)
+    assert len({beijing.describe(u, a) for u, a in limits}) == len(limits)
