@@ -210,11 +210,11 @@ async def drain_queue(session: AsyncSession, unit: str, org: Org, limit: int = 1
     if not any(p.on_duty and p.remaining > 0 for p in people):
         return 0
     assigned = 0
-    for row in (await session.execute(waiting_in(unit).limit(limit))).all():
-        if not capacity.ranked(people, row.weight, row.category, row.line_of_business):
+    for seen in (await session.execute(waiting_in(unit).limit(limit))).all():
+        if not capacity.ranked(people, seen.weight, seen.category, seen.line_of_business):
             continue  # nobody has room for it: a lighter case further back may still fit
-        still = waiting_in(unit).where(t.assignments.c.case_id == row.case_id).with_for_update(skip_locked=True)
-        row = (await session.execute(still)).first()
+        held = waiting_in(unit).where(t.assignments.c.case_id == seen.case_id).with_for_update(skip_locked=True)
+        row = (await session.execute(held)).first()  # what follows reads the locked row, not the unlocked one
         if row is None:
             continue  # another drain holds it, or it left the queue meanwhile
         now = utcnow()
