@@ -214,6 +214,12 @@ class Allow:
     permission: str
 
     async def __call__(self, request: Request, session: SessionDep) -> Principal | None:
+        return await self.check(request, session)
+
+    async def check(self, request: Request, session: AsyncSession) -> Principal | None:
+        """The caller, if they may (401, 403, 404 for a case out of scope otherwise): what
+        the dependency does, and what a route that reads its own inputs calls first
+        (``services.direct``)."""
         if self.permission == PUBLIC:
             return None
         runtime = runtime_of(request)

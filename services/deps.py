@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -35,15 +36,18 @@ async def get_runtime(request: Request) -> Runtime:
     return runtime_of(request)
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+@asynccontextmanager
+async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
     """A session per request, and the one place a request commits (as polar's
     ``get_db_session``): after the route returns, before the answer leaves, so a commit
-    that fails is answered as the failure it is, never as the route's 2xx (``scope=
-    "function"`` below: FastAPI's default would run this after the response was sent).
-    A route that raises is rolled back. Route bodies never commit; one that must start
-    over after an ``IntegrityError`` (a concurrent retry of the same case) rolls back and
-    reads again, and what it then does is committed here. The commit also records an
-    audited write in the same transaction (``services.audit.record_in_transaction``)."""
+    that fails is answered as the failure it is, never as the route's 2xx. A route that
+    raises is rolled back. Route bodies never commit; one that must start over after an
+    ``IntegrityError`` (a concurrent retry of the same case) rolls back and reads again,
+    and what it then does is committed here. The commit also records an audited write
+    in the same transaction (``services.audit.record_in_transaction``).
+
+    Routes get it as the dependency ``SessionDep`` (``get_session``); a route that reads
+    its inputs itself (``services.direct``) enters it with ``async with``."""
     database = runtime_of(request).db
     async with database.session() as session:
         session.sync_session.info["request"] = True
@@ -54,6 +58,13 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
         await database.commit(session)
         failpoints.reached("request.committed")
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """``request_session`` as a dependency, solved with ``scope="function"`` (below):
+    FastAPI's default would run its exit, the commit, after the response was sent."""
+    async with request_session(request) as session:
+        yield session
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

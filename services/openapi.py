@@ -26,6 +26,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from services.auth import AllowKeyInPath
+from services.direct import direct_of
 from services.permissions import routes_with_allow
 from services.problems import PROBLEM_JSON, Problem
 from shared.auth import PUBLIC
@@ -81,6 +82,7 @@ def with_security(app: FastAPI) -> Callable[[], dict[str, Any]]:
         components = schema.setdefault("components", {})
         components["securitySchemes"] = SCHEMES
         components.setdefault("schemas", {}).update(PROBLEM_SCHEMAS)
+        _direct_inputs(app, schema)
         examples = by_schema_name()
         allows = {
             (method.lower(), route.path): allow
@@ -103,6 +105,23 @@ def with_security(app: FastAPI) -> Callable[[], dict[str, Any]]:
         return schema
 
     return openapi
+
+
+def _direct_inputs(app: FastAPI, schema: dict[str, Any]) -> None:
+    """A direct route's body and headers (``services.direct``), as FastAPI would have
+    described them had they been parameters."""
+    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+    for route, _ in routes_with_allow(app.routes):
+        direct = direct_of(route.endpoint)
+        if direct is None or not route.include_in_schema:
+            continue
+        inputs, components = direct.openapi()
+        for method in route.methods or ():
+            operation = schema["paths"][route.path][method.lower()]
+            operation["requestBody"] = inputs["requestBody"]
+            operation["parameters"] = [*operation.get("parameters", []), *inputs["parameters"]]
+        for name, component in components.items():
+            schemas.setdefault(name, component)
 
 
 def _protect(operation: dict[str, Any], path: str, permission: str, key_in_path: bool) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi.routing import APIRoute
 
 from services.auth import Allow
+from services.direct import direct_of
 
 
 def _allow_in(dependencies: list[Any]) -> Allow | None:
@@ -24,6 +25,14 @@ def _allow_in(dependencies: list[Any]) -> Allow | None:
     return None
 
 
+def _declared(route: APIRoute) -> Allow | None:
+    """A route's own ``Allow``: a dependency, or what a direct route declares (``services.direct``)."""
+    direct = direct_of(route.endpoint)
+    if direct is not None:
+        return direct.allow
+    return _allow_in(route.dependant.dependencies) or _allow_in(route.dependencies)
+
+
 def routes_with_allow(routes: list[Any], inherited: Allow | None = None) -> list[tuple[APIRoute, Allow | None]]:
     """Every API route of an app with the ``Allow`` it declared (its own or its
     router's), walking routers included into routers."""
@@ -33,7 +42,7 @@ def routes_with_allow(routes: list[Any], inherited: Allow | None = None) -> list
         if original is not None:
             found += routes_with_allow(original.routes, _allow_in(original.dependencies) or inherited)
         elif isinstance(route, APIRoute):
-            found.append((route, _allow_in(route.dependant.dependencies) or _allow_in(route.dependencies) or inherited))
+            found.append((route, _declared(route) or inherited))
     return found
 
 
