@@ -131,5 +131,7 @@ def _is_json(content_type: str) -> bool:
 
 
 def _invalid(errors: Any) -> RequestValidationError:
-    """Pydantic's errors as FastAPI reports a body's: ``loc`` starts with ``body``."""
-    return RequestValidationError([{**e, "loc": ("body", *e.get("loc", ()))} for e in errors])
+    """Pydantic's errors as FastAPI reports a body's: ``loc`` starts with ``body``. The
+    value that failed is left out: it may be a phone or an ID number, and nothing
+    downstream of here (the 422 problem, a log line) needs it."""
+    return RequestValidationError([{**e, "loc": ("body", *e.get("loc", ())), "input": None} for e in errors])
