@@ -24,6 +24,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 
 from services.auth import AllowKeyInPath
 from services.direct import direct_of
@@ -82,13 +83,10 @@ def with_security(app: FastAPI) -> Callable[[], dict[str, Any]]:
         components = schema.setdefault("components", {})
         components["securitySchemes"] = SCHEMES
         components.setdefault("schemas", {}).update(PROBLEM_SCHEMAS)
-        _direct_inputs(app, schema)
+        declared = routes_with_allow(app.routes)
+        _direct_inputs([route for route, _ in declared], schema)
         examples = by_schema_name()
-        allows = {
-            (method.lower(), route.path): allow
-            for route, allow in routes_with_allow(app.routes)
-            for method in route.methods or ()
-        }
+        allows = {(method.lower(), route.path): allow for route, allow in declared for method in route.methods or ()}
         for path, operations in schema.get("paths", {}).items():
             for method, operation in operations.items():
                 _refusals_by_kind(operation, path, method)
@@ -107,11 +105,11 @@ def with_security(app: FastAPI) -> Callable[[], dict[str, Any]]:
     return openapi
 
 
-def _direct_inputs(app: FastAPI, schema: dict[str, Any]) -> None:
+def _direct_inputs(routes: list[APIRoute], schema: dict[str, Any]) -> None:
     """A direct route's body and headers (``services.direct``), as FastAPI would have
     described them had they been parameters."""
     schemas = schema.setdefault("components", {}).setdefault("schemas", {})
-    for route, _ in routes_with_allow(app.routes):
+    for route in routes:
         direct = direct_of(route.endpoint)
         if direct is None or not route.include_in_schema:
             continue
