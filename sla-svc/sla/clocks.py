@@ -15,11 +15,12 @@ saved, so a caller that changes a clock twice never reads it back in between.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services import native, wakeup
@@ -87,7 +88,7 @@ def calendar_warning(cal: WorkCalendar, start: int, due_epoch: int) -> str | Non
 
 @dataclass(frozen=True)
 class NewClock:
-    """A clock about to start: its row, its plan (without ``clock_id``) and its timers."""
+    """A clock about to start: its row, its plan (without ``clock_id``) and its first timer."""
 
     row: dict[str, Any]
     plan: dict[str, Any]
@@ -122,10 +123,8 @@ def new_clock(ctx: Context, case: Any, policy: PolicyOut, spec: ClockSpec, start
         "extensions": [],
         "changes": [],
     }
-    timers = [
-        {"key": m.key, "level": m.level, "due_at": moment_of(m.at)}
-        for m in plan.timer_moments(cal, spec, spec.target.unit, epoch_of(start), due_epoch)
-    ]
+    first = plan.next_moment(plan.timer_moments(cal, spec, spec.target.unit, epoch_of(start), due_epoch), ())
+    timers = [{"key": first.key, "level": first.level, "due_at": moment_of(first.at)}] if first else []
     return NewClock(row, plan_row, timers)
 
 
@@ -163,21 +162,42 @@ async def start_clock(
 
 
 async def drop_timers(session: AsyncSession, clock_id: int, *, fired_too: bool = False) -> None:
-    """Unplan the clock's timers still to fire (and, for a new run, those that fired)."""
+    """Unplan the clock's timer still to fire (and, for a new run, those that fired).
+
+    The clock's row is locked first: a firing round locks the clocks of the timers it
+    claims and plans each one's next timer in its own transaction (``sla.firing``), so
+    this waits for such a round to commit and then deletes the timer it planned too,
+    rather than leaving it to a clock that is stopping, pausing or being re-planned. On
+    SQLite (one writer at a time) the lock is not needed and not rendered."""
+    await session.execute(select(t.clocks.c.id).where(t.clocks.c.id == clock_id).with_for_update())
     query = delete(t.timers).where(t.timers.c.clock_id == clock_id)
     await session.execute(query if fired_too else query.where(t.timers.c.fired_at.is_(None)))
 
 
+async def fired_keys(session: AsyncSession, clock_ids: Collection[int]) -> dict[int, set[str]]:
+    """The timer keys each clock has fired in its run (a new run deletes them)."""
+    rows = await session.execute(
+        select(t.timers.c.clock_id, t.timers.c.key).where(
+            t.timers.c.clock_id.in_(clock_ids), t.timers.c.fired_at.is_not(None)
+        )
+    )
+    fired: dict[int, set[str]] = {}
+    for clock_id, key in rows:
+        fired.setdefault(clock_id, set()).add(key)
+    return fired
+
+
 async def plan_timers(session: AsyncSession, ctx: Context, clock: Clock, *, new_run: bool = False) -> None:
-    """(Re)create the timers not yet fired; a timer that fired keeps its place (once per
-    run), except for a new run, which starts with none."""
+    """(Re)plan the clock's next timer: the earliest moment of its plan not yet fired (a
+    timer that fired keeps its place, once per run), except for a new run, which starts
+    with none fired."""
     await drop_timers(session, clock.id, fired_too=new_run)
-    cal = ctx.calendar(clock.calendar)
-    rows = [
-        {"clock_id": clock.id, "key": m.key, "level": m.level, "due_at": moment_of(m.at)}
-        for m in plan.timer_moments(cal, clock.spec, clock.unit, clock.start, clock.due)
-    ]
-    await add_timers(session, ctx, rows)
+    fired = set() if new_run else (await fired_keys(session, [clock.id])).get(clock.id, set())
+    moments = plan.timer_moments(ctx.calendar(clock.calendar), clock.spec, clock.unit, clock.start, clock.due)
+    first = plan.next_moment(moments, fired)
+    if first is not None:
+        row = {"clock_id": clock.id, "key": first.key, "level": first.level, "due_at": moment_of(first.at)}
+        await add_timers(session, ctx, [row])
 
 
 async def stop_clock(session: AsyncSession, clock: Clock, at: datetime, why: str | None = None) -> Clock:

@@ -12,10 +12,15 @@ Warnings are planned only for moments still ahead when the clock is planned (a
 case received long ago is not warned that it is about to be late); escalations
 count from the end of the limit's last day, so a calendar-day limit ending at
 24:00 escalates one working day later at that next day's close of business.
+
+Only a clock's next moment is stored as a timer (``next_moment``); the one after is
+planned when it fires (``sla.firing``), so the moments fire in the same order and at
+the same times as if all had been stored at the start (decision 0026).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -101,3 +106,17 @@ def timer_moments(
         base = due_at - 1 if after.unit in ("working_days", "calendar_days") else due_at
         moments.append(Moment(f"escalation-{n}", f"escalation-{n}", cal.due_epoch(base, after.unit, after.amount)))
     return moments
+
+
+def next_moment(moments: list[Moment], fired: Collection[str], after: int | None = None) -> Moment | None:
+    """The clock's next timer: the earliest of ``moments`` whose key has not fired in this
+    run, and, once a timer that was due at ``after`` has fired, none due before it.
+
+    Why ``after``: the moment after a fired one is counted when it fires, with every
+    warning (``timer_moments(..., now=0)``); a warning due before the fired moment was
+    either fired or left out when the clock was planned (already past then), and is not
+    the next. Ties keep ``timer_moments``' order (warnings, the breach, escalations)."""
+    for moment in sorted(moments, key=lambda m: m.at):
+        if moment.key not in fired and (after is None or moment.at >= after):
+            return moment
+    return None

@@ -53,7 +53,7 @@ async def timer_worker(runtime: Runtime) -> None:
                 ctx = await state.context_in(session)  # replaced when policies or calendars change
                 ctx.timers_sleep_until = None  # during the round, any new timer wakes the next one
                 tally: Counter[tuple[str, str, bool]] = Counter()
-                fired = await fire_due_timers(session, utcnow(), s.timer_batch_size, tolerance, grace, tally)
+                fired = await fire_due_timers(session, ctx, utcnow(), s.timer_batch_size, tolerance, grace, tally)
                 await session.commit()
                 if fired:
                     failpoints.reached("timers.round_committed")

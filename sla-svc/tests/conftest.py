@@ -103,7 +103,8 @@ class Case:
 
 async def fire(sla: InProcess, at: datetime | None = None, grace: timedelta = timedelta(0)) -> int:
     async with sla.runtime.db.session() as session:
-        fired = await fire_due_timers(session, at or datetime.now(UTC), 10000, timedelta(seconds=60), grace)
+        ctx = state_of(sla.runtime).context
+        fired = await fire_due_timers(session, ctx, at or datetime.now(UTC), 10000, timedelta(seconds=60), grace)
         await session.commit()
         return fired
 
