@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services import native, wakeup
@@ -161,17 +161,20 @@ async def start_clock(
     await add_timers(session, ctx, [{**m, "clock_id": inserted.id} for m in new.timers])
 
 
+#: A clock's timers still to fire, or all of them (a new run): executed with parameters.
+DROP_UNFIRED = delete(t.timers).where(t.timers.c.clock_id == bindparam("clock_id"), t.timers.c.fired_at.is_(None))
+DROP_EVERY = delete(t.timers).where(t.timers.c.clock_id == bindparam("clock_id"))
+
+
 async def drop_timers(session: AsyncSession, clock_id: int, *, fired_too: bool = False) -> None:
     """Unplan the clock's timer still to fire (and, for a new run, those that fired).
 
-    The clock's row is locked first: a firing round locks the clocks of the timers it
-    claims and plans each one's next timer in its own transaction (``sla.firing``), so
-    this waits for such a round to commit and then deletes the timer it planned too,
-    rather than leaving it to a clock that is stopping, pausing or being re-planned. On
-    SQLite (one writer at a time) the lock is not needed and not rendered."""
-    await session.execute(select(t.clocks.c.id).where(t.clocks.c.id == clock_id).with_for_update())
-    query = delete(t.timers).where(t.timers.c.clock_id == clock_id)
-    await session.execute(query if fired_too else query.where(t.timers.c.fired_at.is_(None)))
+    A firing round that holds this clock may meanwhile plan its next timer, and this
+    delete, begun before that round commits, does not see it. For a stop or a pause
+    that is harmless: such a timer is deleted without a word when it comes due, its
+    clock no longer running (``sla.firing``). A re-plan must not leave one, so it locks
+    the clock first (``plan_timers``)."""
+    await native.execute_many(session, DROP_EVERY if fired_too else DROP_UNFIRED, [{"clock_id": clock_id}])
 
 
 async def fired_keys(session: AsyncSession, clock_ids: Collection[int]) -> dict[int, set[str]]:
@@ -190,7 +193,10 @@ async def fired_keys(session: AsyncSession, clock_ids: Collection[int]) -> dict[
 async def plan_timers(session: AsyncSession, ctx: Context, clock: Clock, *, new_run: bool = False) -> None:
     """(Re)plan the clock's next timer: the earliest moment of its plan not yet fired (a
     timer that fired keeps its place, once per run), except for a new run, which starts
-    with none fired."""
+    with none fired. On SQLite (one writer at a time) the lock is not rendered."""
+    # Wait for a firing round that holds the clock, then see the timer it planned (a
+    # round locks the clocks it claims; a statement after the lock sees its commit).
+    await session.execute(select(t.clocks.c.id).where(t.clocks.c.id == clock.id).with_for_update())
     await drop_timers(session, clock.id, fired_too=new_run)
     fired = set() if new_run else (await fired_keys(session, [clock.id])).get(clock.id, set())
     moments = plan.timer_moments(ctx.calendar(clock.calendar), clock.spec, clock.unit, clock.start, clock.due)

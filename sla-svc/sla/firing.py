@@ -11,10 +11,12 @@ not sent late: it is no longer true, and the breach says what is.
 Only each clock's next timer is stored (decision 0026): a fired timer's clock gets
 its next one in the same transaction (``plan.next_moment``), and if that one is due
 too (after downtime) the round claims it as well, so one round still fires every
-moment a clock has missed, in order. The claim locks the timers' clocks too (skipping
-a clock that a stop, pause or re-plan holds: ``clocks.drop_timers`` locks it first),
-so the timer planned here is never left to a clock that has just stopped. A timer
-whose clock is no longer running or breached is deleted without a word.
+moment a clock has missed, in order. The claim locks the timers' clocks too, so a
+re-plan waits for the round and then replaces the timer it planned
+(``clocks.plan_timers`` locks the clock first). A stop or a pause does not wait: a
+timer planned here for a clock that was stopping or pausing meanwhile is deleted
+without a word when it comes due, as is any timer whose clock is no longer running or
+breached.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Only each clock's next timer is stored (decision 0026): the chain fires the moments
-the plan has, in order, at their times; a stop that waits on a firing round removes
-the timer that round planned; a timer left to a stopped clock says nothing."""
+the plan has, in order, at their times; a re-plan waits for a firing round that holds
+its clock and replaces the timer the round planned; a timer left to a stopped clock
+says nothing."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.database import utcnow
 from sla import plan
@@ -63,32 +65,71 @@ async def test_one_timer_per_clock_and_the_chain_fires_every_planned_moment_in_o
     assert len(said) == len(expected)  # each fired at its moment: no warning was past its clock's due time
 
 
-@pytest.mark.parametrize("claimed", ["a breach long past", "a warning"])
-async def test_a_stop_waiting_on_a_firing_round_removes_the_timer_that_round_planned(
-    sla: InProcess, claimed: str
-) -> None:
-    """The stop waits on its clock's row, which the round holds: its claim locks it (and
-    so does the breached clock's update, and the new timer's foreign-key check), so the
-    stop deletes the timer the round planned once the round commits."""
+async def old_case_fired(sla: InProcess) -> tuple[Case, AsyncSession]:
+    """A case received a month ago, and an open firing round that has claimed the timer
+    of each of its clocks that is due (long past: the regulatory clock's and closure's
+    breaches) and planned each one's next, uncommitted (the round's batch is just those)."""
+    case = await Case(sla, received_at=Case(sla).created.received_at - timedelta(days=30)).create()
+    await case.transfer()
+    now = utcnow()
+    due = [c for c, _, d, _ in await timers_of(sla, case) if d <= now]
+    assert "regulatory" in due
+    firing = sla.runtime.db.sessions()
+    assert await fire_due_timers(firing, state_of(sla.runtime).context, now, len(due), timedelta(seconds=60)) == len(
+        due
+    )
+    return case, firing
+
+
+async def test_a_replan_waits_for_a_firing_round_and_replaces_the_timer_it_planned(sla: InProcess) -> None:
+    """A reclassification re-plans the clocks from the consumer (an API action locks its
+    clock anyway): it waits for the round that holds them, then replaces the next timer
+    the round planned on the old plan with the next of the new one."""
     if sla.runtime.db.engine.dialect.name != "postgresql":
         pytest.skip("row locks: SQLite has one writer at a time")
-    received = Case(sla).created.received_at - (timedelta(days=30) if claimed == "a breach long past" else timedelta(0))
-    case = await Case(sla, received_at=received).create()
-    await case.transfer()
-    ctx = state_of(sla.runtime).context
-    first_due = min(d for _, _, d, _ in await timers_of(sla, case))
-    now = max(utcnow(), first_due)
-    async with sla.runtime.db.session() as firing:
-        # One timer claimed: its clock's next timer is planned, uncommitted.
-        assert await fire_due_timers(firing, ctx, now, 1, timedelta(seconds=60)) == 1
-        closing = asyncio.create_task(case.act("close", status="closed", at=now))
+    case, firing = await old_case_fired(sla)
+    try:
+        replanning = asyncio.create_task(case.act("reclassify", tier="major"))
         await asyncio.sleep(0.5)
-        assert not closing.done()  # the stop waits for the round's lock on its clock
+        assert not replanning.done()  # it waits for the round's lock on the clocks
         await firing.commit()
-    await closing
+        await replanning
+    finally:
+        await firing.close()
+    ctx = state_of(sla.runtime).context
+    async with sla.runtime.db.session() as session:
+        loaded = {c.name: c for c in await clocks_of(session, case.id)}
+    stored = await timers_of(sla, case)
+    for name in ("closure", "regulatory"):
+        clock = loaded[name]
+        assert clock.changes and "major" in clock.changes[-1]["change"]  # re-planned
+        moments = plan.timer_moments(ctx.calendar(clock.calendar), clock.spec, clock.unit, clock.start, clock.due)
+        fired = {k for c, k, _, f in stored if c == name and f}
+        expected = plan.next_moment(moments, fired)
+        assert expected is not None and fired == {"breach"}
+        pending = [(k, epoch_of(d)) for c, k, d, f in stored if c == name and not f]
+        assert pending == [(expected.key, expected.at)], name
+
+
+async def test_a_stop_racing_a_firing_round_says_nothing_more(sla: InProcess) -> None:
+    """The stop does not wait for the round; the timer the round planned for the clock
+    it stopped is deleted, without an alert, once it comes due."""
+    if sla.runtime.db.engine.dialect.name != "postgresql":
+        pytest.skip("row locks: SQLite has one writer at a time")
+    case, firing = await old_case_fired(sla)
+    try:
+        closing = asyncio.create_task(case.act("close", status="closed"))
+        await asyncio.sleep(0.5)
+        await firing.commit()
+        await closing
+    finally:
+        await firing.close()
+    said = len(await overdue_events(sla, case))
+    assert said == 2  # the two breaches
+    await fire(sla, at=utcnow() + timedelta(days=365))
+    assert len(await overdue_events(sla, case)) == said
     assert [(c, k) for c, k, _, fired in await timers_of(sla, case) if not fired] == []
     assert {c["state"] for c in (await case.clocks()).values()} <= {"met", "breached"}
-    assert len(await overdue_events(sla, case)) == 1
 
 
 async def test_a_timer_left_to_a_stopped_clock_is_dropped_without_a_word(sla: InProcess) -> None:
