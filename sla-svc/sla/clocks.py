@@ -153,12 +153,15 @@ async def add_timers(session: AsyncSession, ctx: Context, rows: list[dict[str, A
 async def start_clock(
     session: AsyncSession, ctx: Context, case: Any, policy: PolicyOut, spec: ClockSpec, start: datetime
 ) -> None:
+    """One clock, written as a batch of new cases writes its clocks (``sla.arrivals``):
+    prebuilt statements through the driver."""
     new = new_clock(ctx, case, policy, spec, start)
-    inserted = (await session.execute(insert_clock(session), new.row)).first()
-    if inserted is None:
+    inserted = await native.fetch_many(session, insert_clock(session), [new.row])
+    if not inserted:
         return
-    await session.execute(INSERT_PLAN, {**new.plan, "clock_id": inserted.id})
-    await add_timers(session, ctx, [{**m, "clock_id": inserted.id} for m in new.timers])
+    clock_id = inserted[0][0]  # RETURNING id, case_id, clock
+    await native.execute_many(session, INSERT_PLAN, [{**new.plan, "clock_id": clock_id}])
+    await add_timers(session, ctx, [{**m, "clock_id": clock_id} for m in new.timers])
 
 
 #: A clock's timers still to fire, or all of them (a new run): executed with parameters.
