@@ -5,6 +5,7 @@ too small for the clock.
     python -m bench.instructions                 # 300 cases, one figure (~35 s)
     python -m bench.instructions --runs 3        # three runs, to see the spread
     python -m bench.instructions --keep cg.out   # and callgrind_annotate cg.out
+    python -m bench.instructions --service sla-svc --transfers before   # a consumer's batches
 
 Why: on this machine kind the CPU time of one and the same run varies by a quarter
 from one minute to the next (a shared host), so ``bench.intake_cost`` cannot tell a 3%
@@ -46,7 +47,7 @@ from aiokafka import ConsumerRecord
 
 from services.consumer import ConsumerRunner
 from services.registry import load_spec
-from shared.events import CaseCreated, new_event
+from shared.events import CaseCreated, CaseTransferred, Envelope, new_event
 from tests.support.inprocess import auth_headers, running
 from tests.support.postgres import create_database, drop_database
 
@@ -143,10 +144,46 @@ def created_records(count: int) -> list[ConsumerRecord[bytes, bytes]]:
     return records
 
 
-async def consume(url: str, service: str, events: int) -> None:
+def transferred_records(created: list[ConsumerRecord[bytes, bytes]]) -> list[ConsumerRecord[bytes, bytes]]:
+    """A ``case.transferred`` for each of ``created``'s cases, as routing publishes an
+    assignment: to a unit and someone in it, so that the clocks started on ``assigned``
+    start and the hand-over clock stops."""
+    records = []
+    for seq, record in enumerate(created, start=1):
+        case = Envelope.model_validate_json(record.value or b"")
+        payload = CaseTransferred(
+            transfer_kind="assign",
+            branch_code=str(case.payload["branch_code"]),
+            from_unit=None,
+            to_unit="GD-SZ.claims",
+            from_assignee=None,
+            to_assignee="u-sz-cl-1",
+            owner="u-sz-cs-2",
+            reason="bench",
+        )
+        envelope = new_event(payload, case_id=case.case_id, producer="routing-svc")
+        value, key = envelope.model_dump_json().encode(), str(envelope.case_id).encode()
+        headers = [("producer", b"routing-svc"), ("producer-seq", str(seq).encode())]
+        records.append(ConsumerRecord(envelope.type, 0, seq, 0, 0, key, value, None, len(key), len(value), headers))
+    return records
+
+
+async def consume(url: str, service: str, events: int, transfers: str = "none") -> None:
     """The measured part for a consumer: ``case.created`` in polled batches of ``BATCH``,
-    through the consumer runner's own path (decode, inbox, batch handler, commit)."""
+    through the consumer runner's own path (decode, inbox, batch handler, commit).
+    ``transfers``: each batch's cases also transferred, in a poll ``after`` it (the usual
+    order) or ``before`` it (a transfer that overtook its case, as under lag: the case
+    is then replayed event by event when it arrives)."""
     records = created_records(events + WARMUP)
+    moves = transferred_records(records) if transfers != "none" else []
+
+    def polls(starts: range) -> list[list[ConsumerRecord[bytes, bytes]]]:
+        found = []
+        for start in starts:
+            created, moved = records[start : start + BATCH], moves[start : start + BATCH]
+            found += [created] if not moved else [created, moved] if transfers == "after" else [moved, created]
+        return found
+
     with tempfile.TemporaryDirectory() as tmp:
         async with running(load_spec(service), Path(tmp), url, **QUIET[service]) as consumer:
             runtime = consumer.runtime
@@ -157,16 +194,16 @@ async def consume(url: str, service: str, events: int) -> None:
                 runtime.name, runtime.db, runtime.tables, None, None, runtime.spec.subscriptions, runtime.status,
                 context=runtime, max_attempts=1, retry_base=0.0,
             )  # fmt: skip
-            for start in range(0, WARMUP, BATCH):
-                await runner.process(records[start : start + BATCH])
+            for poll in polls(range(0, WARMUP, BATCH)):
+                await runner.process(poll)
             toggle(True)
-            for start in range(WARMUP, len(records), BATCH):
-                await runner.process(records[start : start + BATCH])
+            for poll in polls(range(WARMUP, len(records), BATCH)):
+                await runner.process(poll)
             toggle(False)
             assert runner.dead_lettered == 0
 
 
-def measure(cases: int, keep: Path | None = None, service: str = "intake-svc") -> int:
+def measure(cases: int, keep: Path | None = None, service: str = "intake-svc", transfers: str = "none") -> int:
     """Instructions per case, from one run of this module under callgrind; ``keep``:
     where to copy callgrind's output (for ``callgrind_annotate``: which library, which
     C function)."""
@@ -188,6 +225,8 @@ def measure(cases: int, keep: Path | None = None, service: str = "intake-svc") -
                 str(cases),
                 "--service",
                 service,
+                "--transfers",
+                transfers,
             ],
             env={**os.environ, "BENCH_UNDER_CALLGRIND": "1"},
             stdout=subprocess.DEVNULL,
@@ -210,6 +249,12 @@ def main() -> None:
     parser.add_argument(
         "--service", default="intake-svc", choices=["intake-svc", *QUIET], help="a consumer: its case.created batches"
     )
+    parser.add_argument(
+        "--transfers",
+        default="none",
+        choices=["none", "after", "before"],
+        help="sla-svc: each batch's cases also transferred, after their creation or before it (replayed)",
+    )
     parser.add_argument("--keep", type=Path, help="copy callgrind's output here (last run)")
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -217,21 +262,27 @@ def main() -> None:
         name, url = create_database()
         try:
             asyncio.run(
-                count(url, args.cases) if args.service == "intake-svc" else consume(url, args.service, args.cases)
+                count(url, args.cases)
+                if args.service == "intake-svc"
+                else consume(url, args.service, args.cases, args.transfers)
             )
         finally:
             drop_database(name)
         return
-    figures = [measure(args.cases, args.keep, args.service) for _ in range(args.runs)]
+    if args.transfers != "none" and args.service != "sla-svc":
+        parser.error("--transfers is for sla-svc, which consumes case.transferred with case.created")
+    figures = [measure(args.cases, args.keep, args.service, args.transfers) for _ in range(args.runs)]
     what = (
         "POST /v1/cases through intake-svc's ASGI app"
         if args.service == "intake-svc"
         else f"case.created through {args.service}'s consumer runner in batches of {BATCH}"
+        + ("" if args.transfers == "none" else f", each batch's case.transferred {args.transfers} it")
     )
     result = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "what": f"{what}, warm, instructions counted by callgrind",
         "service": args.service,
+        "transfers": args.transfers,
         "cases": args.cases,
         "instructions_per_case": figures,
     }
