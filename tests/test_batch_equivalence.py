@@ -4,7 +4,8 @@ The consumer applies a polled batch of one topic in one transaction, with the to
 batch handler writing each table in a few multi-row statements. The one-by-one path
 is the reference: it is what every other test exercises. Hypothesis generates
 batches (several cases, the same event twice, the same case under a second event id,
-a transfer or a closing of a case that arrived before its creation, and, on Postgres, a poison event
+a transfer or a closing of a case that arrived before its creation (the transfer dated
+after the case was received, at that moment, or before it), and, on Postgres, a poison event
 whose branch code does not fit its column), feeds the same records to two copies of
 the service, each on its own database, one copy the whole batch at once and the other
 record by record, and compares every row those events could touch. The dead-letter
@@ -251,7 +252,14 @@ def batches(draw: st.DrawFn, poison: bool) -> tuple[list[Any], list[Any], set[uu
             owner="u-sz-cs-2",
             reason="routed",
         )
-        first.append(record(new_event(transfer, case_id=created[i].case_id, producer="routing-svc"), next(SEQ)))
+        moved = new_event(transfer, case_id=created[i].case_id, producer="routing-svc")
+        # When it happened: now (after the case was received), or, as a channel's clock
+        # may have it, at the very moment the case was received or before: replayed then.
+        received_at = created[i].typed_payload().received_at
+        when = draw(st.sampled_from([None, timedelta(0), timedelta(minutes=-5)]))
+        if when is not None:
+            moved = moved.model_copy(update={"occurred_at": received_at + when})
+        first.append(record(moved, next(SEQ)))
     for i in draw(st.sets(st.integers(0, len(created) - 1), max_size=2)):  # closed before it was created
         case = created[i].typed_payload()
         closed = CaseUpdated(
