@@ -49,17 +49,17 @@ async def on_created_batch(
     new = {r[0] for r in await native.fetch_many(session, engine.insert_case(session), list(rows.values()))}
     if not new:
         return
-    arrived = [rows[case_id] for case_id in rows if case_id in new]
+    arrived = [case_id for case_id in rows if case_id in new]  # in arrival order
     await native.execute_many(
         session,
         engine.INSERT_EVENT,
-        [{"case_id": r["case_id"], "event": "created", "at": r["received_at"]} for r in arrived],
+        [{"case_id": c, "event": "created", "at": rows[c]["received_at"]} for c in arrived],
     )
     logged = await _logged_before(session, new)
     starts: list[clocks.NewClock] = []
     then: list[tuple[Any, list[tuple[str, datetime]]]] = []
     replayed: list[uuid.UUID] = []
-    for case_id in (c for c in rows if c in new):
+    for case_id in arrived:
         row = rows[case_id]
         received_at, events = row["received_at"], logged.get(case_id, [])
         assert isinstance(received_at, datetime)

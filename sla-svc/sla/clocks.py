@@ -138,14 +138,20 @@ def insert_clock(session: AsyncSession) -> Any:
     )
 
 
+async def insert_timers(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Timer rows in one statement; a key the clock already has in this run is left as it is."""
+    stmt = prebuilt(session, "sla.timers", lambda s: insert_ignoring_conflicts(s, t.timers, ["clock_id", "key"]))
+    await native.execute_many(session, stmt, rows)
+
+
 async def add_timers(session: AsyncSession, ctx: Context, rows: list[dict[str, Any]]) -> None:
     """Insert timers; wake the timer worker (once the session commits) only if one is due
     before the moment it sleeps until, so a busy consumer planning timers days ahead
-    costs the worker no extra rounds."""
+    costs the worker no extra rounds. (The worker's own round plans with
+    ``insert_timers``: it looks for the next due timer after the round anyway.)"""
     if not rows:
         return
-    stmt = prebuilt(session, "sla.timers", lambda s: insert_ignoring_conflicts(s, t.timers, ["clock_id", "key"]))
-    await native.execute_many(session, stmt, rows)
+    await insert_timers(session, rows)
     if ctx.timers_sleep_until is None or min(r["due_at"] for r in rows) < ctx.timers_sleep_until:
         wakeup.mark(session, "timers")
 

@@ -28,8 +28,6 @@ from typing import Any
 from sqlalchemy import bindparam, delete, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services import native
-from services.database import insert_ignoring_conflicts, prebuilt
 from services.outbox import Outgoing, publish_many
 from shared.enums import ClockState, OverdueLevel
 from shared.events import CaseOverdue
@@ -37,7 +35,7 @@ from shared.sla import ClockSpec
 from sla import plan
 from sla import tables as t
 from sla.clock import epoch_of, moment_of
-from sla.clocks import Context, fired_keys
+from sla.clocks import Context, fired_keys, insert_timers
 
 #: The states in which a clock's timers fire (a breached clock still escalates).
 TIMED = (ClockState.running, ClockState.breached)
@@ -76,9 +74,9 @@ async def _fire(
     tally: Counter[tuple[str, str, bool]] | None,
 ) -> tuple[int, int, bool]:
     """One claim: how many timers it claimed, how many of them fired (the others were
-    stale), and whether a next timer it planned is due now.
-    Long on purpose: the claim, the clocks it reads and the events and timers it writes
-    are one set-based transaction."""
+    stale), and whether a next timer it planned is due now. Long on purpose: the claim,
+    the clocks it reads and the events and timers it writes are one set-based
+    transaction."""
     parties_known = exists().where(t.case_parties.c.case_id == t.clocks.c.case_id)
     due_ids = (
         select(t.timers.c.id)
@@ -193,9 +191,7 @@ async def _plan_next(
             rows.append(
                 {"clock_id": clock_id, "key": moment.key, "level": moment.level, "due_at": moment_of(moment.at)}
             )
-    if rows:
-        stmt = prebuilt(session, "sla.timers", lambda s: insert_ignoring_conflicts(s, t.timers, ["clock_id", "key"]))
-        await native.execute_many(session, stmt, rows)
+    await insert_timers(session, rows)
     return rows
 
 
