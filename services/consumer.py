@@ -34,7 +34,6 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
-from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services import failpoints, native, tracing
@@ -132,7 +131,9 @@ class ConsumerRunner:
                 self._last_check = loop.time()
                 try:
                     await self.watch.check()
-                except (OperationalError, DBAPIError) as exc:  # database away: next time
+                except Exception as exc:  # noqa: BLE001 - the database away (a refused connect too): next time
+                    if not is_transient(exc):
+                        raise
                     log.warning("stream check failed", extra={"error": type(exc).__name__})
 
     async def apply_poll(self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:

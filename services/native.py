@@ -15,7 +15,7 @@ What SQLAlchemy's execution path would have done around the call is kept: the
 transaction is begun if this is its first statement, the statement goes through the
 connection's prepared-statement cache under its execution lock, a driver error comes
 out as SQLAlchemy's (``IntegrityError`` for a unique key, so a caller's race handling
-is unchanged), and a connection that died is invalidated. The error hides the
+is unchanged), and a connection that died is invalidated and the error says so. The error hides the
 parameters. ``before_cursor_execute`` listeners do not see these statements.
 
 The consumers' bulk writes take the same path (``execute_many``, ``fetch_many``: the
@@ -211,9 +211,20 @@ async def _run(
                 adapter._handle_exception(error)  # noqa: SLF001 - always raises
                 raise
     except adapter.dbapi.Error as error:
-        if dialect.is_disconnect(error, adapter, None):
+        # Marked as SQLAlchemy's own path marks it: a request that met a dead connection is
+        # answered 503, not 500 (``services.errors.database_unavailable``). Unmarked, a
+        # restart's half-closed connection (asyncpg's "another operation is in progress",
+        # after which asyncpg closes it) was answered 500: CI, the restart scenario, once.
+        lost = dialect.is_disconnect(error, adapter, None)
+        if lost:
             await connection.invalidate(error)
         # Parameters hidden: they are a customer's personal data, and errors get logged.
         raise exc.DBAPIError.instance(
-            statement.sql, args, error, adapter.dbapi.Error, hide_parameters=True, dialect=dialect
+            statement.sql,
+            args,
+            error,
+            adapter.dbapi.Error,
+            hide_parameters=True,
+            dialect=dialect,
+            connection_invalidated=lost,
         ) from error

@@ -90,3 +90,57 @@ async def test_a_locked_sqlite_database_is_a_bounded_wait_then_503_and_nothing_s
         again = await intake.client.post("/v1/cases", json=body)
         assert again.json()["id"] == retried.json()["id"]
         assert len((await intake.client.get("/v1/cases")).json()["items"]) == 1
+
+
+async def test_a_connection_the_server_ended_but_did_not_close_is_503_then_replaced(
+    own_postgres: OwnPostgres, tmp_path: Path
+) -> None:
+    """The server ends its connections (a restart's "terminating connection", 57P01)
+    and the driver reads that last message before it sees the socket close: its
+    protocol is then out of step, and the next statement fails with asyncpg's
+    ``InternalClientError`` ("another operation is in progress"), after which asyncpg
+    closes the connection. A request that meets it is answered 503, never 500, on both
+    ways to the driver: a list (SQLAlchemy's execution) and a new case
+    (``services.native``, which answered 500 before it marked the error as a lost
+    connection: CI's restart scenario, once in 790 requests). Then the requests are
+    served on fresh connections. The proxy keeps the close from arriving at all, which
+    makes the moment last. No broker here, so no relay takes a connection first."""
+    import asyncpg
+
+    from tests.support.proxy import TcpProxy
+
+    async def pool_filled() -> None:  # requests at once: the pool holds several connections
+        answers = await asyncio.gather(*(intake.client.post("/v1/cases", json=complaint()) for _ in range(6)))
+        assert [a.status_code for a in answers] == [201] * 6
+
+    async def end_connections() -> None:
+        admin = await asyncpg.connect(own_postgres.url.replace("+asyncpg", ""))
+        try:
+            ended = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'intake-svc'"
+            )
+        finally:
+            await admin.close()
+        assert ended >= 3
+        await asyncio.sleep(0.5)  # the last message is read; the close never comes
+
+    proxy = TcpProxy(own_postgres.port).start()
+    try:
+        url = own_postgres.url.replace(f":{own_postgres.port}/", f":{proxy.port}/")
+        async with running(INTAKE, tmp_path, url) as intake:
+            try:
+                await pool_filled()
+                proxy.hold()
+                await end_connections()
+                listed = await asyncio.wait_for(intake.client.get("/v1/cases"), 20)
+                assert listed.status_code == 503, listed.text
+                await asyncio.wait_for(pool_filled(), 20)
+                await end_connections()
+                made = await asyncio.wait_for(intake.client.post("/v1/cases", json=complaint()), 20)
+                assert made.status_code == 503, made.text  # 500 before the mend in services.native
+                await asyncio.wait_for(pool_filled(), 20)
+                assert (await intake.client.get("/v1/cases")).status_code == 200
+            finally:
+                proxy.cut()  # the connections still held, closed at last (else a close waits for ever)
+    finally:
+        proxy.stop()

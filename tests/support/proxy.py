@@ -1,7 +1,10 @@
 """A TCP proxy in front of a server, for network faults: ``cut()`` drops every
 connection through it at once (as a failing switch, a NAT timeout or a load balancer's
 restart does), ``block()`` makes it drop each new connection as soon as it is made,
-until ``unblock()``. The server behind it keeps running and keeps its data.
+until ``unblock()``; ``hold()`` keeps a client's side open after the server closed
+its own (the server's last words pass, its close does not: a connection half dead,
+as when the close is lost on the way). The server behind it keeps running and keeps
+its data.
 
 It runs its own event loop in a thread, so a test drives it from plain code.
 """
@@ -20,6 +23,7 @@ class TcpProxy:
         self.target_port = target_port
         self.port = port or free_port()
         self.blocked = False
+        self.holding = False
         self.connections = 0  # accepted, counting those dropped at once
         self.dropped = 0  # connections the proxy cut
         self._open: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()  # (client, server)
@@ -52,14 +56,29 @@ class TcpProxy:
             return
         pair = (writer, up_writer)
         self._open.add(pair)
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        client_gone = asyncio.Event()
+        await asyncio.gather(
+            self._pipe(reader, up_writer, gone=client_gone), self._pipe(up_reader, writer, hold_unless=client_gone)
+        )
         self._open.discard(pair)
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        gone: asyncio.Event | None = None,
+        hold_unless: asyncio.Event | None = None,
+    ) -> None:
+        """The client's direction sets ``gone`` when the client closed; the server's keeps
+        the client open under ``hold`` unless the client had closed first."""
         with contextlib.suppress(OSError, asyncio.IncompleteReadError):
             while data := await reader.read(65536):
                 writer.write(data)
                 await writer.drain()
+        if gone is not None:
+            gone.set()
+        if hold_unless is not None and self.holding and not hold_unless.is_set():
+            return  # the server closed first: its close is kept from the client (``hold``)
         writer.transport.abort()  # one side gone: the other goes too, as through a real hop
 
     def _cut(self) -> None:
@@ -80,6 +99,12 @@ class TcpProxy:
 
     def unblock(self) -> None:
         self.blocked = False
+
+    def hold(self) -> None:
+        """From now on, a server that closes first does not close the client (``cut`` still
+        does). Set it once the clients are connected: a client's own close waits for the
+        server's, so one made meanwhile would wait for ever."""
+        self.holding = True
 
     def stop(self) -> None:
         async def _close() -> None:
