@@ -344,3 +344,38 @@ def gc_pauses(stack: Stack) -> dict[str, dict[str, float]]:
             "longest_ms": round(found.get("gc_pause_max_seconds", 0.0) * 1000, 2),
         }
     return out
+
+
+#: The stalls counted per stage: wake-ups later than each of these (``services.loop_lag``).
+STALL_BOUNDS = ("0.025", "0.05", "0.1")
+
+
+def loop_lags(stack: Stack) -> dict[str, dict[str, float]]:
+    """Per service process, its event loop's wake-ups so far, how many came later than
+    each of ``STALL_BOUNDS`` and their summed lateness, from its ``/metrics``."""
+    out: dict[str, dict[str, float]] = {}
+    for name in SERVICES:  # one process of each (further ones share its port)
+        text = httpx.get(f"{stack.url(name)}/metrics", timeout=5).text
+        found = {
+            (s.name, s.labels.get("le", "")): s.value
+            for family in text_string_to_metric_families(text)
+            if family.name == "event_loop_lag_seconds"
+            for s in family.samples
+        }
+        wakeups = found.get(("event_loop_lag_seconds_count", ""), 0.0)
+        out[name] = {"wakeups": wakeups, "lag_s": found.get(("event_loop_lag_seconds_sum", ""), 0.0)}
+        for bound in STALL_BOUNDS:
+            out[name][f"over_{float(bound) * 1000:g}ms"] = wakeups - found.get(
+                ("event_loop_lag_seconds_bucket", bound), 0.0
+            )
+    return out
+
+
+def stalls_between(
+    before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]
+) -> dict[str, dict[str, float]]:
+    """What ``loop_lags`` counted between two readings."""
+    return {
+        name: {k: round(v - before.get(name, {}).get(k, 0.0), 3) for k, v in figures.items()}
+        for name, figures in after.items()
+    }

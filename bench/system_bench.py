@@ -12,7 +12,8 @@ machine's cores, with the load generator beside them, then:
    queueing shows; consumer lag (cases accepted but not yet assigned by routing, or
    without clocks in sla) sampled every second until the pipeline has drained;
    POST to ``case.transferred`` on the bus; CPU ms per case for every process;
-   events per publish round of each service's relay;
+   events per publish round of each service's relay; each service's event loop
+   stalls (wake-ups more than 25, 50, 100 ms late, ``services.loop_lag``);
 3. **sustained maximum**: the highest of those rates the system kept up with
    (every request answered 2xx, p99 under 1 s, drained within 5 s of the load's
    end), refined by bisection towards the first rate it did not;
@@ -48,16 +49,22 @@ from bench.pipeline import (
     bus_latency_ms,
     env_of,
     gc_pauses,
+    loop_lags,
     publish_rounds,
     save,
+    stalls_between,
     system_on_postgres,
     warm_up,
 )
 from services.dev.broker import free_port
+from services.dev.stack import Stack
 
 
-def stage(gen: OpenLoop, counter: PipelineCounter, cpu: CpuMeter, rate: float, seconds: float) -> dict[str, Any]:
+def stage(
+    stack: Stack, gen: OpenLoop, counter: PipelineCounter, cpu: CpuMeter, rate: float, seconds: float
+) -> dict[str, Any]:
     name = f"open-{rate:g}"
+    lags = loop_lags(stack)
     before, started, since = cpu.ticks(), time.monotonic(), datetime.now(UTC)
     base = counter.latest()
     figures, ids = gen.run(rate, seconds, name)
@@ -81,6 +88,7 @@ def stage(gen: OpenLoop, counter: PipelineCounter, cpu: CpuMeter, rate: float, s
         "max_lag": max((max(r[1], r[2]) for r in series), default=0),
         "cpu": cpu.report(before, accepted, time.monotonic() - started),
         "publish_rounds": publish_rounds(counter.dsn, since),
+        "event_loop_stalls": stalls_between(lags, loop_lags(stack)),
         "ids": ids,
         "accepted_per_second": figures["accepted_per_second"],
     }
@@ -135,7 +143,7 @@ def main() -> None:
 
             runs: list[dict[str, Any]] = []
             for rate in [float(r) for r in args.rates.split(",")]:
-                runs.append(stage(gen, counter, cpu, rate, args.seconds))
+                runs.append(stage(stack, gen, counter, cpu, rate, args.seconds))
                 print(f"{rate:g}/s:", summary(runs[-1]), flush=True)
             passed = [r["rate"] for r in runs if r["kept_up"]]
             failed = [r["rate"] for r in runs if not r["kept_up"] and r["rate"] > max(passed, default=0)]
@@ -144,7 +152,7 @@ def main() -> None:
                 mid = round((low + high) / 2, -1) or (low + high) / 2
                 if mid in (low, high):
                     break
-                runs.append(stage(gen, counter, cpu, mid, args.seconds))
+                runs.append(stage(stack, gen, counter, cpu, mid, args.seconds))
                 print(f"{mid:g}/s:", summary(runs[-1]), flush=True)
                 low, high = (mid, high) if runs[-1]["kept_up"] else (low, mid)
             by_rate = {r["rate"]: r for r in runs}
@@ -152,7 +160,7 @@ def main() -> None:
             if two_hundred:
                 two_hundred["post_to_case_transferred_ms"] = bus_latency_ms(stack.bootstrap or "", two_hundred["ids"])
 
-            burst = stage(gen, counter, cpu, 1500, 10)
+            burst = stage(stack, gen, counter, cpu, 1500, 10)
             # Accepted (2xx, not a 503 refusal) within the burst's own 10 s, not in the drain after it.
             burst["accepted_per_second_during_burst"] = round(sum(burst.pop("accepted_per_second")[:10]) / 10, 1)
             counts = counter.latest()

@@ -16,7 +16,9 @@ every service reports:
 - ``gc_collections_total{generation}``, ``gc_pause_seconds_total{generation}``,
   ``gc_pause_max_seconds{generation}`` and ``gc_frozen_objects``: the process's garbage
   collections, how long they held the event loop, and what start-up froze out of their
-  sight (``services.collector``).
+  sight (``services.collector``);
+- ``event_loop_lag_seconds`` (a histogram) and ``event_loop_lag_max_seconds``: how
+  late the event loop ran what was due, whatever held it (``services.loop_lag``).
 
 A service adds its own (sla: timers and breaches; notify: deliveries and circuits)
 with ``counter``/``gauge`` here, and fills scrape-time gauges in
@@ -34,6 +36,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from services.collector import GcPauseCollector, measure_pauses
+from services.loop_lag import LoopLag
 from services.outbox import backlog
 
 if TYPE_CHECKING:
@@ -64,6 +67,8 @@ class Metrics:
             "outbox_oldest_age_seconds", "Age of the oldest event not yet on the bus (0: none)"
         )
         self.registry.register(GcPauseCollector(measure_pauses()))
+        self.loop_lag = LoopLag()  # its wake-ups run as a task of the service (services.app)
+        self.registry.register(self.loop_lag)
 
     def counter(self, name: str, documentation: str, labels: tuple[str, ...] = ()) -> Counter:
         return Counter(name, documentation, labels, registry=self.registry)

@@ -5,6 +5,7 @@ shipped alert rules and dashboard name only metrics that exist."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import re
@@ -106,3 +107,25 @@ def test_what_start_up_holds_is_frozen_out_of_the_collectors_sight() -> None:
         assert len(gc.get_objects()) < tracked - frozen // 2  # no longer walked
     finally:
         gc.unfreeze()
+
+
+async def test_a_stalled_event_loop_is_reported(tmp_path: Path) -> None:
+    """Something that holds the loop (here a blocking sleep, as a long stretch of Python
+    between two awaits would) shows as a wake-up that late (``services.loop_lag``)."""
+    import time
+
+    async with running(INTAKE, tmp_path, None) as intake:
+
+        def late_past(text: str, bound: str) -> float:
+            seen = samples(text)
+            return (
+                seen[("event_loop_lag_seconds_count", ())] - seen[("event_loop_lag_seconds_bucket", (("le", bound),))]
+            )
+
+        before = (await intake.client.get("/metrics", headers={"Authorization": ""})).text
+        await asyncio.sleep(0.1)  # the probe's next wake-up is due during the stall below
+        time.sleep(0.3)  # noqa: ASYNC251 - the stall under test
+        await asyncio.sleep(0.1)
+        after = (await intake.client.get("/metrics", headers={"Authorization": ""})).text
+    assert late_past(after, "0.1") >= late_past(before, "0.1") + 1
+    assert samples(after)[("event_loop_lag_max_seconds", ())] >= 0.2
