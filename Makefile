@@ -20,8 +20,9 @@ run: $(STAMP)
 
 ## Every test: unit, service and cross-service (real Postgres at 127.0.0.1:5432 and a real broker),
 ## and the console in a real headless Chromium (Debian's package, installed here if missing).
+## Two processes, each taking a whole test file at a time (decision 0027).
 test: $(STAMP) chromium axe gcc
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 ## gcc, for the compiled open-loop load generator (bench/openloop.c) of the surge and the benchmarks.
 gcc:
