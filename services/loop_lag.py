@@ -9,13 +9,16 @@ is refused (``services.shedding``). Garbage collections are timed on their own
 the latency can be told apart from a slow database: a task asks to wake every
 ``PERIOD`` and records how much later than asked it ran.
 
-It costs ``1 / PERIOD`` wake-ups a second, at rest too: 20, well under a hundredth of
-a percent of a core (the at-rest figures, ``bench.at_rest``). A stall shorter than the
-period may fall between two wake-ups; one longer is always seen.
+It costs ``1 / PERIOD`` wake-ups a second, at rest too. At 20 a second (a 50 ms
+period) that was 0.17-0.20% of a core per service in a slow hour (``bench.at_rest``,
+against 0.57-0.75% without), too much beside the at-rest target of 0.5%; at 4 a second
+it is a fifth of that. A stall longer than the period is always seen; a shorter one of
+``d`` seconds is seen with probability ``d / PERIOD``, which is enough to count stalls
+over a benchmark's stage, not to see every one.
 
 Reported on ``/metrics`` (``services.metrics``): ``event_loop_lag_seconds`` (a
 histogram of every wake-up's lateness) and ``event_loop_lag_max_seconds`` (the
-longest since start-up ended).
+longest since the service started).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from collections.abc import Iterator
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-PERIOD = 0.05
+PERIOD = 0.25
 #: Upper bounds of the histogram's buckets, in seconds.
 BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
@@ -67,5 +70,5 @@ class LoopLag(Collector):
             sum_value=self.total,
         )
         yield GaugeMetricFamily(
-            "event_loop_lag_max_seconds", "The longest event loop stall seen since start-up", value=self.longest
+            "event_loop_lag_max_seconds", "The longest event loop stall seen since the service started", value=self.longest
         )
