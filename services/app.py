@@ -112,7 +112,8 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
         if spec.on_startup:
             await spec.on_startup(runtime)
         tasks = [asyncio.create_task(_broker_parts(runtime), name="broker")]
-        tasks.append(asyncio.create_task(metrics.loop_lag.run(), name="loop_lag"))
+        if settings.loop_lag_period_seconds:
+            tasks.append(asyncio.create_task(metrics.loop_lag.run(settings.loop_lag_period_seconds), name="loop_lag"))
         workers = [*spec.workers, key_rotation_worker]
         tasks += [asyncio.create_task(_supervised(w, runtime), name=w.__name__) for w in workers]
         log.info("service started", extra={"port": settings.port, "database": "sqlite" if db.is_sqlite else "postgres"})

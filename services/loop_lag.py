@@ -7,14 +7,13 @@ every request then in flight by as much, and past ``MAX_IN_FLIGHT`` of them the 
 is refused (``services.shedding``). Garbage collections are timed on their own
 (``services.collector``); this measures stalls whatever their cause, so that a tail in
 the latency can be told apart from a slow database: a task asks to wake every
-``PERIOD`` and records how much later than asked it ran.
+``LOOP_LAG_PERIOD_SECONDS`` and records how much later than asked it ran.
 
-It costs ``1 / PERIOD`` wake-ups a second, at rest too. At 20 a second (a 50 ms
-period) that was 0.17-0.20% of a core per service in a slow hour (``bench.at_rest``,
-against 0.57-0.75% without), too much beside the at-rest target of 0.5%; at 4 a second
-it is a fifth of that. A stall longer than the period is always seen; a shorter one of
-``d`` seconds is seen with probability ``d / PERIOD``, which is enough to count stalls
-over a benchmark's stage, not to see every one.
+Off unless that setting is given (the system bench gives 0.05). Each wake-up of an
+otherwise idle process costs it CPU: at 20 a second the at-rest use of every service
+rose by 0.17-0.20% of a core, at 4 a second by 0.08-0.10% (``bench.at_rest``, a slow
+hour, against 0.55-0.75% without), beside a target of 0.5%. A stall longer than the
+period is always seen; a shorter one of ``d`` seconds with probability ``d / period``.
 
 Reported on ``/metrics`` (``services.metrics``): ``event_loop_lag_seconds`` (a
 histogram of every wake-up's lateness) and ``event_loop_lag_max_seconds`` (the
@@ -29,7 +28,6 @@ from collections.abc import Iterator
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-PERIOD = 0.25
 #: Upper bounds of the histogram's buckets, in seconds.
 BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
@@ -51,11 +49,11 @@ class LoopLag(Collector):
                 return
         self.counts[-1] += 1
 
-    async def run(self) -> None:
+    async def run(self, period: float) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            due = loop.time() + PERIOD
-            await asyncio.sleep(PERIOD)
+            due = loop.time() + period
+            await asyncio.sleep(period)
             self.observe(max(0.0, loop.time() - due))
 
     def collect(self) -> Iterator[Metric]:
@@ -70,5 +68,7 @@ class LoopLag(Collector):
             sum_value=self.total,
         )
         yield GaugeMetricFamily(
-            "event_loop_lag_max_seconds", "The longest event loop stall seen since the service started", value=self.longest
+            "event_loop_lag_max_seconds",
+            "The longest event loop stall seen since the service started",
+            value=self.longest,
         )

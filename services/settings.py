@@ -38,6 +38,9 @@ class ServiceSettings(BaseSettings):
     #: unset: twice the connections the pool can open (``db_pool_size + db_pool_overflow``).
     max_in_flight: int | None = Field(default=None, ge=1)
     db_wait_seconds: float = 30.0
+    #: How often the event loop's lateness is sampled (``services.loop_lag``); 0: never.
+    #: Off by default: each wake-up of an idle process costs it CPU at rest.
+    loop_lag_period_seconds: float = Field(default=0.0, ge=0)
     #: SQLite (the embedded default): how long a statement waits for another writer's
     #: lock before giving up; the request is then answered 503 with ``Retry-After``
     #: (``services.errors``), a bounded wait instead of a hung client. Decision 0016.
