@@ -327,21 +327,29 @@ def bus_latency_ms(bootstrap: str, ids_file: Path) -> dict[str, Any]:
     return {"seen": len(lat), "of": len(due), "p50": pick(0.5), "p90": pick(0.9), "p99": pick(0.99)}
 
 
+def _scraped(stack: Stack, name: str, family_name: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """One service process's samples of one metric family, by sample name and labels,
+    from its ``/metrics`` (one process of each: further ones share its port)."""
+    text = httpx.get(f"{stack.url(name)}/metrics", timeout=5).text
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        if family.name == family_name
+        for s in family.samples
+    }
+
+
 def gc_pauses(stack: Stack) -> dict[str, dict[str, float]]:
     """Per service process, its full garbage collections so far and the longest one's
-    pause in ms, read from its ``/metrics`` (``services.collector``)."""
+    pause in ms (``services.collector``)."""
+    full = (("generation", "2"),)
     out: dict[str, dict[str, float]] = {}
-    for name in SERVICES:  # one process of each (further ones share its port)
-        text = httpx.get(f"{stack.url(name)}/metrics", timeout=5).text
-        found = {
-            s.name: s.value
-            for family in text_string_to_metric_families(text)
-            for s in family.samples
-            if s.labels.get("generation") == "2"
-        }
+    for name in SERVICES:
+        runs = _scraped(stack, name, "gc_collections")
+        longest = _scraped(stack, name, "gc_pause_max_seconds")
         out[name] = {
-            "full_collections": found.get("gc_collections_total", 0.0),
-            "longest_ms": round(found.get("gc_pause_max_seconds", 0.0) * 1000, 2),
+            "full_collections": runs.get(("gc_collections_total", full), 0.0),
+            "longest_ms": round(longest.get(("gc_pause_max_seconds", full), 0.0) * 1000, 2),
         }
     return out
 
@@ -352,22 +360,15 @@ STALL_BOUNDS = ("0.025", "0.05", "0.1")
 
 def loop_lags(stack: Stack) -> dict[str, dict[str, float]]:
     """Per service process, its event loop's wake-ups so far, how many came later than
-    each of ``STALL_BOUNDS`` and their summed lateness, from its ``/metrics``."""
+    each of ``STALL_BOUNDS`` and their summed lateness (``services.loop_lag``)."""
     out: dict[str, dict[str, float]] = {}
-    for name in SERVICES:  # one process of each (further ones share its port)
-        text = httpx.get(f"{stack.url(name)}/metrics", timeout=5).text
-        found = {
-            (s.name, s.labels.get("le", "")): s.value
-            for family in text_string_to_metric_families(text)
-            if family.name == "event_loop_lag_seconds"
-            for s in family.samples
-        }
-        wakeups = found.get(("event_loop_lag_seconds_count", ""), 0.0)
-        out[name] = {"wakeups": wakeups, "lag_s": found.get(("event_loop_lag_seconds_sum", ""), 0.0)}
+    for name in SERVICES:
+        found = _scraped(stack, name, "event_loop_lag_seconds")
+        wakeups = found.get(("event_loop_lag_seconds_count", ()), 0.0)
+        out[name] = {"wakeups": wakeups, "lag_s": found.get(("event_loop_lag_seconds_sum", ()), 0.0)}
         for bound in STALL_BOUNDS:
-            out[name][f"over_{float(bound) * 1000:g}ms"] = wakeups - found.get(
-                ("event_loop_lag_seconds_bucket", bound), 0.0
-            )
+            on_time = found.get(("event_loop_lag_seconds_bucket", (("le", bound),)), 0.0)
+            out[name][f"over_{float(bound) * 1000:g}ms"] = wakeups - on_time
     return out
 
 

@@ -23,6 +23,7 @@ longest since the service started).
 from __future__ import annotations
 
 import asyncio
+from bisect import bisect_left
 from collections.abc import Iterator
 
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -43,11 +44,7 @@ class LoopLag(Collector):
     def observe(self, late: float) -> None:
         self.total += late
         self.longest = max(self.longest, late)
-        for i, bound in enumerate(BUCKETS):
-            if late <= bound:
-                self.counts[i] += 1
-                return
-        self.counts[-1] += 1
+        self.counts[bisect_left(BUCKETS, late)] += 1  # the first bound it is within, or past all
 
     async def run(self, period: float) -> None:
         loop = asyncio.get_running_loop()
