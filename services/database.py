@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
 from services import deferred
+from services.group_commit import GroupCommit
 from services.wakeup import Wakeups
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,8 @@ class Database:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, sync_session_class=self._session_class)
         dsn = None if self.is_sqlite else make_url(url).set(drivername="postgresql").render_as_string(False)
         self.wakeups = Wakeups(schema, dsn)
+        #: Concurrent requests' lone final writes committed together (``write_ahead``).
+        self.group_commit = GroupCommit()
         event.listen(self._session_class, "after_commit", self.wakeups.committed)
         event.listen(self._session_class, "after_commit", deferred.end)
         event.listen(self._session_class, "do_orm_execute", deferred.refuse_write_after_final)
@@ -188,13 +191,14 @@ async def write_ahead(session: AsyncSession, *, final: bool = False) -> None:
     ``final``: the caller writes nothing more in this transaction. Where that statement
     is also the transaction's first, it commits by itself (no ``BEGIN``/``COMMIT`` round
     trips, decision 0021): a later rollback no longer undoes it, and a later write in the
-    session is refused (``deferred.Committed``)."""
+    session is refused (``deferred.Committed``). Such lone writes of concurrent requests
+    are committed in groups (``services.group_commit``, decision 0028)."""
     sync = session.sync_session
     database = getattr(type(sync), "database", None)
     if not isinstance(database, Database):
         raise TypeError("write_ahead needs a session of a services.database.Database")
     database.run_before_commit_hooks(sync)
-    await deferred.write_now(session, final=final)
+    await deferred.write_now(session, final=final, group=database.group_commit)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from services import native
+from services.group_commit import GroupCommit
 
 #: A table with more deferred rows than this is written with ``executemany``: a
 #: multi-row VALUES list grows the statement (and its parameters) with every row.
@@ -75,20 +76,26 @@ def write(session: Session) -> None:
     _write_groups(session, _take(session))
 
 
-async def write_now(session: AsyncSession, *, final: bool = False) -> None:
+async def write_now(session: AsyncSession, *, final: bool = False, group: GroupCommit | None = None) -> None:
     """The deferred rows, written now on the session's connection (``write_ahead``): on
     Postgres through the driver (``services.native``: the combined statement's
     parameters cost more CPU through ``session.execute``), otherwise as the commit
     would write them. ``final``: the caller writes nothing more in this transaction;
     on Postgres, if this is also its first statement, it commits by itself
-    (``native.execute``'s ``alone``) and the session refuses further writes."""
+    (``native.execute``'s ``alone``) and the session refuses further writes; with
+    ``group``, together with other requests' final writes arriving meanwhile
+    (``services.group_commit``)."""
     sync = session.sync_session
     groups = _take(sync)
     shape = _shape(sync, groups)
     if shape is None:
         await session.run_sync(_write_groups, groups)
         return
-    _, committed = await native.execute(session, _native(shape, sync.get_bind().dialect), _params(groups), alone=final)
+    statement = _native(shape, sync.get_bind().dialect)
+    if final and group is not None:
+        committed = await group.write(session, statement, _params(groups))
+    else:
+        _, committed = await native.execute(session, statement, _params(groups), alone=final)
     if committed:
         sync.info[Committed] = True
 

@@ -211,20 +211,65 @@ async def _run(
                 adapter._handle_exception(error)  # noqa: SLF001 - always raises
                 raise
     except adapter.dbapi.Error as error:
-        # Marked as SQLAlchemy's own path marks it: a request that met a dead connection is
-        # answered 503, not 500 (``services.errors.database_unavailable``). Unmarked, a
-        # restart's half-closed connection (asyncpg's "another operation is in progress",
-        # after which asyncpg closes it) was answered 500: CI, the restart scenario, once.
-        lost = dialect.is_disconnect(error, adapter, None)
-        if lost:
-            await connection.invalidate(error)
-        # Parameters hidden: they are a customer's personal data, and errors get logged.
-        raise exc.DBAPIError.instance(
-            statement.sql,
-            args,
-            error,
-            adapter.dbapi.Error,
-            hide_parameters=True,
-            dialect=dialect,
-            connection_invalidated=lost,
-        ) from error
+        raise await _translated(connection, adapter, statement.sql, args, error) from error
+
+
+async def begun(session: AsyncSession) -> bool:
+    """Whether a transaction has begun on the session's connection (a statement was sent
+    in one): if not, a lone write there commits by itself (``execute``'s ``alone``)."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.dbapi_connection._transaction is not None  # type: ignore[union-attr]  # noqa: SLF001
+
+
+async def run_together(session: AsyncSession, writes: Sequence[tuple[NativeStatement, Mapping[str, Any]]]) -> None:
+    """``writes`` in one transaction of their own on the session's connection, committed
+    together or not at all (``services.group_commit``): ``BEGIN``, each statement's rows
+    in one pipeline (the driver's ``executemany``), ``COMMIT``. The session must not have
+    begun a transaction there (``begun``); it still has none after. Errors as ``_run``'s."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    adapter: Any = raw.dbapi_connection
+    dialect = connection.dialect
+    shapes: dict[str, list[list[Any]]] = {}  # by SQL, each statement's rows in the order given
+    for statement, values in writes:
+        shapes.setdefault(statement.sql, []).append(statement.arguments(values))
+    try:
+        async with adapter._execute_mutex:  # noqa: SLF001
+            if adapter._transaction is not None:  # noqa: SLF001
+                raise RuntimeError("run_together in a transaction already begun")
+            try:
+                async with adapter._connection.transaction():  # noqa: SLF001 - the driver's own, apart from the adapter's
+                    for sql, many in shapes.items():
+                        prepared, _ = await adapter._prepare(  # noqa: SLF001
+                            sql, getattr(dialect, "_invalidate_schema_cache_asof", 0)
+                        )
+                        await prepared.executemany(many)
+            except Exception as error:  # noqa: BLE001 - as in _run
+                adapter._handle_exception(error)  # noqa: SLF001 - always raises
+                raise
+    except adapter.dbapi.Error as error:
+        raise await _translated(connection, adapter, "; ".join(shapes), [], error) from error
+
+
+async def _translated(connection: Any, adapter: Any, sql: str, args: Any, error: Exception) -> exc.StatementError:
+    """The driver's ``error`` as SQLAlchemy's own path raises it; the connection
+    invalidated if it died."""
+    dialect = connection.dialect
+    # Marked as SQLAlchemy's own path marks it: a request that met a dead connection is
+    # answered 503, not 500 (``services.errors.database_unavailable``). Unmarked, a
+    # restart's half-closed connection (asyncpg's "another operation is in progress",
+    # after which asyncpg closes it) was answered 500: CI, the restart scenario, once.
+    lost = dialect.is_disconnect(error, adapter, None)
+    if lost:
+        await connection.invalidate(error)
+    # Parameters hidden: they are a customer's personal data, and errors get logged.
+    return exc.DBAPIError.instance(
+        sql,
+        args,
+        error,
+        adapter.dbapi.Error,
+        hide_parameters=True,
+        dialect=dialect,
+        connection_invalidated=lost,
+    )
