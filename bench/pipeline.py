@@ -380,3 +380,22 @@ def stalls_between(
         name: {k: round(v - before.get(name, {}).get(k, 0.0), 3) for k, v in figures.items()}
         for name, figures in after.items()
     }
+
+
+def group_commits(stack: Stack) -> tuple[float, float]:
+    """intake's group commits so far and the final writes in them (``services.group_commit``)."""
+    commits = _scraped(stack, "intake-svc", "db_group_commits")
+    writes = _scraped(stack, "intake-svc", "db_group_commit_writes")
+    return commits.get(("db_group_commits_total", ()), 0.0), writes.get(("db_group_commit_writes_total", ()), 0.0)
+
+
+def groups_between(before: tuple[float, float], after: tuple[float, float], accepted: int) -> dict[str, float]:
+    """What ``group_commits`` counted between two readings: the groups, the writes in
+    them, their mean size, and the share of accepted cases that were written in one."""
+    groups, writes = after[0] - before[0], after[1] - before[1]
+    return {
+        "groups": groups,
+        "writes": writes,
+        "per_group": round(writes / groups, 2) if groups else 0.0,
+        "share_of_cases": round(writes / accepted, 3) if accepted else 0.0,
+    }

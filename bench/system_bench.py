@@ -49,6 +49,8 @@ from bench.pipeline import (
     bus_latency_ms,
     env_of,
     gc_pauses,
+    group_commits,
+    groups_between,
     loop_lags,
     publish_rounds,
     save,
@@ -64,7 +66,7 @@ def stage(
     stack: Stack, gen: OpenLoop, counter: PipelineCounter, cpu: CpuMeter, rate: float, seconds: float
 ) -> dict[str, Any]:
     name = f"open-{rate:g}"
-    lags = loop_lags(stack)
+    lags, groups = loop_lags(stack), group_commits(stack)
     before, started, since = cpu.ticks(), time.monotonic(), datetime.now(UTC)
     base = counter.latest()
     figures, ids = gen.run(rate, seconds, name)
@@ -89,6 +91,7 @@ def stage(
         "cpu": cpu.report(before, accepted, time.monotonic() - started),
         "publish_rounds": publish_rounds(counter.dsn, since),
         "event_loop_stalls": stalls_between(lags, loop_lags(stack)),
+        "intake_group_commits": groups_between(groups, group_commits(stack), accepted),
         "ids": ids,
         "accepted_per_second": figures["accepted_per_second"],
     }

@@ -17,6 +17,9 @@ every service reports:
   ``gc_pause_max_seconds{generation}`` and ``gc_frozen_objects``: the process's garbage
   collections, how long they held the event loop, and what start-up froze out of their
   sight (``services.collector``);
+- ``db_group_commits_total``, ``db_group_commit_writes_total`` and
+  ``db_group_commit_failures_total``: requests' final writes committed together
+  (``services.group_commit``; their mean group is writes over commits);
 - ``event_loop_lag_seconds`` (a histogram) and ``event_loop_lag_max_seconds``: how
   late the event loop ran what was due, whatever held it (``services.loop_lag``).
 
@@ -105,6 +108,18 @@ class _RuntimeCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         yield GaugeMetricFamily(
             "broker_up", "1 while the broker answers this service", value=int(self.runtime.status.up)
+        )
+        group = self.runtime.db.group_commit
+        yield CounterMetricFamily(
+            "db_group_commits", "Transactions that committed several requests' final writes together", group.groups
+        )
+        yield CounterMetricFamily(
+            "db_group_commit_writes", "Requests' final writes committed in those groups", group.grouped_writes
+        )
+        yield CounterMetricFamily(
+            "db_group_commit_failures",
+            "Groups that failed, so that each of their writes went alone",
+            group.failed_groups,
         )
         consumer = self.runtime.consumer
         if consumer is None:

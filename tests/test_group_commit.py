@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Table, select, text
 from sqlalchemy.exc import IntegrityError
 
@@ -75,7 +76,8 @@ async def line_reaches(db: Database, count: int) -> None:
 
 
 async def test_concurrent_final_writes_commit_in_groups_each_once(postgres_url: str, tmp_path: Path) -> None:
-    async with intake_on(postgres_url, tmp_path) as (db, outbox):
+    async with running(load_spec("intake-svc"), tmp_path, postgres_url) as intake:
+        db, outbox = intake.runtime.db, intake.runtime.tables.outbox
         ids = [f"w-{i}" for i in range(15)]
         async with leader_held(db, outbox):
             tasks = [asyncio.create_task(final_write(db, outbox, i)) for i in ids]
@@ -87,6 +89,11 @@ async def test_concurrent_final_writes_commit_in_groups_each_once(postgres_url: 
         assert (groups.groups, groups.grouped_writes, groups.failed_groups) == (1, len(ids) - 1, 0)
         await asyncio.gather(*(final_write(db, outbox, f"more-{i}") for i in range(10)))
         assert len(await written(db, outbox)) == len(ids) + 10
+        scraped = (await intake.client.get("/metrics", headers={"Authorization": ""})).text
+        reported = {s.name: s.value for f in text_string_to_metric_families(scraped) for s in f.samples}
+        assert reported["db_group_commits_total"] == groups.groups >= 1
+        assert reported["db_group_commit_writes_total"] == groups.grouped_writes >= len(ids) - 1
+        assert reported["db_group_commit_failures_total"] == 0
 
 
 async def test_a_clash_in_a_group_fails_only_the_clashing_write(postgres_url: str, tmp_path: Path) -> None:

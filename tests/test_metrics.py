@@ -23,8 +23,10 @@ from sla.state import TimerMetrics
 from tests.support.cases import complaint
 from tests.support.inprocess import running
 
-#: Families the runtime collector adds when a service consumes (``_RuntimeCollector``).
-CONSUMER_FAMILIES = {"broker_up", "consumer_events", "consumer_lag"}
+#: Families the runtime collector adds (``_RuntimeCollector``): every service's group
+#: commits, and when a service consumes, its consumer's.
+GROUP_COMMIT_COUNTERS = {"db_group_commits", "db_group_commit_writes", "db_group_commit_failures"}
+CONSUMER_FAMILIES = {"broker_up", "consumer_events", "consumer_lag", *GROUP_COMMIT_COUNTERS}
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -41,7 +43,8 @@ def exposed_names() -> set[str]:
     TimerMetrics.of(metrics)
     DeliveryMetrics.of(metrics)
     names = {m.name for m in metrics.registry.collect()} | CONSUMER_FAMILIES
-    kinds = {m.name: m.type for m in metrics.registry.collect()} | {"consumer_events": "counter"}
+    counters = {"consumer_events", *GROUP_COMMIT_COUNTERS}
+    kinds = {m.name: m.type for m in metrics.registry.collect()} | dict.fromkeys(counters, "counter")
     series = set()
     for name in names:
         if kinds.get(name) == "counter":
