@@ -8,7 +8,7 @@ fault tests run the same path through the API."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -69,10 +69,25 @@ async def leader_held(db: Database, outbox: Table) -> AsyncIterator[None]:
             await blocker.rollback()
 
 
-async def line_reaches(db: Database, count: int) -> None:
+async def until(condition: Callable[[], bool]) -> None:
     async with asyncio.timeout(10):
-        while len(db.group_commit._line) < count:  # noqa: SLF001 - the writes waiting their turn
+        while not condition():
             await asyncio.sleep(0.005)
+
+
+async def started(db: Database, outbox: Table, ids: list[str], *, in_order: bool = False) -> list[asyncio.Task[None]]:
+    """A final write for each of ``ids``: the first leads (held in Postgres by
+    ``leader_held``), the others stand in line behind it, in ``ids``' order if
+    ``in_order`` (otherwise in the order they get a connection from the pool)."""
+    groups = db.group_commit
+    tasks = [asyncio.create_task(final_write(db, outbox, ids[0]))]
+    await until(lambda: groups._writing)  # noqa: SLF001
+    for n, event_id in enumerate(ids[1:], start=1):
+        tasks.append(asyncio.create_task(final_write(db, outbox, event_id)))
+        if in_order:
+            await until(lambda n=n: len(groups._line) >= n)  # type: ignore[misc]  # noqa: SLF001
+    await until(lambda: len(groups._line) >= len(ids) - 1)  # noqa: SLF001
+    return tasks
 
 
 async def test_concurrent_final_writes_commit_in_groups_each_once(postgres_url: str, tmp_path: Path) -> None:
@@ -80,8 +95,7 @@ async def test_concurrent_final_writes_commit_in_groups_each_once(postgres_url: 
         db, outbox = intake.runtime.db, intake.runtime.tables.outbox
         ids = [f"w-{i}" for i in range(15)]
         async with leader_held(db, outbox):
-            tasks = [asyncio.create_task(final_write(db, outbox, i)) for i in ids]
-            await line_reaches(db, len(ids) - 1)
+            tasks = await started(db, outbox, ids)
         await asyncio.gather(*tasks)
         assert sorted(await written(db, outbox)) == sorted(ids)
         groups = db.group_commit
@@ -102,8 +116,7 @@ async def test_a_clash_in_a_group_fails_only_the_clashing_write(postgres_url: st
         ids = [f"c-{i}" for i in range(12)]
         ids[5] = "dup"  # event_id is unique: this one clashes, inside the group behind the first
         async with leader_held(db, outbox):
-            tasks = [asyncio.create_task(final_write(db, outbox, i)) for i in ids]
-            await line_reaches(db, len(ids) - 1)
+            tasks = await started(db, outbox, ids)
         results = await asyncio.gather(*tasks, return_exceptions=True)
         assert [type(r) for r in results] == [IntegrityError if i == "dup" else type(None) for i in ids]
         assert db.group_commit.failed_groups == 1
@@ -115,8 +128,7 @@ async def test_a_write_cancelled_while_it_waits_is_not_written_and_the_line_move
 ) -> None:
     async with intake_on(postgres_url, tmp_path) as (db, outbox):
         async with leader_held(db, outbox):
-            tasks = [asyncio.create_task(final_write(db, outbox, f"q-{i}")) for i in range(8)]
-            await line_reaches(db, 7)
+            tasks = await started(db, outbox, [f"q-{i}" for i in range(8)])
             tasks[3].cancel()
             await asyncio.sleep(0.05)
         done = await asyncio.gather(*tasks, return_exceptions=True)
@@ -124,3 +136,29 @@ async def test_a_write_cancelled_while_it_waits_is_not_written_and_the_line_move
         assert sorted(await written(db, outbox)) == sorted(f"q-{i}" for i in range(8) if i != 3)
         await asyncio.wait_for(final_write(db, outbox, "after"), timeout=10)  # nobody holds the line
         assert (await written(db, outbox))[-1] == "after"
+
+
+async def test_a_write_cancelled_as_its_turn_to_lead_comes_hands_the_lead_on(postgres_url: str, tmp_path: Path) -> None:
+    """The one handed the lead is cancelled before it runs (cancelled from inside the
+    hand-over, the only moment that can be reached on purpose): the next one leads."""
+    async with intake_on(postgres_url, tmp_path) as (db, outbox):
+        groups = db.group_commit
+        groups.max_writes = 1  # the first writes alone; the lead then passes to the next in line
+        tasks: list[asyncio.Task[None]] = []
+        hand_over = groups._hand_over  # noqa: SLF001
+        cancelled: list[int] = []
+
+        def hand_over_then_cancel() -> None:
+            hand_over()
+            if not cancelled and len(tasks) > 1:
+                cancelled.append(1)
+                tasks[1].cancel()  # its turn to lead has just been set; it has not run yet
+
+        groups._hand_over = hand_over_then_cancel  # type: ignore[method-assign]  # noqa: SLF001
+        async with leader_held(db, outbox):
+            tasks.extend(await started(db, outbox, [f"h-{i}" for i in range(3)], in_order=True))
+        async with asyncio.timeout(10):  # without the hand-over, h-2 would wait for ever
+            done = await asyncio.gather(*tasks, return_exceptions=True)
+        assert [type(d) for d in done] == [type(None), asyncio.CancelledError, type(None)]
+        assert sorted(await written(db, outbox)) == ["h-0", "h-2"]
+        await asyncio.wait_for(final_write(db, outbox, "after"), timeout=10)  # nobody holds the line
