@@ -96,6 +96,16 @@ def own_postgres() -> Iterator[OwnPostgres]:
     server.remove()
 
 
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh Postgres database's URL, dropped after the test."""
+    name, url = create_database()
+    try:
+        yield url
+    finally:
+        drop_database(name)
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, str | None]]:
     """(var_dir, DATABASE_URL) for an in-process service: the embedded default or a fresh Postgres database."""

@@ -198,7 +198,7 @@ async def write_ahead(session: AsyncSession, *, final: bool = False) -> None:
     if not isinstance(database, Database):
         raise TypeError("write_ahead needs a session of a services.database.Database")
     database.run_before_commit_hooks(sync)
-    await deferred.write_now(session, final=final, group=database.group_commit)
+    await deferred.write_now(session, database.group_commit, final=final)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -76,15 +76,15 @@ def write(session: Session) -> None:
     _write_groups(session, _take(session))
 
 
-async def write_now(session: AsyncSession, *, final: bool = False, group: GroupCommit | None = None) -> None:
+async def write_now(session: AsyncSession, group: GroupCommit, *, final: bool = False) -> None:
     """The deferred rows, written now on the session's connection (``write_ahead``): on
     Postgres through the driver (``services.native``: the combined statement's
     parameters cost more CPU through ``session.execute``), otherwise as the commit
     would write them. ``final``: the caller writes nothing more in this transaction;
     on Postgres, if this is also its first statement, it commits by itself
-    (``native.execute``'s ``alone``) and the session refuses further writes; with
-    ``group``, together with other requests' final writes arriving meanwhile
-    (``services.group_commit``)."""
+    (``native.execute``'s ``alone``), with other requests' final writes arriving
+    meanwhile (``group``, ``services.group_commit``), and the session refuses further
+    writes."""
     sync = session.sync_session
     groups = _take(sync)
     shape = _shape(sync, groups)
@@ -92,7 +92,7 @@ async def write_now(session: AsyncSession, *, final: bool = False, group: GroupC
         await session.run_sync(_write_groups, groups)
         return
     statement = _native(shape, sync.get_bind().dialect)
-    if final and group is not None:
+    if final:
         committed = await group.write(session, statement, _params(groups))
     else:
         _, committed = await native.execute(session, statement, _params(groups), alone=final)

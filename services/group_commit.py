@@ -69,8 +69,7 @@ class GroupCommit:
         (True), or, where the session has begun a transaction, in it (False: the
         session's commit commits it)."""
         if await native.begun(session):
-            _, committed = await native.execute(session, statement, values, alone=True)
-            return committed
+            return await self._alone(session, statement, values)
         me = _Waiting(statement, values)
         self._line.append(me)
         if self._writing:
@@ -96,8 +95,7 @@ class GroupCommit:
         outcome = _Turn.alone
         try:
             if not others:
-                _, committed = await native.execute(session, me.statement, me.values, alone=True)
-                return committed
+                return await self._alone(session, me.statement, me.values)
             await native.run_together(session, [(w.statement, w.values) for w in group])
             outcome = _Turn.written
             self.groups += 1
@@ -124,5 +122,7 @@ class GroupCommit:
 
     @staticmethod
     async def _alone(session: AsyncSession, statement: native.NativeStatement, values: Mapping[str, Any]) -> bool:
+        """The write by itself, as without grouping; in the session's transaction if it
+        has begun one (then False: not committed yet)."""
         _, committed = await native.execute(session, statement, values, alone=True)
         return committed

@@ -8,12 +8,11 @@ fault tests run the same path through the API."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Table, select, text
 from sqlalchemy.exc import IntegrityError
@@ -22,20 +21,10 @@ from services import deferred
 from services.database import Database, utcnow, write_ahead
 from services.registry import load_spec
 from tests.support.inprocess import running
-from tests.support.postgres import create_database, drop_database
 
 
 def outbox_row(event_id: str) -> dict[str, Any]:
     return {"event_id": event_id, "topic": "case.created", "key": "k", "value": "{}", "created_at": utcnow()}
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    name, url = create_database()
-    try:
-        yield url
-    finally:
-        drop_database(name)
 
 
 @asynccontextmanager

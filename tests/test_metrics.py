@@ -26,7 +26,7 @@ from tests.support.inprocess import running
 #: Families the runtime collector adds (``_RuntimeCollector``): every service's group
 #: commits, and when a service consumes, its consumer's.
 GROUP_COMMIT_COUNTERS = {"db_group_commits", "db_group_commit_writes", "db_group_commit_failures"}
-CONSUMER_FAMILIES = {"broker_up", "consumer_events", "consumer_lag", *GROUP_COMMIT_COUNTERS}
+RUNTIME_FAMILIES = {"broker_up", "consumer_events", "consumer_lag", *GROUP_COMMIT_COUNTERS}
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -42,7 +42,7 @@ def exposed_names() -> set[str]:
     metrics = Metrics()
     TimerMetrics.of(metrics)
     DeliveryMetrics.of(metrics)
-    names = {m.name for m in metrics.registry.collect()} | CONSUMER_FAMILIES
+    names = {m.name for m in metrics.registry.collect()} | RUNTIME_FAMILIES
     counters = {"consumer_events", *GROUP_COMMIT_COUNTERS}
     kinds = {m.name: m.type for m in metrics.registry.collect()} | dict.fromkeys(counters, "counter")
     series = set()

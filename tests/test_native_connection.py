@@ -8,26 +8,14 @@ from __future__ import annotations
 import gc
 import uuid
 import weakref
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from services import deferred, native
 from services.database import utcnow, write_ahead
 from services.registry import load_spec
 from tests.support.inprocess import running
-from tests.support.postgres import create_database, drop_database
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    name, url = create_database()
-    try:
-        yield url
-    finally:
-        drop_database(name)
 
 
 def outbox_row() -> dict[str, object]:

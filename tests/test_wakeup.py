@@ -5,27 +5,19 @@ schema (a replica), which is what lets the polls be long and an idle service qui
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
 
 from services import wakeup
 from services.database import Database
-from tests.support.postgres import create_database, drop_database
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    name, url = create_database()
-    yield url
-    drop_database(name)
-
-
-@pytest.fixture
-async def replicas(pg_url: str) -> AsyncIterator[tuple[Database, Database]]:
+async def replicas(postgres_url: str) -> AsyncIterator[tuple[Database, Database]]:
     """Two processes' worth of one service's database (two engines, two listeners)."""
-    a, b = Database(pg_url, "intake", pool_size=2), Database(pg_url, "intake", pool_size=2)
+    a, b = Database(postgres_url, "intake", pool_size=2), Database(postgres_url, "intake", pool_size=2)
     a.wakeups.start()
     b.wakeups.start()
     for db in (a, b):  # both listening before anything is sent
