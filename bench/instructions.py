@@ -115,6 +115,23 @@ async def count(url: str, cases: int) -> None:
             toggle(False)
 
 
+async def count_bare(url: str, cases: int) -> None:
+    """The same for ``bench.bare``'s endpoint, the floor intake is compared with: what
+    FastAPI, pydantic and asyncpg cost for a case with nothing of intake's own."""
+    from .bare import build
+
+    bodies = [json.dumps(b, ensure_ascii=False).encode() for b in case_bodies(cases + WARMUP, seed=7)]
+    headers = [(b"host", b"127.0.0.1:8900"), (b"content-type", b"application/json")]
+    app = build(url.replace("postgresql+asyncpg://", "postgresql://"))
+    async with app.router.lifespan_context(app):
+        for body in bodies[:WARMUP]:
+            assert await post(app, body, headers) == 201
+        toggle(True)
+        for body in bodies[WARMUP:]:
+            assert await post(app, body, headers) == 201
+        toggle(False)
+
+
 #: What each consumer is given to do: its background rounds stay out of the count
 #: (as in ``tests/test_batch_equivalence.py``), only the batches act.
 QUIET: dict[str, dict[str, Any]] = {
@@ -247,7 +264,10 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=300)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument(
-        "--service", default="intake-svc", choices=["intake-svc", *QUIET], help="a consumer: its case.created batches"
+        "--service",
+        default="intake-svc",
+        choices=["intake-svc", "bare", *QUIET],
+        help="a consumer: its case.created batches; bare: bench.bare's endpoint, the floor",
     )
     parser.add_argument(
         "--transfers",
@@ -261,11 +281,12 @@ def main() -> None:
     if args.inside:
         name, url = create_database()
         try:
-            asyncio.run(
-                count(url, args.cases)
-                if args.service == "intake-svc"
-                else consume(url, args.service, args.cases, args.transfers)
-            )
+            if args.service == "intake-svc":
+                asyncio.run(count(url, args.cases))
+            elif args.service == "bare":
+                asyncio.run(count_bare(url, args.cases))
+            else:
+                asyncio.run(consume(url, args.service, args.cases, args.transfers))
         finally:
             drop_database(name)
         return
@@ -273,8 +294,8 @@ def main() -> None:
         parser.error("--transfers is for sla-svc, which consumes case.transferred with case.created")
     figures = [measure(args.cases, args.keep, args.service, args.transfers) for _ in range(args.runs)]
     what = (
-        "POST /v1/cases through intake-svc's ASGI app"
-        if args.service == "intake-svc"
+        f"POST /v1/cases through {args.service}'s ASGI app"
+        if args.service in ("intake-svc", "bare")
         else f"case.created through {args.service}'s consumer runner in batches of {BATCH}"
         + ("" if args.transfers == "none" else f", each batch's case.transferred {args.transfers} it")
     )

@@ -20,7 +20,7 @@ from shared.events import Topics
 async def _start(runtime: Runtime) -> None:
     s = runtime.settings_as(IntakeSettings)
     runtime.cipher = cipher_from_settings(s.field_encryption_key, s.field_hash_key, runtime.name)
-    numbers = CaseNumbers(runtime.db, s.case_number_block)
+    numbers = CaseNumbers(runtime.db, s.case_number_block, s.case_number_block_max)
     runtime.closers.append(numbers.close)
     runtime.state = IntakeState(s, runtime.cipher, numbers, ZoneInfo(s.local_timezone))
 
