@@ -1,6 +1,6 @@
 """What a refusal at the in-flight limit costs (decision 0018): the whole system on
 Postgres with the local broker, every service limited to ``--in-flight`` requests at
-once (``MAX_IN_FLIGHT``), and wrk posting new cases to intake at 32 connections, so
+once (``MAX_IN_FLIGHT``, strict: no grace), and wrk posting new cases to intake at 32 connections, so
 that nearly every request is refused. Prints intake's CPU per answer and how many
 cases it still accepted meanwhile.
 
@@ -27,7 +27,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     args = parser.parse_args()
     ensure_wrk()
-    with system_on_postgres("bench-shed-", {"MAX_IN_FLIGHT": str(args.in_flight)}) as (stack, _):
+    limits = {"MAX_IN_FLIGHT": str(args.in_flight), "SHED_GRACE_SECONDS": "0"}  # a strict bound: every refusal
+    with system_on_postgres("bench-shed-", limits) as (stack, _):
         work = stack.var_dir.parent
         headers = {"Content-Type": "application/json", **signed_in(stack)}
         cpu = CpuMeter.of(stack)

@@ -143,7 +143,9 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, metrics=metrics)
     # Outside the edge: a refusal costs no edge work, no audit row (services.shedding).
     app.state.shed = Shed(
-        in_flight_limit(settings.db_pool_size + settings.db_pool_overflow, settings.max_in_flight), metrics.shed.inc
+        in_flight_limit(settings.db_pool_size + settings.db_pool_overflow, settings.max_in_flight),
+        metrics.shed.inc,
+        grace=settings.shed_grace_seconds,
     )
     app.add_middleware(ShedMiddleware, shed=app.state.shed)
     install_error_handlers(app)

@@ -37,6 +37,9 @@ class ServiceSettings(BaseSettings):
     #: Requests worked on at once before the next is answered 503 (``services.shedding``);
     #: unset: twice the connections the pool can open (``db_pool_size + db_pool_overflow``).
     max_in_flight: int | None = Field(default=None, ge=1)
+    #: Seconds a crowd over ``max_in_flight`` is still admitted (up to four times the
+    #: bound) before the next request is refused; 0: the bound is strict (decision 0029).
+    shed_grace_seconds: float = Field(default=0.25, ge=0)
     db_wait_seconds: float = 30.0
     #: How often the event loop's lateness is sampled (``services.loop_lag``); 0: never.
     #: Off by default: each wake-up of an idle process costs it CPU at rest.

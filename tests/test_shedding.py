@@ -8,11 +8,13 @@ import asyncio
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import func, select
+from starlette.types import Receive, Scope, Send
 
 from intake.service import SPEC as INTAKE
-from services.shedding import in_flight_limit
+from services.shedding import Shed, ShedMiddleware, in_flight_limit
 from tests.support.cases import complaint
 from tests.support.inprocess import running
 
@@ -25,7 +27,7 @@ def test_the_bound_is_sized_from_the_database_pool() -> None:
 async def test_past_its_bound_a_service_answers_503_with_retry_after(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    async with running(INTAKE, tmp_path, None, max_in_flight=3) as intake:
+    async with running(INTAKE, tmp_path, None, max_in_flight=3, shed_grace_seconds=0) as intake:
         shed = intake.app.state.shed
         assert shed.limit == 3
         given = [{"X-Correlation-Id": f"call-{i}"} for i in range(12)]
@@ -60,3 +62,76 @@ async def test_past_its_bound_a_service_answers_503_with_retry_after(
         # Nothing half-made: each 201 is one case, each 503 none.
         listed = (await intake.client.get("/v1/cases", params={"limit": 50})).json()["items"]
         assert len(listed) == statuses.count(201)
+
+
+class Held:
+    """An app behind the real shedder whose requests stay in flight until let go."""
+
+    def __init__(self, shed: Shed) -> None:
+        self.go = asyncio.Event()
+        self.app = ShedMiddleware(self._held, shed)
+        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://test")
+
+    async def _held(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.go.wait()
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def refused(self) -> bool:
+        """Whether one more request is refused at once (one admitted would wait: a test
+        that expects a refusal fails, rather than hangs, when it is admitted)."""
+        try:
+            answer = await asyncio.wait_for(self.client.post("/v1/cases"), 2)
+        except TimeoutError:
+            return False
+        return answer.status_code == 503
+
+    def start(self, count: int) -> list[asyncio.Task[httpx.Response]]:
+        return [asyncio.create_task(self.client.post("/v1/cases")) for _ in range(count)]
+
+
+async def settled(shed: Shed, in_flight: int) -> None:
+    for _ in range(200):
+        if shed.in_flight == in_flight:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"{shed.in_flight} in flight, not {in_flight}")
+
+
+async def test_a_crowd_over_the_bound_is_admitted_for_the_grace_up_to_the_ceiling() -> None:
+    shed = Shed(2, grace=0.3)  # bound 2, ceiling 8
+    held = Held(shed)
+    first = held.start(8)  # 2 under the bound, 6 over it within the grace
+    await settled(shed, 8)
+    assert shed.refused == 0 and shed.over_since is not None
+    assert await held.refused() and shed.refused == 1  # at the ceiling
+    held.go.set()
+    assert [a.status_code for a in await asyncio.gather(*first)] == [204] * 8
+    assert shed.in_flight == 0
+
+
+async def test_a_crowd_that_stays_past_the_grace_is_refused_until_it_falls_below_the_bound() -> None:
+    shed = Shed(2, grace=0.2)
+    held = Held(shed)
+    first = held.start(3)  # the third goes over the bound: the grace starts
+    await settled(shed, 3)
+    await asyncio.sleep(0.25)
+    assert await held.refused() and shed.refused == 1  # past the grace, under the ceiling
+    held.go.set()
+    await asyncio.gather(*first)
+    held.go.clear()
+    again = held.start(4)  # under the bound again: a new crowd has a grace of its own
+    await settled(shed, 4)
+    assert shed.refused == 1
+    held.go.set()
+    assert [a.status_code for a in await asyncio.gather(*again)] == [204] * 4
+
+
+async def test_with_no_grace_the_bound_is_strict() -> None:
+    shed = Shed(2, grace=0.0)
+    held = Held(shed)
+    first = held.start(2)
+    await settled(shed, 2)
+    assert await held.refused()
+    held.go.set()
+    await asyncio.gather(*first)

@@ -42,9 +42,9 @@ class Numbering:
 @pytest.fixture
 async def numbering(postgres_url: str, tmp_path: Path) -> AsyncIterator[Numbering]:
     """Blocks of 4 numbers at least and 32 at most."""
-    async with running(SPEC, tmp_path, postgres_url, case_number_block=4, case_number_block_max=32) as intake:
-        async with intake.runtime.db.session() as session:
-            yield Numbering(state_of(intake.runtime).case_numbers, session)
+    limits = {"case_number_block": 4, "case_number_block_max": 32}
+    async with running(SPEC, tmp_path, postgres_url, **limits) as intake, intake.runtime.db.session() as session:
+        yield Numbering(state_of(intake.runtime).case_numbers, session)
 
 
 async def test_blocks_used_up_quickly_grow_up_to_the_most(numbering: Numbering) -> None:
