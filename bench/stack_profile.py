@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bench.intake_bench import signed_in
 from bench.loadgen import OpenLoop
-from bench.pipeline import RESULTS, system_on_postgres
+from bench.pipeline import RESULTS, add_env_option, env_of, system_on_postgres
 
 PY_SPY = Path(sys.executable).with_name("py-spy")
 
@@ -54,9 +54,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--services", default="intake-svc,routing-svc,sla-svc,notify-svc")
     parser.add_argument("--top", type=int, default=25)
+    add_env_option(parser)
     args = parser.parse_args()
     stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
-    with system_on_postgres("bench-profile-") as (stack, _):
+    with system_on_postgres("bench-profile-", env_of(args.env)) as (stack, _):
         gen = OpenLoop(stack.var_dir.parent, stack.ports["intake-svc"], signed_in(stack))
         time.sleep(10)  # start-up settles
         spies = {}
