@@ -149,8 +149,13 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
     )
     app.add_middleware(ShedMiddleware, shed=app.state.shed)
     install_error_handlers(app)
-    app.include_router(health_router)
-    for router in [*spec.routers, audit_router, keys_router]:
+    # The service's own routes first, health last: a request is matched against the
+    # routes in order, and each route tried before its own cost a new case ~25,000
+    # instructions (FastAPI 0.165's included routers); /healthz and /metrics are asked
+    # every few seconds, the API hundreds of times a second. Their paths never overlap
+    # (/v1/... against /healthz, /readyz, /metrics), so the order changes no answer.
+    # Measured: 2,799,481 -> 2,722,984 instructions per new case (bench.instructions).
+    for router in [*spec.routers, audit_router, keys_router, health_router]:
         app.include_router(router)
     check_routes(app.routes, spec.name)
     app.openapi = with_security(app)  # type: ignore[method-assign]
