@@ -75,8 +75,9 @@ class FieldCipher:
         return self.encrypt(self.decrypt(token))
 
     def lookup_hash(self, value: str) -> str:
-        normalised = "".join(ch for ch in value if ch.isalnum()).upper()
-        return hmac.new(self._hash_key, normalised.encode(), hashlib.sha256).hexdigest()
+        # Most values are alphanumeric already (a phone, an ID number): no walk over them.
+        kept = value if value.isalnum() else "".join(ch for ch in value if ch.isalnum())
+        return hmac.digest(self._hash_key, kept.upper().encode(), hashlib.sha256).hex()
 
 
 def _sealed(token: str) -> bytes:
@@ -97,7 +98,7 @@ def _open(sealed: bytes, key: AESGCM) -> str | None:
 
 def mask_phone(phone: str) -> str:
     """``13812345678`` -> ``138****5678``: enough to recognise, not to call."""
-    digits = "".join(ch for ch in phone if ch.isdigit())
+    digits = phone if phone.isdigit() else "".join(ch for ch in phone if ch.isdigit())
     if len(digits) <= 4:
         return "*" * len(digits)
     return f"{digits[:3]}****{digits[-4:]}" if len(digits) >= 8 else f"****{digits[-4:]}"

@@ -56,3 +56,14 @@ def test_a_tampered_value_is_refused_not_misread() -> None:
         cipher.decrypt(PREFIX + base64.urlsafe_b64encode(bytes(raw)).decode())
     with pytest.raises(InvalidToken):
         cipher.decrypt(PREFIX + "not base64 at all!")
+
+
+def test_the_lookup_hash_is_the_keyed_sha256_of_the_value_without_separators_in_capitals() -> None:
+    """Stored hashes are what search finds cases by: the hash of a value may never
+    change, whatever path computes it (a value already plain, or one to clean)."""
+    cipher = FieldCipher(key(), "pepper")
+    # HMAC-SHA256 with the key "pepper" of "13812345678" and of "11010519491231002X".
+    phone = "3ac35bc5c893f3821a457ecfd648e90763cbfff707f3b2c755afa930952d04d5"
+    id_number = "648c14370b6089f75cf811500087162b6d5613541a34f12e9dab13f132e9a056"
+    assert cipher.lookup_hash("13812345678") == cipher.lookup_hash("138 1234-5678") == phone
+    assert cipher.lookup_hash("11010519491231002x") == cipher.lookup_hash("110105 19491231 002X") == id_number
