@@ -18,8 +18,10 @@ Only for rows that are read after commit, never by the transaction that writes t
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Table, bindparam, insert, text
@@ -93,9 +95,9 @@ async def write_now(session: AsyncSession, group: GroupCommit, *, final: bool = 
         return
     statement = _native(shape, sync.get_bind().dialect)
     if final:
-        committed = await group.write(session, statement, _params(groups))
+        committed = await group.write(session, statement, _params(groups, shape))
     else:
-        _, committed = await native.execute(session, statement, _params(groups), alone=final)
+        _, committed = await native.execute(session, statement, _params(groups, shape), alone=final)
     if committed:
         sync.info[Committed] = True
 
@@ -107,7 +109,7 @@ Shape = tuple[tuple[Table, int, tuple[str, ...]], ...]
 def _write_groups(session: Session, groups: Groups) -> None:
     shape = _shape(session, groups)
     if shape is not None:
-        session.execute(_combined(shape), _params(groups))
+        session.execute(_combined(shape), _params(groups, shape))
         return
     for table, rows in groups:
         session.execute(insert(table), rows)
@@ -128,13 +130,26 @@ def _shape(session: Session, groups: Groups) -> Shape | None:
     return tuple((table, len(rows), tuple(rows[0])) for table, rows in groups)
 
 
-def _params(groups: Groups) -> dict[str, Any]:
-    return {
-        f"d{g}_{r}_{name}": value
-        for g, (_, rows) in enumerate(groups)
-        for r, row in enumerate(rows)
-        for name, value in row.items()
-    }
+def _params(groups: Groups, shape: Shape) -> dict[str, Any]:
+    """The combined statement's parameters, ``d<group>_<row>_<column>``: their names made
+    once per shape (``_keys``), not formatted per value (that was 1.5% of a new case)."""
+    params: dict[str, Any] = {}
+    for (_, rows), (pick, keys) in zip(groups, _keys(shape), strict=True):
+        for row, row_keys in zip(rows, keys, strict=True):
+            params.update(zip(row_keys, pick(row), strict=True))
+    return params
+
+
+@cache
+def _keys(shape: Shape) -> tuple[tuple[Callable[[dict[str, Any]], tuple[Any, ...]], tuple[tuple[str, ...], ...]], ...]:
+    """For each group of a shape: what picks a row's values in the shape's column order,
+    and each row's parameter names in that order."""
+    found = []
+    for g, (_, count, names) in enumerate(shape):
+        get = itemgetter(*names)
+        pick = get if len(names) > 1 else (lambda row, get=get: (get(row),))
+        found.append((pick, tuple(tuple(f"d{g}_{r}_{name}" for name in names) for r in range(count))))
+    return tuple(found)
 
 
 def _statement(shape: Shape) -> Any:

@@ -42,8 +42,9 @@ async def test_deferred_rows_are_written_with_the_commit_in_order(backend: tuple
         async with db.session() as session:
             deferred.defer(session, outbox, rows[:1])
             deferred.defer(session, t.case_actions, [history_row(case_id, "first")])
-            deferred.defer(session, outbox, rows[1:])
-            deferred.defer(session, t.case_actions, [history_row(case_id, "second")])
+            # The same columns in another order: each value still goes to its column.
+            deferred.defer(session, outbox, [dict(reversed(row.items())) for row in rows[1:]])
+            deferred.defer(session, t.case_actions, [dict(reversed(history_row(case_id, "second").items()))])
             assert await session.scalar(select(outbox.c.id).limit(1)) is None  # nothing before the commit
             await session.commit()
         async with db.session() as session:
