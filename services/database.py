@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
-from services import deferred
+from services import deferred, json_text
 from services.group_commit import GroupCommit
 from services.wakeup import Wakeups
 
@@ -94,7 +94,7 @@ class Database:
             kwargs.update(pool_size=pool_size, max_overflow=pool_overflow, pool_recycle=1800)
             # Each backend says whose it is (pg_stat_activity, the bench's CPU per service).
             kwargs["connect_args"] = {"server_settings": {"application_name": f"{schema}-svc"}}
-        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        self.engine: AsyncEngine = create_async_engine(url, json_serializer=json_text.dumps, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         # A Session class of our own, so commit hooks stay on this database's sessions.

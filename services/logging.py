@@ -7,7 +7,6 @@ every event produced in that context carries it on.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import sys
@@ -17,7 +16,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from services import tracing
+from services import json_text, tracing
 
 correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 #: Path parameters that are credentials (a Zammad-style CTI URL carries its API key as
@@ -42,7 +41,6 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__()
         self.service = service
-        self._encoder = json.JSONEncoder(ensure_ascii=False, default=str)  # one, not one per line
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -58,7 +56,7 @@ class JsonFormatter(logging.Formatter):
         entry.update({k: v for k, v in record.__dict__.items() if k not in _RESERVED})
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return self._encoder.encode(entry)
+        return json_text.dumps_any(entry)
 
 
 def configure(service: str, level: str = "INFO") -> None:
