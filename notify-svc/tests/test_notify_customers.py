@@ -4,6 +4,7 @@ read from intake-svc when sending and never kept, logged or shown by notify."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,7 @@ async def test_acknowledgement_and_closure_notice_and_opt_out(
     finally:
         gateway.stop()
     out, err = capfd.readouterr()
-    notify_logs = [line for line in (out + err).splitlines() if '"service": "notify-svc"' in line]
-    assert any("delivery attempt" in line for line in notify_logs)
+    lines = [line for line in (out + err).splitlines() if line.startswith("{")]
+    notify_logs = [line for line in lines if json.loads(line)["service"] == "notify-svc"]
+    assert any("delivery attempt" in json.loads(line)["msg"] for line in notify_logs)
     assert not [line for line in notify_logs if PHONE in line]
