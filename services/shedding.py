@@ -16,8 +16,8 @@ The bound is on a crowd that stays, not on a moment's (decision 0029). A request
 the bound is still admitted while the service has been over it for less than
 ``SHED_GRACE_SECONDS`` (0.25 s), up to ``CEILING`` times the bound in flight; past the
 grace, or at the ceiling, it is refused until the crowd falls below the bound. Why: at
-500 cases/s, a pause of ~100 ms in Postgres (a commit's flush) lets 40 requests
-gather, and the bound refused 79 of 30,000 cases in a minute that intake otherwise kept
+500 cases/s, a pause of ~100 ms (Postgres or the scheduler; not the event loop) lets
+40 requests gather, and the bound refused 79 of 30,000 cases in a minute that intake otherwise kept
 up with (p99 71 ms, 2026-12-05): each refused client waits ``Retry-After`` (1 s) and
 tries again, four times longer than the grace would have kept it. A crowd that
 stays (overload) is still refused within the grace, so the waits stay bounded.

@@ -17,8 +17,8 @@ A block's size follows the pace of its branch and day: a block used up within a
 second is followed by one twice as large (up to ``most``), one that lasted more than
 ten seconds by one half as large (down to ``block``). A quiet branch keeps small
 blocks and so small gaps at a stop; a busy one reserves about once a second
-instead of every ``block`` cases (each reservation is a transaction of its own:
-at 20 to a block it was 5% of a new case's cost, measured with ``bench.instructions``).
+instead of every ``block`` cases (each reservation is a transaction of its own: at
+20 to a block they were 2.8% of a new case's instructions, ``bench.instructions``).
 A stop then loses at most about a second's numbers of that branch.
 """
 
