@@ -41,10 +41,12 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Executable, exc
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.util.concurrency import greenlet_spawn
 
 
 @dataclass(frozen=True)
@@ -260,7 +262,9 @@ async def _connection_of(session: AsyncSession) -> tuple[AsyncConnection, Any]:
     ``get_raw_connection()``), ~13 us each before any work (timed); a new case asked
     two to three times (its probe, ``begun``, its write): 2.3 of its 5.7 hops per case,
     counted. A transaction keeps one connection, so the pair is kept on the session for
-    as long as that transaction is the session's and its connection is valid."""
+    as long as that transaction is the session's and its connection is valid; and the
+    lookup itself is one hop (2026-12-05: -0.7% instructions per new case, and one
+    greenlet fewer, each of which maps a fresh 16 KiB block for its frames)."""
     sync = session.sync_session
     held = sync.info.get(_Held)
     transaction = sync.get_transaction()
@@ -272,13 +276,22 @@ async def _connection_of(session: AsyncSession) -> tuple[AsyncConnection, Any]:
         and not held[1].invalidated
     ):
         return held[1], held[2]
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
+    # Both in one hop, where ``session.connection()`` and ``get_raw_connection()`` are one
+    # each; the AsyncConnection is the one ``session.connection()`` would return.
+    sync_connection, adapter = await greenlet_spawn(_connection_and_adapter, sync)
+    connection = AsyncConnection._retrieve_proxy_for_target(sync_connection)  # noqa: SLF001 - as session.connection() does
     # The transaction weakly: it refers to the session, so a strong reference from the
     # session's ``info`` would make a cycle, and every request's session would wait for
     # the cyclic garbage collector (+5% instructions per new case, counted).
-    sync.info[_Held] = (weakref.ref(sync.get_transaction()), connection, raw.dbapi_connection)
-    return connection, raw.dbapi_connection
+    sync.info[_Held] = (weakref.ref(sync.get_transaction()), connection, adapter)
+    return connection, adapter
+
+
+def _connection_and_adapter(sync: Session) -> tuple[Connection, Any]:
+    """The session's connection (beginning its transaction if none is), and the driver
+    adapter under it; in the session's greenlet."""
+    connection = sync.connection()
+    return connection, connection.connection.dbapi_connection
 
 
 async def _translated(connection: Any, adapter: Any, sql: str, args: Any, error: Exception) -> exc.StatementError:
