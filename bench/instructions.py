@@ -100,19 +100,26 @@ async def post(app: Any, body: bytes, headers: list[tuple[bytes, bytes]]) -> int
     return status
 
 
+async def posts(app: Any, cases: int, headers: list[tuple[bytes, bytes]]) -> None:
+    """A warm-up, then ``cases`` new cases counted (the load generator's bodies), each
+    ``POST /v1/cases`` handed to ``app``."""
+    bodies = [json.dumps(b, ensure_ascii=False).encode() for b in case_bodies(cases + WARMUP, seed=7)]
+    headers = [*headers, (b"content-type", b"application/json")]
+    for body in bodies[:WARMUP]:
+        assert await post(app, body, headers) == 201
+    toggle(True)
+    for body in bodies[WARMUP:]:
+        assert await post(app, body, headers) == 201
+    toggle(False)
+
+
 async def count(url: str, cases: int) -> None:
     """The measured part (under callgrind): the service, a warm-up, then ``cases``."""
-    bodies = [json.dumps(b, ensure_ascii=False).encode() for b in case_bodies(cases + WARMUP, seed=7)]
-    headers = [(b"host", b"127.0.0.1:8001"), (b"content-type", b"application/json")]
+    headers = [(b"host", b"127.0.0.1:8001")]
     headers += [(k.lower().encode(), v.encode()) for k, v in auth_headers().items()]
     with tempfile.TemporaryDirectory() as tmp:
         async with running(load_spec("intake-svc"), Path(tmp), url) as intake:
-            for body in bodies[:WARMUP]:
-                assert await post(intake.app, body, headers) == 201
-            toggle(True)
-            for body in bodies[WARMUP:]:
-                assert await post(intake.app, body, headers) == 201
-            toggle(False)
+            await posts(intake.app, cases, headers)
 
 
 async def count_bare(url: str, cases: int) -> None:
@@ -120,16 +127,9 @@ async def count_bare(url: str, cases: int) -> None:
     FastAPI, pydantic and asyncpg cost for a case with nothing of intake's own."""
     from .bare import build
 
-    bodies = [json.dumps(b, ensure_ascii=False).encode() for b in case_bodies(cases + WARMUP, seed=7)]
-    headers = [(b"host", b"127.0.0.1:8900"), (b"content-type", b"application/json")]
     app = build(url.replace("postgresql+asyncpg://", "postgresql://"))
     async with app.router.lifespan_context(app):
-        for body in bodies[:WARMUP]:
-            assert await post(app, body, headers) == 201
-        toggle(True)
-        for body in bodies[WARMUP:]:
-            assert await post(app, body, headers) == 201
-        toggle(False)
+        await posts(app, cases, [(b"host", b"127.0.0.1:8900")])
 
 
 #: What each consumer is given to do: its background rounds stay out of the count

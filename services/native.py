@@ -256,15 +256,16 @@ class _Held:
 
 
 async def _connection_of(session: AsyncSession) -> tuple[AsyncConnection, Any]:
-    """The session's connection and its driver adapter, looked up once per transaction.
+    """The session's connection and its driver adapter, looked up once per transaction,
+    in one greenlet hop.
 
-    Each lookup through the session is two greenlet hops (``session.connection()``, then
-    ``get_raw_connection()``), ~13 us each before any work (timed); a new case asked
-    two to three times (its probe, ``begun``, its write): 2.3 of its 5.7 hops per case,
+    Each hop costs ~8-13 us before any work (timed; each new greenlet maps a fresh
+    16 KiB block for its frames). Through the public API a lookup was two hops
+    (``session.connection()``, then ``get_raw_connection()``), and a new case asked two
+    to three times (its probe, ``begun``, its write): 2.3 of its 5.7 hops per case,
     counted. A transaction keeps one connection, so the pair is kept on the session for
-    as long as that transaction is the session's and its connection is valid; and the
-    lookup itself is one hop (2026-12-05: -0.7% instructions per new case, and one
-    greenlet fewer, each of which maps a fresh 16 KiB block for its frames)."""
+    as long as that transaction is the session's and its connection is valid; the one
+    lookup left is one hop (-0.7% instructions per new case, 2026-12-05)."""
     sync = session.sync_session
     held = sync.info.get(_Held)
     transaction = sync.get_transaction()
@@ -276,8 +277,7 @@ async def _connection_of(session: AsyncSession) -> tuple[AsyncConnection, Any]:
         and not held[1].invalidated
     ):
         return held[1], held[2]
-    # Both in one hop, where ``session.connection()`` and ``get_raw_connection()`` are one
-    # each; the AsyncConnection is the one ``session.connection()`` would return.
+    # The AsyncConnection is the one ``session.connection()`` would return.
     sync_connection, adapter = await greenlet_spawn(_connection_and_adapter, sync)
     connection = AsyncConnection._retrieve_proxy_for_target(sync_connection)  # noqa: SLF001 - as session.connection() does
     # The transaction weakly: it refers to the session, so a strong reference from the

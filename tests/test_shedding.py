@@ -99,7 +99,7 @@ async def settled(shed: Shed, in_flight: int) -> None:
 
 
 async def test_a_crowd_over_the_bound_is_admitted_for_the_grace_up_to_the_ceiling() -> None:
-    shed = Shed(2, grace=0.3)  # bound 2, ceiling 8
+    shed = Shed(2, grace=30.0)  # bound 2, ceiling 8; a grace no slow machine outlasts here
     held = Held(shed)
     first = held.start(8)  # 2 under the bound, 6 over it within the grace
     await settled(shed, 8)
@@ -111,11 +111,11 @@ async def test_a_crowd_over_the_bound_is_admitted_for_the_grace_up_to_the_ceilin
 
 
 async def test_a_crowd_that_stays_past_the_grace_is_refused_until_it_falls_below_the_bound() -> None:
-    shed = Shed(2, grace=0.2)
+    shed = Shed(2, grace=0.5)  # time enough for the second crowd below to gather within it
     held = Held(shed)
     first = held.start(3)  # the third goes over the bound: the grace starts
     await settled(shed, 3)
-    await asyncio.sleep(0.25)
+    await asyncio.sleep(0.55)
     assert await held.refused() and shed.refused == 1  # past the grace, under the ceiling
     held.go.set()
     await asyncio.gather(*first)
